@@ -13,9 +13,7 @@
 
 /* Commands are added here as they are implemented, one line each. */
 static const struct cli_cmd commands[] = {
-	{ "map", cmd_map, "list and dump the pinned datapath maps" },
-	{ "stats", cmd_stats, "counters and drops by reason" },
-	{ NULL, NULL, NULL },
+	{NULL, NULL, NULL},
 };
 
 bool cli_is_help(const char *arg)
@@ -120,10 +118,9 @@ int main(int argc, char **argv)
 			return 0;
 		} else {
 			usage();
-			return cli_error(&ctx, -EINVAL, "unknown option '%s'",
-					 argv[i]) ?
-				       1 :
-				       1;
+			cli_error(&ctx, -EINVAL, "unknown option '%s'",
+				  argv[i]);
+			return 1;
 		}
 	}
 	if (!ctx.api)

@@ -74,9 +74,9 @@ void xvpc_log(enum xvpc_log_level level, const char *fmt, ...)
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {
-	enum xvpc_log_level l = level == LIBBPF_WARN   ? XVPC_LOG_WARN :
-				level == LIBBPF_INFO   ? XVPC_LOG_DEBUG :
-							 XVPC_LOG_DEBUG + 1;
+	enum xvpc_log_level l = level == LIBBPF_WARN   ? XVPC_LOG_WARN
+				: level == LIBBPF_INFO ? XVPC_LOG_DEBUG
+						       : XVPC_LOG_DEBUG + 1;
 
 	if (l <= XVPC_LOG_DEBUG)
 		vlog(l, fmt, ap);
@@ -86,9 +86,9 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 static int libxdp_print(enum libxdp_print_level level, const char *fmt,
 			va_list ap)
 {
-	enum xvpc_log_level l = level == LIBXDP_WARN   ? XVPC_LOG_WARN :
-				level == LIBXDP_INFO   ? XVPC_LOG_DEBUG :
-							 XVPC_LOG_DEBUG + 1;
+	enum xvpc_log_level l = level == LIBXDP_WARN   ? XVPC_LOG_WARN
+				: level == LIBXDP_INFO ? XVPC_LOG_DEBUG
+						       : XVPC_LOG_DEBUG + 1;
 
 	if (l <= XVPC_LOG_DEBUG)
 		vlog(l, fmt, ap);

@@ -18,8 +18,9 @@ int xvpc_parse_mac(const char *s, __u8 mac[6])
 	unsigned int b[6];
 	char tail;
 
-	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2],
-			 &b[3], &b[4], &b[5], &tail) != 6 ||
+	if (!s ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &tail) != 6 ||
 	    strlen(s) != 17)
 		return -EINVAL;
 	for (int i = 0; i < 6; i++)
@@ -45,7 +46,7 @@ int xvpc_parse_ip(const char *s, __be32 *ip)
 
 const char *xvpc_fmt_ip(__be32 ip, char buf[XVPC_IP_STRLEN])
 {
-	struct in_addr a = { .s_addr = ip };
+	struct in_addr a = {.s_addr = ip};
 
 	return inet_ntop(AF_INET, &a, buf, XVPC_IP_STRLEN);
 }
@@ -136,7 +137,7 @@ int xvpc_if_mtu(const char *ifname, int *mtu)
 
 int xvpc_if_set_mtu(const char *ifname, int mtu)
 {
-	struct ifreq ifr = { .ifr_mtu = mtu };
+	struct ifreq ifr = {.ifr_mtu = mtu};
 
 	return if_ioctl(ifname, SIOCSIFMTU, &ifr);
 }

@@ -114,30 +114,30 @@ struct xvpc_config {
  * return -XVPC_DROP_* to drop, so the entry point can count the reason.
  */
 enum xvpc_stat {
-	XVPC_STAT_LOCAL = 0,	/* delivered to a local endpoint */
-	XVPC_STAT_ENCAP,	/* encapsulated to a remote node */
-	XVPC_STAT_DECAP,	/* decapsulated and delivered */
-	XVPC_STAT_ROUTED,	/* routed between subnets (also counts above) */
-	XVPC_STAT_ARP_REPLY,	/* ARP answered locally */
-	XVPC_STAT_PASS,		/* underlay traffic that is not ours */
-	XVPC_DROP_MALFORMED,	/* truncated or inconsistent header */
-	XVPC_DROP_NOT_BOUND,	/* frame on an interface with no endpoint */
-	XVPC_DROP_SPOOF_MAC,	/* source MAC is not the endpoint's */
-	XVPC_DROP_SPOOF_IP,	/* source IP is not the endpoint's */
-	XVPC_DROP_ARP_UNKNOWN,	/* ARP for an address we do not know */
-	XVPC_DROP_ARP_OTHER,	/* ARP that is not an IPv4/Ethernet request */
-	XVPC_DROP_BCAST,	/* broadcast or multicast: nothing floods */
-	XVPC_DROP_UNSUPP_L3,	/* IPv6 and other ethertypes */
-	XVPC_DROP_VLAN,		/* 802.1Q/802.1ad tagged frame from an endpoint */
-	XVPC_DROP_NO_SUBNET,	/* destination in no subnet of the VPC */
-	XVPC_DROP_NO_ENDPOINT,	/* destination address unknown in the VPC */
-	XVPC_DROP_DST_MAC,	/* destination MAC is neither peer nor gateway */
-	XVPC_DROP_TTL,		/* TTL expired while routing */
-	XVPC_DROP_TOO_BIG,	/* does not fit the underlay MTU once encapsulated */
-	XVPC_DROP_ENCAP,	/* the kernel refused to grow the packet */
-	XVPC_DROP_DECAP,	/* the kernel refused to shrink the packet */
-	XVPC_DROP_NO_CONFIG,	/* node config missing: agent not initialised */
-	XVPC_DROP_VXLAN_FLAGS,	/* VXLAN header without the I flag, or reserved */
+	XVPC_STAT_LOCAL = 0,   /* delivered to a local endpoint */
+	XVPC_STAT_ENCAP,       /* encapsulated to a remote node */
+	XVPC_STAT_DECAP,       /* decapsulated and delivered */
+	XVPC_STAT_ROUTED,      /* routed between subnets (also counts above) */
+	XVPC_STAT_ARP_REPLY,   /* ARP answered locally */
+	XVPC_STAT_PASS,	       /* underlay traffic that is not ours */
+	XVPC_DROP_MALFORMED,   /* truncated or inconsistent header */
+	XVPC_DROP_NOT_BOUND,   /* frame on an interface with no endpoint */
+	XVPC_DROP_SPOOF_MAC,   /* source MAC is not the endpoint's */
+	XVPC_DROP_SPOOF_IP,    /* source IP is not the endpoint's */
+	XVPC_DROP_ARP_UNKNOWN, /* ARP for an address we do not know */
+	XVPC_DROP_ARP_OTHER,   /* ARP that is not an IPv4/Ethernet request */
+	XVPC_DROP_BCAST,       /* broadcast or multicast: nothing floods */
+	XVPC_DROP_UNSUPP_L3,   /* IPv6 and other ethertypes */
+	XVPC_DROP_VLAN,	     /* 802.1Q/802.1ad tagged frame from an endpoint */
+	XVPC_DROP_NO_SUBNET, /* destination in no subnet of the VPC */
+	XVPC_DROP_NO_ENDPOINT, /* destination address unknown in the VPC */
+	XVPC_DROP_DST_MAC,     /* destination MAC is neither peer nor gateway */
+	XVPC_DROP_TTL,	       /* TTL expired while routing */
+	XVPC_DROP_TOO_BIG, /* does not fit the underlay MTU once encapsulated */
+	XVPC_DROP_ENCAP,   /* the kernel refused to grow the packet */
+	XVPC_DROP_DECAP,   /* the kernel refused to shrink the packet */
+	XVPC_DROP_NO_CONFIG,   /* node config missing: agent not initialised */
+	XVPC_DROP_VXLAN_FLAGS, /* VXLAN header without the I flag, or reserved */
 	XVPC_DROP_VNI_UNKNOWN,	/* VNI this node does not serve */
 	XVPC_DROP_NOT_LOCAL,	/* inner destination is not hosted here */
 	XVPC_DROP_INNER_SPOOF,	/* inner source is not an address of the VPC */
