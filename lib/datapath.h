@@ -32,6 +32,7 @@ enum xvpc_map_id {
 	XVPC_M_STATS,
 	XVPC_M_EP_STATS,
 	XVPC_M_EVENTS,
+	XVPC_M_MISS_RL,
 	XVPC_M__COUNT,
 };
 

@@ -40,6 +40,11 @@
 #define XVPC_MAP_STATS	   "xvpc_stats"
 #define XVPC_MAP_EP_STATS  "xvpc_ep_stats"
 #define XVPC_MAP_EVENTS	   "xvpc_events"
+#define XVPC_MAP_MISS_RL   "xvpc_miss_rl"
+
+/* A miss event per (VPC, destination) at most this often. */
+#define XVPC_MISS_INTERVAL_NS 100000000ull /* 100 ms */
+#define XVPC_MAX_MISS_RL      65536
 
 /*
  * Endpoints: every VM/container address the node knows, local or remote.
@@ -82,12 +87,16 @@ struct xvpc_subnet {
 	__be32 net; /* network address, for printing */
 };
 
-/* Local interface -> endpoint binding, keyed by host-side ifindex (__u32). */
+/* Local interface -> endpoint binding, keyed by host-side ifindex (__u32).
+ * The gateway of the endpoint's subnet is cached here so that ARP and
+ * routing decisions need no trie lookup; xvpc_dp_bind_iface() fills it from
+ * the subnets map when the caller leaves it zero. */
 struct xvpc_iface {
 	__u32 vpc_id;
 	__be32 ip;
 	__u8 mac[XVPC_ETH_ALEN];
-	__u16 pad;
+	__u8 gw_mac[XVPC_ETH_ALEN];
+	__be32 gw_ip;
 	__u32 vni;
 };
 

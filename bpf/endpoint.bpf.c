@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * From an endpoint: tc ingress of the endpoint's host-side interface, i.e.
+ * every frame a VM sends. Parse, look up, act:
+ *   ARP request      -> answered here from the maps, back out the same port
+ *   IPv4 to a peer   -> switched: local redirect, or VXLAN to its node
+ *   IPv4 to gateway  -> routed (distributed router, one hop), then as above
+ *   anything else    -> dropped with a named reason
+ */
+#include <linux/pkt_cls.h>
+
+#include "common.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define ENCAP_FLAGS                                                  \
+	(BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 |   \
+	 BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2_ETH | \
+	 BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN))
+
+/* Outer UDP source ports come from this range, picked by the inner flow's
+ * hash so that the receiver's RSS spreads flows (RFC 7348 section 5). */
+#define SPORT_BASE 49152
+#define SPORT_MASK 0x3fff
+
+static __always_inline void emit_miss(struct __sk_buff *skb, __u32 vpc_id,
+				      __be32 src, __be32 dst, __u32 reason)
+{
+	struct xvpc_ep_key key = {.vpc_id = vpc_id, .ip = dst};
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&xvpc_miss_rl, &key);
+	struct xvpc_event ev = {
+		.type = XVPC_EV_MISS,
+		.vpc_id = vpc_id,
+		.src_ip = src,
+		.dst_ip = dst,
+		.ifindex = skb->ifindex,
+		.reason = reason,
+	};
+
+	if (last && now - *last < XVPC_MISS_INTERVAL_NS)
+		return;
+	bpf_map_update_elem(&xvpc_miss_rl, &key, &now, BPF_ANY);
+	bpf_perf_event_output(skb, &xvpc_events, BPF_F_CURRENT_CPU, &ev,
+			      sizeof(ev));
+}
+
+/* Destination unknown: in a subnet of the VPC it is a miss (reported to the
+ * agent, rate-limited); outside every subnet there is nothing to learn. */
+static __always_inline int no_endpoint(struct __sk_buff *skb,
+				       const struct xvpc_iface *b, __be32 dst)
+{
+	if (!subnet_lookup(b->vpc_id, dst))
+		return -XVPC_DROP_NO_SUBNET;
+	emit_miss(skb, b->vpc_id, b->ip, dst, XVPC_DROP_NO_ENDPOINT);
+	return -XVPC_DROP_NO_ENDPOINT;
+}
+
+static __always_inline int arp_reply(struct __sk_buff *skb,
+				     const struct xvpc_iface *b)
+{
+	void *data = (void *)(long)skb->data;
+	struct cursor c = {data, (void *)(long)skb->data_end};
+	struct ethhdr *eth = parse_eth(&c);
+	struct arp_eth_ipv4 *arp = parse_arp(&c);
+	const __u8 *answer;
+	struct xvpc_ep *ep;
+	__be32 tip;
+
+	if (!eth || !arp)
+		return -XVPC_DROP_MALFORMED;
+	if (arp->hdr.ar_hrd != bpf_htons(ARPHRD_ETHER) ||
+	    arp->hdr.ar_pro != bpf_htons(ETH_P_IP) ||
+	    arp->hdr.ar_hln != ETH_ALEN || arp->hdr.ar_pln != 4 ||
+	    arp->hdr.ar_op != bpf_htons(ARPOP_REQUEST))
+		return -XVPC_DROP_ARP_OTHER;
+	if (!mac_eq(arp->sha, b->mac))
+		return -XVPC_DROP_SPOOF_MAC;
+	if (arp->sip != b->ip && arp->sip != 0)
+		return -XVPC_DROP_SPOOF_IP;
+	tip = arp->tip;
+	if (tip == b->ip)
+		return -XVPC_DROP_ARP_OTHER; /* probe or gratuitous: no answer */
+	if (tip == b->gw_ip) {
+		answer = b->gw_mac;
+	} else {
+		ep = ep_lookup(b->vpc_id, tip);
+		if (!ep || ep->vni != b->vni)
+			return -XVPC_DROP_ARP_UNKNOWN;
+		answer = ep->mac;
+	}
+
+	mac_copy(eth->h_dest, b->mac);
+	mac_copy(eth->h_source, answer);
+	arp->hdr.ar_op = bpf_htons(ARPOP_REPLY);
+	mac_copy(arp->tha, arp->sha);
+	arp->tip = arp->sip;
+	mac_copy(arp->sha, answer);
+	arp->sip = tip;
+	stat_add(XVPC_STAT_ARP_REPLY, skb->len);
+	ep_stat_tx(skb->ifindex, skb->len);
+	return bpf_redirect(skb->ifindex, 0);
+}
+
+static __always_inline int encap(struct __sk_buff *skb,
+				 const struct xvpc_config *cfg, __be32 node_ip,
+				 __u32 vni)
+{
+	struct encap_hdr h = {};
+	__u32 sport;
+
+	/* A non-GSO frame must fit the underlay once the outer IP, UDP and
+	 * VXLAN headers (36 bytes) are added in front of the inner frame. */
+	if (!skb->gso_size &&
+	    skb->len + XVPC_ENCAP_OVERHEAD - ETH_HLEN > cfg->underlay_mtu)
+		return -XVPC_DROP_TOO_BIG;
+	if (bpf_skb_load_bytes(skb, 0, &h.inner, sizeof(h.inner)))
+		return -XVPC_DROP_MALFORMED;
+	sport = SPORT_BASE + (bpf_get_hash_recalc(skb) & SPORT_MASK);
+	if (bpf_skb_adjust_room(skb, XVPC_ENCAP_OVERHEAD, BPF_ADJ_ROOM_MAC,
+				ENCAP_FLAGS))
+		return -XVPC_DROP_ENCAP;
+
+	struct iphdr ip = {
+		.version = 4,
+		.ihl = 5,
+		.tot_len = bpf_htons(skb->len - ETH_HLEN),
+		.frag_off = bpf_htons(0x4000), /* DF */
+		.ttl = 64,
+		.protocol = IPPROTO_UDP,
+		.saddr = cfg->node_ip,
+		.daddr = node_ip,
+	};
+
+	ip.check = ipv4_csum(&ip);
+	h.ip = ip;
+	mac_copy(h.eth.h_source, cfg->node_mac);
+	h.eth.h_proto = bpf_htons(ETH_P_IP);
+	h.udp.source = bpf_htons(sport);
+	h.udp.dest = bpf_htons(XVPC_VXLAN_PORT);
+	h.udp.len = bpf_htons(skb->len - ETH_HLEN - sizeof(struct iphdr));
+	h.vx.flags = bpf_htonl(VXLAN_FLAG_I);
+	h.vx.vni = bpf_htonl(vni << 8);
+	if (bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0))
+		return -XVPC_DROP_ENCAP;
+	stat_add(XVPC_STAT_ENCAP, skb->len);
+	/* The kernel fills the outer MACs from its FIB and neighbours. */
+	return bpf_redirect_neigh(cfg->underlay_ifindex, NULL, 0, 0);
+}
+
+static __always_inline int deliver(struct __sk_buff *skb,
+				   const struct xvpc_ep *ep)
+{
+	const struct xvpc_config *cfg;
+
+	if (ep->flags & XVPC_EP_LOCAL) {
+		stat_add(XVPC_STAT_LOCAL, skb->len);
+		ep_stat_tx(ep->ifindex, skb->len);
+		return bpf_redirect(ep->ifindex, 0);
+	}
+	cfg = node_config();
+	if (!cfg)
+		return -XVPC_DROP_NO_CONFIG;
+	return encap(skb, cfg, ep->node_ip, ep->vni);
+}
+
+/* Distributed router: the same gateway IP and MAC on every node, so the
+ * whole hop happens here. */
+static __always_inline int route(struct __sk_buff *skb,
+				 const struct xvpc_iface *b, struct ethhdr *eth,
+				 struct iphdr *ip)
+{
+	struct xvpc_subnet *sn;
+	struct xvpc_ep *ep;
+
+	ep = ep_lookup(b->vpc_id, ip->daddr);
+	if (!ep)
+		return no_endpoint(skb, b, ip->daddr);
+	sn = subnet_lookup(b->vpc_id, ip->daddr);
+	if (!sn)
+		return -XVPC_DROP_NO_SUBNET;
+	if (ip->ttl <= 1)
+		return -XVPC_DROP_TTL;
+	ipv4_dec_ttl(ip);
+	mac_copy(eth->h_source, sn->gw_mac);
+	mac_copy(eth->h_dest, ep->mac);
+	stat_add(XVPC_STAT_ROUTED, skb->len);
+	return deliver(skb, ep);
+}
+
+static __always_inline int switch_l2(struct __sk_buff *skb,
+				     const struct xvpc_iface *b,
+				     struct ethhdr *eth, struct iphdr *ip)
+{
+	struct xvpc_ep *ep = ep_lookup(b->vpc_id, ip->daddr);
+
+	if (!ep)
+		return no_endpoint(skb, b, ip->daddr);
+	if (ep->vni != b->vni || !mac_eq(eth->h_dest, ep->mac))
+		return -XVPC_DROP_DST_MAC;
+	return deliver(skb, ep);
+}
+
+static __always_inline int from_ep(struct __sk_buff *skb)
+{
+	struct cursor c = {(void *)(long)skb->data,
+			   (void *)(long)skb->data_end};
+	struct xvpc_iface *b;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	__u32 ifindex = skb->ifindex;
+
+	b = bpf_map_lookup_elem(&xvpc_ifaces, &ifindex);
+	if (!b)
+		return -XVPC_DROP_NOT_BOUND;
+	ep_stat_rx(ifindex, skb->len);
+	eth = parse_eth(&c);
+	if (!eth)
+		return -XVPC_DROP_MALFORMED;
+	if (!mac_eq(eth->h_source, b->mac))
+		return -XVPC_DROP_SPOOF_MAC;
+	switch (eth->h_proto) {
+	case bpf_htons(ETH_P_ARP):
+		return arp_reply(skb, b);
+	case bpf_htons(ETH_P_IP):
+		break;
+	case bpf_htons(ETH_P_8021Q):
+	case bpf_htons(ETH_P_8021AD):
+		return -XVPC_DROP_VLAN;
+	default:
+		return -XVPC_DROP_UNSUPP_L3;
+	}
+	if (mac_is_multicast(eth->h_dest))
+		return -XVPC_DROP_BCAST;
+	ip = parse_ipv4(&c);
+	if (!ip)
+		return -XVPC_DROP_MALFORMED;
+	if (ip->saddr != b->ip)
+		return -XVPC_DROP_SPOOF_IP;
+	if (mac_eq(eth->h_dest, b->gw_mac))
+		return route(skb, b, eth, ip);
+	return switch_l2(skb, b, eth, ip);
+}
+
+SEC("tc")
+int xvpc_from_ep(struct __sk_buff *skb)
+{
+	__u32 len = skb->len;
+	int ret = from_ep(skb);
+
+	if (ret >= 0)
+		return ret;
+	stat_add(-ret, len);
+	return TC_ACT_SHOT;
+}
