@@ -1,0 +1,595 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Reconciliation: desired state -> map contents, applied as a diff. */
+#include <errno.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "netutil.h"
+#include "reconcile.h"
+
+#define DEFAULT_CHUNK 4096
+#define MAX_ERR_LOGS  5
+
+static const char *const rc_names[XVPC_RC__COUNT] = {
+	[XVPC_RC_VNIS] = "vnis",
+	[XVPC_RC_SUBNETS] = "subnets",
+	[XVPC_RC_ENDPOINTS] = "endpoints",
+	[XVPC_RC_IFACES] = "ifaces",
+};
+
+static const __u32 rc_key_size[XVPC_RC__COUNT] = {
+	[XVPC_RC_VNIS] = sizeof(__u32),
+	[XVPC_RC_SUBNETS] = sizeof(struct xvpc_subnet_key),
+	[XVPC_RC_ENDPOINTS] = sizeof(struct xvpc_ep_key),
+	[XVPC_RC_IFACES] = sizeof(__u32),
+};
+
+static const __u32 rc_val_size[XVPC_RC__COUNT] = {
+	[XVPC_RC_VNIS] = sizeof(struct xvpc_vni),
+	[XVPC_RC_SUBNETS] = sizeof(struct xvpc_subnet),
+	[XVPC_RC_ENDPOINTS] = sizeof(struct xvpc_ep),
+	[XVPC_RC_IFACES] = sizeof(struct xvpc_iface),
+};
+
+const char *xvpc_rc_map_name(enum xvpc_rc_map id)
+{
+	return id < XVPC_RC__COUNT ? rc_names[id] : "?";
+}
+
+/* Packed records: key then value. */
+struct recs {
+	unsigned char *data;
+	size_t n, cap;
+	size_t ksz, vsz;
+};
+
+static void recs_init(struct recs *r, size_t ksz, size_t vsz)
+{
+	memset(r, 0, sizeof(*r));
+	r->ksz = ksz;
+	r->vsz = vsz;
+}
+
+static unsigned char *rec_at(const struct recs *r, size_t i)
+{
+	return r->data + i * (r->ksz + r->vsz);
+}
+
+static int recs_reserve(struct recs *r, size_t want)
+{
+	void *p;
+
+	if (want <= r->cap)
+		return 0;
+	p = realloc(r->data, want * (r->ksz + r->vsz));
+	if (!p)
+		return -ENOMEM;
+	r->data = p;
+	r->cap = want;
+	return 0;
+}
+
+static int recs_add(struct recs *r, const void *key, const void *val)
+{
+	unsigned char *p;
+
+	if (r->n == r->cap && recs_reserve(r, r->cap ? r->cap * 2 : 256))
+		return -ENOMEM;
+	p = rec_at(r, r->n++);
+	memcpy(p, key, r->ksz);
+	memcpy(p + r->ksz, val, r->vsz);
+	return 0;
+}
+
+/* Hash index over the keys of a recs: slots hold index + 1. */
+struct index {
+	__u32 *slots;
+	size_t mask;
+};
+
+static __u64 hash_key(const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	__u64 h = 0x9e3779b97f4a7c15ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h ^ (h >> 31);
+}
+
+static int index_build(struct index *ix, const struct recs *r)
+{
+	size_t cap = 64;
+
+	while (cap < r->n * 2)
+		cap *= 2;
+	ix->slots = calloc(cap, sizeof(*ix->slots));
+	if (!ix->slots)
+		return -ENOMEM;
+	ix->mask = cap - 1;
+	for (size_t i = 0; i < r->n; i++) {
+		size_t h = hash_key(rec_at(r, i), r->ksz) & ix->mask;
+
+		while (ix->slots[h])
+			h = (h + 1) & ix->mask;
+		ix->slots[h] = i + 1;
+	}
+	return 0;
+}
+
+/* Index of key in r, or -1. */
+static long index_find(const struct index *ix, const struct recs *r,
+		       const void *key)
+{
+	size_t h = hash_key(key, r->ksz) & ix->mask;
+
+	for (; ix->slots[h]; h = (h + 1) & ix->mask)
+		if (!memcmp(rec_at(r, ix->slots[h] - 1), key, r->ksz))
+			return ix->slots[h] - 1;
+	return -1;
+}
+
+/* ---- desired contents ---- */
+
+struct plan {
+	struct recs want[XVPC_RC__COUNT];
+	struct recs have[XVPC_RC__COUNT];
+	/* The diff: keys+values to write (with whether each is new), keys to
+	 * remove. */
+	struct recs upd[XVPC_RC__COUNT];
+	bool *upd_new[XVPC_RC__COUNT];
+	struct recs del[XVPC_RC__COUNT];
+	__u32 upd_done[XVPC_RC__COUNT]; /* applied so far (for the retry) */
+};
+
+static int env_ifindex(const struct xvpc_rc_env *env, const char *ifname)
+{
+	unsigned int idx;
+
+	if (env->ifindex)
+		return env->ifindex(env->ctx, ifname);
+	idx = if_nametoindex(ifname);
+	return idx ? (int)idx : -ENODEV;
+}
+
+static int build_want(struct plan *p, const struct xvpc_rc_env *env,
+		      const struct xvpc_state *st, struct xvpc_rc_result *res)
+{
+	struct recs *w = p->want;
+	int err;
+
+	err = recs_reserve(&w[XVPC_RC_VNIS], st->n_subnets) ?:
+	      recs_reserve(&w[XVPC_RC_SUBNETS], st->n_subnets) ?:
+	      recs_reserve(&w[XVPC_RC_ENDPOINTS], st->n_eps);
+	if (err)
+		return err;
+	for (size_t i = 0; i < st->n_subnets; i++) {
+		const struct xvpc_state_subnet *s = &st->subnets[i];
+		struct xvpc_subnet_key sk = {
+			.prefixlen = 32 + s->plen,
+			.vpc_id = s->vpc,
+			.addr = s->net,
+		};
+		struct xvpc_subnet sv = {
+			.vni = s->vni,
+			.gw_ip = s->gw_ip,
+			.plen = s->plen,
+			.net = s->net,
+		};
+		struct xvpc_vni vv = {.vpc_id = s->vpc};
+		__u32 vni = s->vni;
+
+		memcpy(sv.gw_mac, s->gw_mac, 6);
+		err = recs_add(&w[XVPC_RC_SUBNETS], &sk, &sv)
+			      ?: recs_add(&w[XVPC_RC_VNIS], &vni, &vv);
+		if (err)
+			return err;
+	}
+
+	for (size_t i = 0; i < st->n_eps; i++) {
+		const struct xvpc_state_ep *e = &st->eps[i];
+		const struct xvpc_state_subnet *s;
+		struct xvpc_ep_key ek = {.vpc_id = e->vpc, .ip = e->ip};
+		struct xvpc_ep ev = {.node_ip = e->node_ip};
+		char ip[XVPC_IP_STRLEN];
+
+		s = xvpc_state_find_subnet(st, e->vpc, e->ip);
+		if (!s)
+			return -EINVAL; /* not validated */
+		memcpy(ev.mac, e->mac, 6);
+		ev.vni = s->vni;
+		if (env->node_ip && e->node_ip == env->node_ip) {
+			struct xvpc_iface b = {
+				.vpc_id = e->vpc,
+				.ip = e->ip,
+				.vni = s->vni,
+			};
+			int idx = env_ifindex(env, e->ifname);
+			__u32 key;
+
+			if (idx <= 0) {
+				res->pending++;
+				pr_debug("endpoint vpc %u %s: interface %s not "
+					 "found (%s), left pending",
+					 e->vpc, xvpc_fmt_ip(e->ip, ip),
+					 e->ifname,
+					 strerror(idx ? -idx : ENODEV));
+				continue;
+			}
+			key = idx;
+			memcpy(b.mac, e->mac, 6);
+			b.gw_ip = s->gw_ip;
+			memcpy(b.gw_mac, s->gw_mac, 6);
+			ev.flags = XVPC_EP_LOCAL;
+			ev.ifindex = idx;
+			err = recs_add(&w[XVPC_RC_IFACES], &key, &b);
+			if (err)
+				return err;
+		}
+		err = recs_add(&w[XVPC_RC_ENDPOINTS], &ek, &ev);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int have_cb(const void *key, const void *val, void *arg)
+{
+	return recs_add(arg, key, val);
+}
+
+/* ---- diff ---- */
+
+static int diff_map(struct plan *p, enum xvpc_rc_map id,
+		    struct xvpc_rc_map_stats *ms)
+{
+	struct recs *want = &p->want[id], *have = &p->have[id];
+	struct index hix = {0}, wix = {0};
+	bool *seen = NULL;
+	size_t nnew = 0;
+	int err;
+
+	err = index_build(&hix, have) ?: index_build(&wix, want);
+	if (err)
+		goto out;
+	seen = calloc(have->n + 1, sizeof(*seen));
+	p->upd_new[id] = calloc(want->n + 1, sizeof(bool));
+	if (!seen || !p->upd_new[id]) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < want->n; i++) {
+		const unsigned char *w = rec_at(want, i);
+		long h = index_find(&hix, have, w);
+
+		/* Duplicate desired key (two endpoints on one interface):
+		 * the first one wins. */
+		if (index_find(&wix, want, w) != (long)i) {
+			char ip[XVPC_IP_STRLEN];
+
+			if (id == XVPC_RC_IFACES)
+				pr_warn("ifindex %u is named by two local "
+					"endpoints; %s keeps the first",
+					*(const __u32 *)w,
+					xvpc_fmt_ip(
+						((const struct xvpc_iface *)(w +
+									     4))
+							->ip,
+						ip));
+			continue;
+		}
+		if (h >= 0) {
+			seen[h] = true;
+			if (!memcmp(rec_at(have, h) + have->ksz, w + want->ksz,
+				    want->vsz)) {
+				ms->unchanged++;
+				continue;
+			}
+		}
+		p->upd_new[id][p->upd[id].n] = h < 0;
+		nnew += h < 0;
+		err = recs_add(&p->upd[id], w, w + want->ksz);
+		if (err)
+			goto out;
+	}
+	for (size_t i = 0; i < have->n; i++) {
+		const unsigned char *h = rec_at(have, i);
+
+		if (seen[i])
+			continue;
+		if (id == XVPC_RC_ENDPOINTS &&
+		    (((const struct xvpc_ep *)(h + have->ksz))->flags &
+		     XVPC_EP_LEARNED)) {
+			ms->kept++;
+			continue;
+		}
+		err = recs_add(&p->del[id], h, h + have->ksz);
+		if (err)
+			goto out;
+	}
+	pr_debug("reconcile %s: want %zu, have %zu: %zu new, %zu changed, %zu "
+		 "to remove",
+		 rc_names[id], want->n, have->n, nnew, p->upd[id].n - nnew,
+		 p->del[id].n);
+out:
+	free(hix.slots);
+	free(wix.slots);
+	free(seen);
+	return err;
+}
+
+/* ---- apply ---- */
+
+static bool is_full(int err)
+{
+	return err == -E2BIG || err == -ENOSPC;
+}
+
+/* Pack n keys (and values) of r starting at i into contiguous arrays. */
+static void pack(const struct recs *r, size_t i, __u32 n, unsigned char *keys,
+		 unsigned char *vals)
+{
+	for (__u32 j = 0; j < n; j++) {
+		const unsigned char *p = rec_at(r, i + j);
+
+		memcpy(keys + (size_t)j * r->ksz, p, r->ksz);
+		if (vals)
+			memcpy(vals + (size_t)j * r->vsz, p + r->ksz, r->vsz);
+	}
+}
+
+/* Writes p->upd[id] from p->upd_done[id] on. Returns 0, -ENOSPC when the
+ * map is full (upd_done says where it stopped), or the first other error
+ * (the failing entries are skipped and counted). */
+static int apply_updates(struct plan *p, enum xvpc_rc_map id,
+			 const struct xvpc_rc_maps *maps,
+			 const struct xvpc_rc_env *env,
+			 struct xvpc_rc_map_stats *ms, unsigned char *kbuf,
+			 unsigned char *vbuf, __u32 chunk)
+{
+	struct xvpc_mapbe *m = maps->m[id];
+	struct recs *u = &p->upd[id];
+	int first_err = 0, nerr = 0;
+
+	while (p->upd_done[id] < u->n) {
+		size_t i = p->upd_done[id];
+		__u32 n = u->n - i < chunk ? u->n - i : chunk, applied;
+		int err;
+
+		if (id == XVPC_RC_IFACES && env->bind) {
+			const unsigned char *r = rec_at(u, i);
+
+			n = 1;
+			applied = 0;
+			err = env->bind(
+				env->ctx, *(const __u32 *)r,
+				(const struct xvpc_iface *)(r + u->ksz));
+			if (!err)
+				applied = 1;
+		} else {
+			pack(u, i, n, kbuf, vbuf);
+			applied = n;
+			err = m->ops->update_batch(m, kbuf, vbuf, &applied);
+			if (!err)
+				applied = n;
+		}
+		for (__u32 j = 0; j < applied; j++) {
+			if (p->upd_new[id][i + j])
+				ms->added++;
+			else
+				ms->changed++;
+		}
+		p->upd_done[id] += applied;
+		if (!err)
+			continue;
+		if (is_full(err))
+			return -ENOSPC;
+		/* Skip the failing entry and go on. */
+		if (nerr++ < MAX_ERR_LOGS)
+			pr_err("reconcile %s: writing an entry failed: %s",
+			       rc_names[id], strerror(-err));
+		if (!first_err)
+			first_err = err;
+		ms->failed++;
+		p->upd_done[id]++;
+	}
+	return first_err;
+}
+
+static int apply_deletes(struct plan *p, enum xvpc_rc_map id,
+			 const struct xvpc_rc_maps *maps,
+			 const struct xvpc_rc_env *env,
+			 struct xvpc_rc_map_stats *ms, unsigned char *kbuf,
+			 __u32 chunk)
+{
+	struct xvpc_mapbe *m = maps->m[id];
+	struct recs *d = &p->del[id];
+	int first_err = 0;
+
+	for (size_t i = 0; i < d->n;) {
+		__u32 n = d->n - i < chunk ? d->n - i : chunk, applied;
+		int err;
+
+		if (id == XVPC_RC_IFACES && env->unbind) {
+			n = 1;
+			err = env->unbind(env->ctx,
+					  *(const __u32 *)rec_at(d, i));
+			applied = err ? 0 : 1;
+		} else {
+			pack(d, i, n, kbuf, NULL);
+			applied = n;
+			err = m->ops->delete_batch(m, kbuf, &applied);
+			if (!err)
+				applied = n;
+		}
+		ms->removed += applied;
+		i += applied;
+		if (!err)
+			continue;
+		pr_err("reconcile %s: removing an entry failed: %s",
+		       rc_names[id], strerror(-err));
+		if (!first_err)
+			first_err = err;
+		ms->failed++;
+		i++;
+	}
+	return first_err;
+}
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+int xvpc_reconcile(const struct xvpc_rc_maps *maps,
+		   const struct xvpc_rc_env *env, const struct xvpc_state *st,
+		   struct xvpc_rc_result *res)
+{
+	/* Adds in dependency order, removals in reverse. */
+	static const enum xvpc_rc_map order[] = {XVPC_RC_VNIS, XVPC_RC_SUBNETS,
+						 XVPC_RC_ENDPOINTS,
+						 XVPC_RC_IFACES};
+	__u32 chunk = env->chunk ? env->chunk : DEFAULT_CHUNK;
+	unsigned char *kbuf = NULL, *vbuf = NULL;
+	bool full[XVPC_RC__COUNT] = {0};
+	__u64 t0 = now_ns();
+	struct plan p;
+	int ret = 0, err;
+	int i;
+
+	memset(res, 0, sizeof(*res));
+	memset(&p, 0, sizeof(p));
+	if (!st->validated) {
+		pr_err("reconcile: the desired state was not validated");
+		return -EINVAL;
+	}
+	for (i = 0; i < XVPC_RC__COUNT; i++) {
+		struct xvpc_mapbe *m = maps->m[i];
+
+		if (!m || m->key_size != rc_key_size[i] ||
+		    m->value_size != rc_val_size[i]) {
+			pr_err("reconcile: map %s is missing or has the wrong "
+			       "key/value size (%u/%u, want %u/%u)",
+			       rc_names[i], m ? m->key_size : 0,
+			       m ? m->value_size : 0, rc_key_size[i],
+			       rc_val_size[i]);
+			return -EINVAL;
+		}
+		recs_init(&p.want[i], rc_key_size[i], rc_val_size[i]);
+		recs_init(&p.have[i], rc_key_size[i], rc_val_size[i]);
+		recs_init(&p.upd[i], rc_key_size[i], rc_val_size[i]);
+		recs_init(&p.del[i], rc_key_size[i], rc_val_size[i]);
+	}
+	kbuf = malloc((size_t)chunk * sizeof(struct xvpc_subnet_key));
+	vbuf = malloc((size_t)chunk * sizeof(struct xvpc_subnet));
+	if (!kbuf || !vbuf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = build_want(&p, env, st, res);
+	if (ret) {
+		pr_err("reconcile: building the desired map contents failed: "
+		       "%s",
+		       strerror(-ret));
+		goto out;
+	}
+	for (i = 0; i < XVPC_RC__COUNT; i++) {
+		ret = maps->m[i]->ops->iterate(maps->m[i], have_cb, &p.have[i]);
+		if (ret) {
+			pr_err("reconcile: reading map %s failed: %s",
+			       rc_names[i], strerror(-ret));
+			goto out;
+		}
+		ret = diff_map(&p, i, &res->maps[i]);
+		if (ret)
+			goto out;
+	}
+
+	for (i = 0; i < XVPC_RC__COUNT; i++) {
+		enum xvpc_rc_map id = order[i];
+
+		err = apply_updates(&p, id, maps, env, &res->maps[id], kbuf,
+				    vbuf, chunk);
+		if (err == -ENOSPC) {
+			full[id] = true;
+			pr_warn("reconcile %s: map full (%u entries) after %u "
+				"of %zu writes; retrying after removals",
+				rc_names[id], maps->m[id]->max_entries,
+				p.upd_done[id], p.upd[id].n);
+		} else if (err && !ret) {
+			ret = err;
+		}
+	}
+	for (i = XVPC_RC__COUNT - 1; i >= 0; i--) {
+		enum xvpc_rc_map id = order[i];
+
+		err = apply_deletes(&p, id, maps, env, &res->maps[id], kbuf,
+				    chunk);
+		if (err && !ret)
+			ret = err;
+	}
+	for (i = 0; i < XVPC_RC__COUNT; i++) {
+		enum xvpc_rc_map id = order[i];
+		__u64 left;
+
+		if (!full[id])
+			continue;
+		err = apply_updates(&p, id, maps, env, &res->maps[id], kbuf,
+				    vbuf, chunk);
+		if (err != -ENOSPC) {
+			if (err && !ret)
+				ret = err;
+			continue;
+		}
+		left = p.upd[id].n - p.upd_done[id];
+		res->maps[id].full = 1;
+		res->maps[id].failed += left;
+		pr_err("reconcile %s: map full (max_entries %u): %llu entries "
+		       "of the desired state are NOT installed",
+		       rc_names[id], maps->m[id]->max_entries,
+		       (unsigned long long)left);
+		ret = -ENOSPC;
+	}
+out:
+	for (i = 0; i < XVPC_RC__COUNT; i++) {
+		free(p.want[i].data);
+		free(p.have[i].data);
+		free(p.upd[i].data);
+		free(p.del[i].data);
+		free(p.upd_new[i]);
+	}
+	free(kbuf);
+	free(vbuf);
+	res->duration_ns = now_ns() - t0;
+	return ret;
+}
+
+void xvpc_rc_log_result(const struct xvpc_rc_result *res)
+{
+	for (int i = 0; i < XVPC_RC__COUNT; i++) {
+		const struct xvpc_rc_map_stats *m = &res->maps[i];
+
+		pr_info("reconcile %-9s: %llu added, %llu changed, %llu "
+			"removed, %llu unchanged, %llu learned kept, %llu "
+			"failed%s",
+			rc_names[i], (unsigned long long)m->added,
+			(unsigned long long)m->changed,
+			(unsigned long long)m->removed,
+			(unsigned long long)m->unchanged,
+			(unsigned long long)m->kept,
+			(unsigned long long)m->failed,
+			m->full ? " (map full)" : "");
+	}
+	if (res->pending)
+		pr_warn("reconcile: %llu local endpoints wait for their "
+			"interface",
+			(unsigned long long)res->pending);
+	pr_info("reconcile: done in %.3f ms", res->duration_ns / 1e6);
+}

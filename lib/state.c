@@ -1,0 +1,986 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Desired state: model, strict JSON parser/validator and serializer for
+ * docs/state-format.md. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "netutil.h"
+#include "state.h"
+#include "xvpc_abi.h"
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+struct xvpc_state *xvpc_state_new(void)
+{
+	return calloc(1, sizeof(struct xvpc_state));
+}
+
+void xvpc_state_free(struct xvpc_state *st)
+{
+	if (!st)
+		return;
+	free(st->vpcs);
+	free(st->subnets);
+	free(st->eps);
+	free(st);
+}
+
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+int xvpc_state_add_vpc(struct xvpc_state *st, const struct xvpc_state_vpc *v)
+{
+	int err =
+		grow((void **)&st->vpcs, &st->cap_vpcs, st->n_vpcs, sizeof(*v));
+
+	if (err)
+		return err;
+	st->vpcs[st->n_vpcs++] = *v;
+	st->validated = false;
+	return 0;
+}
+
+int xvpc_state_add_subnet(struct xvpc_state *st,
+			  const struct xvpc_state_subnet *s)
+{
+	int err = grow((void **)&st->subnets, &st->cap_subnets, st->n_subnets,
+		       sizeof(*s));
+
+	if (err)
+		return err;
+	st->subnets[st->n_subnets++] = *s;
+	st->validated = false;
+	return 0;
+}
+
+int xvpc_state_add_ep(struct xvpc_state *st, const struct xvpc_state_ep *e)
+{
+	int err = grow((void **)&st->eps, &st->cap_eps, st->n_eps, sizeof(*e));
+
+	if (err)
+		return err;
+	st->eps[st->n_eps++] = *e;
+	st->validated = false;
+	return 0;
+}
+
+/* ---- validation ---- */
+
+static bool mac_is_unicast(const __u8 mac[6])
+{
+	static const __u8 zero[6];
+
+	return !(mac[0] & 1) && memcmp(mac, zero, 6);
+}
+
+/* Sort key: (vpc, host-order address) in one integer. */
+static __u64 vpc_ip_key(__u32 vpc, __be32 ip)
+{
+	return (__u64)vpc << 32 | ntohl(ip);
+}
+
+static int cmp_subnet(const void *a, const void *b)
+{
+	const struct xvpc_state_subnet *x = a, *y = b;
+	__u64 kx = vpc_ip_key(x->vpc, x->net), ky = vpc_ip_key(y->vpc, y->net);
+
+	if (kx != ky)
+		return kx < ky ? -1 : 1;
+	return (int)x->plen - (int)y->plen;
+}
+
+struct keyidx {
+	__u64 key;
+	size_t idx;
+};
+
+static int cmp_keyidx(const void *a, const void *b)
+{
+	const struct keyidx *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Sorts (key, index) pairs and returns the first duplicate pair (in input
+ * order of the later one), or false. */
+static bool find_dup(struct keyidx *ki, size_t n, size_t *first, size_t *dup)
+{
+	bool found = false;
+
+	qsort(ki, n, sizeof(*ki), cmp_keyidx);
+	for (size_t i = 1; i < n; i++) {
+		if (ki[i].key != ki[i - 1].key)
+			continue;
+		if (!found || ki[i].idx < *dup) {
+			*first = ki[i - 1].idx;
+			*dup = ki[i].idx;
+			found = true;
+		}
+	}
+	return found;
+}
+
+static bool vpc_listed(const struct xvpc_state *st, __u32 id)
+{
+	size_t lo = 0, hi = st->n_vpcs;
+
+	/* vpcs are sorted by id during validation */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (st->vpcs[mid].id == id)
+			return true;
+		if (st->vpcs[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int cmp_vpc(const void *a, const void *b)
+{
+	const struct xvpc_state_vpc *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+const struct xvpc_state_subnet *
+xvpc_state_find_subnet(const struct xvpc_state *st, __u32 vpc, __be32 ip)
+{
+	__u64 key = vpc_ip_key(vpc, ip);
+	size_t lo = 0, hi = st->n_subnets;
+	const struct xvpc_state_subnet *s;
+
+	/* Last subnet whose (vpc, net) <= (vpc, ip); subnets of one VPC do
+	 * not overlap, so it is the only candidate. */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (vpc_ip_key(st->subnets[mid].vpc, st->subnets[mid].net) <=
+		    key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	s = &st->subnets[lo - 1];
+	if (s->vpc != vpc || !xvpc_cidr_contains(s->net, s->plen, ip))
+		return NULL;
+	return s;
+}
+
+static int validate_vpcs(struct xvpc_state *st, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < st->n_vpcs; i++) {
+		if (!st->vpcs[i].id) {
+			seterr(err, errlen,
+			       "vpcs[%zu]: field \"id\": must be 1 .. "
+			       "4294967295",
+			       i);
+			return -EINVAL;
+		}
+		if (!memchr(st->vpcs[i].name, '\0', XVPC_STATE_NAME_MAX)) {
+			seterr(err, errlen,
+			       "vpcs[%zu] (id %u): field \"name\": longer than "
+			       "%d characters",
+			       i, st->vpcs[i].id, XVPC_STATE_NAME_MAX - 1);
+			return -EINVAL;
+		}
+	}
+	qsort(st->vpcs, st->n_vpcs, sizeof(*st->vpcs), cmp_vpc);
+	for (size_t i = 1; i < st->n_vpcs; i++) {
+		if (st->vpcs[i].id == st->vpcs[i - 1].id) {
+			seterr(err, errlen,
+			       "vpcs: field \"id\": VPC %u listed twice",
+			       st->vpcs[i].id);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int validate_subnets(struct xvpc_state *st, char *err, size_t errlen)
+{
+	char c1[XVPC_CIDR_STRLEN], c2[XVPC_CIDR_STRLEN], ip[XVPC_IP_STRLEN];
+	struct keyidx *ki = NULL;
+	size_t first, dup;
+	int ret = -EINVAL;
+
+	for (size_t i = 0; i < st->n_subnets; i++) {
+		const struct xvpc_state_subnet *s = &st->subnets[i];
+
+		if (s->plen > 32 || (s->net & ~xvpc_plen_mask(s->plen))) {
+			seterr(err, errlen,
+			       "subnets[%zu]: field \"cidr\": %s/%u has host "
+			       "bits set",
+			       i, xvpc_fmt_ip(s->net, ip), s->plen);
+			return -EINVAL;
+		}
+		xvpc_fmt_cidr(s->net, s->plen, c1);
+		if (!vpc_listed(st, s->vpc)) {
+			seterr(err, errlen,
+			       "subnets[%zu] (%s): field \"vpc\": VPC %u is "
+			       "not listed in \"vpcs\"",
+			       i, c1, s->vpc);
+			return -EINVAL;
+		}
+		if (!s->vni || s->vni > XVPC_VNI_MAX) {
+			seterr(err, errlen,
+			       "subnets[%zu] (%s): field \"vni\": %u is not in "
+			       "1 .. %u",
+			       i, c1, s->vni, XVPC_VNI_MAX);
+			return -EINVAL;
+		}
+		if (!xvpc_cidr_contains(s->net, s->plen, s->gw_ip)) {
+			seterr(err, errlen,
+			       "subnets[%zu] (%s): field \"gateway_ip\": %s is "
+			       "not inside %s",
+			       i, c1, xvpc_fmt_ip(s->gw_ip, ip), c1);
+			return -EINVAL;
+		}
+		if (!mac_is_unicast(s->gw_mac)) {
+			seterr(err, errlen,
+			       "subnets[%zu] (%s): field \"gateway_mac\": must "
+			       "be a unicast, non-zero MAC",
+			       i, c1);
+			return -EINVAL;
+		}
+	}
+
+	if (st->n_subnets) {
+		ki = calloc(st->n_subnets, sizeof(*ki));
+		if (!ki)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < st->n_subnets; i++)
+		ki[i] = (struct keyidx){st->subnets[i].vni, i};
+	if (find_dup(ki, st->n_subnets, &first, &dup)) {
+		seterr(err, errlen,
+		       "subnets[%zu] (%s): field \"vni\": %u is already used "
+		       "by subnets[%zu] (%s)",
+		       dup,
+		       xvpc_fmt_cidr(st->subnets[dup].net,
+				     st->subnets[dup].plen, c1),
+		       st->subnets[dup].vni, first,
+		       xvpc_fmt_cidr(st->subnets[first].net,
+				     st->subnets[first].plen, c2));
+		goto out;
+	}
+
+	/* Overlap inside a VPC: CIDRs nest or are disjoint, so once sorted by
+	 * (vpc, net) any overlap shows between neighbours. */
+	qsort(st->subnets, st->n_subnets, sizeof(*st->subnets), cmp_subnet);
+	for (size_t i = 1; i < st->n_subnets; i++) {
+		const struct xvpc_state_subnet *a = &st->subnets[i - 1];
+		const struct xvpc_state_subnet *b = &st->subnets[i];
+
+		if (a->vpc != b->vpc ||
+		    !xvpc_cidr_overlap(a->net, a->plen, b->net, b->plen))
+			continue;
+		seterr(err, errlen,
+		       "subnets (vpc %u): field \"cidr\": %s overlaps %s",
+		       a->vpc, xvpc_fmt_cidr(b->net, b->plen, c1),
+		       xvpc_fmt_cidr(a->net, a->plen, c2));
+		goto out;
+	}
+	ret = 0;
+out:
+	free(ki);
+	return ret;
+}
+
+static bool ifname_ok(const char *s)
+{
+	size_t len = strnlen(s, IF_NAMESIZE);
+
+	if (!len || len >= IF_NAMESIZE || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (*s == '/' || *s == ':' || (unsigned char)*s <= ' ' ||
+		    (unsigned char)*s >= 0x7f)
+			return false;
+	return true;
+}
+
+static int validate_eps(struct xvpc_state *st, __be32 node_ip, char *err,
+			size_t errlen)
+{
+	char ip[XVPC_IP_STRLEN], ip2[XVPC_IP_STRLEN];
+	struct keyidx *ki = NULL;
+	size_t first, dup;
+	int ret = -EINVAL;
+
+	for (size_t i = 0; i < st->n_eps; i++) {
+		const struct xvpc_state_ep *e = &st->eps[i];
+		const struct xvpc_state_subnet *s;
+
+		xvpc_fmt_ip(e->ip, ip);
+		if (!vpc_listed(st, e->vpc)) {
+			seterr(err, errlen,
+			       "endpoints[%zu] (vpc %u, %s): field \"vpc\": "
+			       "VPC %u is "
+			       "not listed in \"vpcs\"",
+			       i, e->vpc, ip, e->vpc);
+			return -EINVAL;
+		}
+		s = xvpc_state_find_subnet(st, e->vpc, e->ip);
+		if (!s) {
+			seterr(err, errlen,
+			       "endpoints[%zu] (vpc %u, %s): field \"ip\": not "
+			       "inside any subnet of VPC %u",
+			       i, e->vpc, ip, e->vpc);
+			return -EINVAL;
+		}
+		if (e->ip == s->gw_ip) {
+			seterr(err, errlen,
+			       "endpoints[%zu] (vpc %u, %s): field \"ip\": is "
+			       "the subnet's gateway_ip",
+			       i, e->vpc, ip);
+			return -EINVAL;
+		}
+		if (!mac_is_unicast(e->mac)) {
+			seterr(err, errlen,
+			       "endpoints[%zu] (vpc %u, %s): field \"mac\": "
+			       "must be a unicast, non-zero MAC",
+			       i, e->vpc, ip);
+			return -EINVAL;
+		}
+		if (!e->node_ip) {
+			seterr(err, errlen,
+			       "endpoints[%zu] (vpc %u, %s): field "
+			       "\"node_ip\": 0.0.0.0 is not a node address",
+			       i, e->vpc, ip);
+			return -EINVAL;
+		}
+		if (e->ifname[0] && !ifname_ok(e->ifname)) {
+			seterr(err, errlen,
+			       "endpoints[%zu] (vpc %u, %s): field \"ifname\": "
+			       "\"%.*s\" is not a valid interface name",
+			       i, e->vpc, ip, IF_NAMESIZE, e->ifname);
+			return -EINVAL;
+		}
+		if (node_ip && e->node_ip == node_ip && !e->ifname[0]) {
+			seterr(err, errlen,
+			       "endpoints[%zu] (vpc %u, %s): field \"ifname\": "
+			       "required for an endpoint on this node (%s)",
+			       i, e->vpc, ip, xvpc_fmt_ip(node_ip, ip2));
+			return -EINVAL;
+		}
+	}
+
+	if (st->n_eps) {
+		ki = calloc(st->n_eps, sizeof(*ki));
+		if (!ki)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < st->n_eps; i++)
+		ki[i] = (struct keyidx){
+			vpc_ip_key(st->eps[i].vpc, st->eps[i].ip), i};
+	if (find_dup(ki, st->n_eps, &first, &dup)) {
+		seterr(err, errlen,
+		       "endpoints[%zu] (vpc %u, %s): fields \"vpc\", \"ip\": "
+		       "same as endpoints[%zu]",
+		       dup, st->eps[dup].vpc, xvpc_fmt_ip(st->eps[dup].ip, ip),
+		       first);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(ki);
+	return ret;
+}
+
+int xvpc_state_validate(struct xvpc_state *st, __be32 node_ip, char *err,
+			size_t errlen)
+{
+	int ret;
+
+	st->validated = false;
+	ret = validate_vpcs(st, err, errlen);
+	if (!ret)
+		ret = validate_subnets(st, err, errlen);
+	if (!ret)
+		ret = validate_eps(st, node_ip, err, errlen);
+	if (ret == -ENOMEM)
+		seterr(err, errlen, "out of memory while validating");
+	if (!ret)
+		st->validated = true;
+	return ret;
+}
+
+/* ---- parsing ---- */
+
+struct pctx {
+	char *err;
+	size_t errlen;
+	char where[96]; /* "subnets[3]" */
+};
+
+static const char *const top_fields[] = {"revision", "vpcs", "subnets",
+					 "endpoints", NULL};
+static const char *const vpc_fields[] = {"id", "name", NULL};
+static const char *const subnet_fields[] = {"vpc",	  "cidr",	 "vni",
+					    "gateway_ip", "gateway_mac", NULL};
+static const char *const ep_fields[] = {"vpc",	   "ip",     "mac",
+					"node_ip", "ifname", NULL};
+
+static int check_fields(struct pctx *p, struct json_object *o,
+			const char *const *allowed)
+{
+	json_object_object_foreach(o, key, val)
+	{
+		const char *const *a;
+
+		(void)val;
+		for (a = allowed; *a; a++)
+			if (!strcmp(*a, key))
+				break;
+		if (!*a) {
+			seterr(p->err, p->errlen, "%s: unknown field \"%s\"",
+			       p->where, key);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static struct json_object *get_field(struct pctx *p, struct json_object *o,
+				     const char *name, enum json_type type,
+				     bool required, int *ret)
+{
+	static const char *const tnames[] = {
+		[json_type_null] = "null",
+		[json_type_boolean] = "a boolean",
+		[json_type_double] = "a number",
+		[json_type_int] = "an integer",
+		[json_type_object] = "an object",
+		[json_type_array] = "an array",
+		[json_type_string] = "a string",
+	};
+	struct json_object *v;
+
+	*ret = 0;
+	if (!json_object_object_get_ex(o, name, &v)) {
+		if (required) {
+			seterr(p->err, p->errlen, "%s: field \"%s\" is missing",
+			       p->where, name);
+			*ret = -EINVAL;
+		}
+		return NULL;
+	}
+	if (json_object_get_type(v) != type) {
+		seterr(p->err, p->errlen, "%s: field \"%s\" must be %s, not %s",
+		       p->where, name, tnames[type],
+		       tnames[json_object_get_type(v)]);
+		*ret = -EINVAL;
+		return NULL;
+	}
+	return v;
+}
+
+static int get_u32(struct pctx *p, struct json_object *o, const char *name,
+		   __u32 *out)
+{
+	struct json_object *v;
+	int64_t x;
+	int ret;
+
+	v = get_field(p, o, name, json_type_int, true, &ret);
+	if (!v)
+		return ret;
+	errno = 0;
+	x = json_object_get_int64(v);
+	if (errno || x < 0 || x > UINT32_MAX) {
+		seterr(p->err, p->errlen,
+		       "%s: field \"%s\": %s is not in 0 .. 4294967295",
+		       p->where, name, json_object_to_json_string(v));
+		return -EINVAL;
+	}
+	*out = x;
+	return 0;
+}
+
+/* A string field parsed by fn (an address parser). what: "an IPv4
+ * address" etc., for the message. */
+static int get_str(struct pctx *p, struct json_object *o, const char *name,
+		   bool required, const char **out)
+{
+	struct json_object *v;
+	int ret;
+
+	*out = NULL;
+	v = get_field(p, o, name, json_type_string, required, &ret);
+	if (v)
+		*out = json_object_get_string(v);
+	return ret;
+}
+
+static int get_ip(struct pctx *p, struct json_object *o, const char *name,
+		  __be32 *ip)
+{
+	const char *s;
+	int ret = get_str(p, o, name, true, &s);
+
+	if (ret)
+		return ret;
+	if (xvpc_parse_ip(s, ip)) {
+		seterr(p->err, p->errlen,
+		       "%s: field \"%s\": \"%s\" is not an IPv4 address",
+		       p->where, name, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int get_mac(struct pctx *p, struct json_object *o, const char *name,
+		   __u8 mac[6])
+{
+	const char *s;
+	int ret = get_str(p, o, name, true, &s);
+
+	if (ret)
+		return ret;
+	if (xvpc_parse_mac(s, mac)) {
+		seterr(p->err, p->errlen,
+		       "%s: field \"%s\": \"%s\" is not a MAC address "
+		       "(aa:bb:cc:dd:ee:ff)",
+		       p->where, name, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_vpc(struct pctx *p, struct json_object *o,
+		     struct xvpc_state *st)
+{
+	struct xvpc_state_vpc v = {0};
+	const char *name;
+	int ret;
+
+	ret = check_fields(p, o, vpc_fields);
+	if (!ret)
+		ret = get_u32(p, o, "id", &v.id);
+	if (!ret)
+		ret = get_str(p, o, "name", false, &name);
+	if (ret)
+		return ret;
+	if (name && strlen(name) >= sizeof(v.name)) {
+		seterr(p->err, p->errlen,
+		       "%s: field \"name\": longer than %zu characters",
+		       p->where, sizeof(v.name) - 1);
+		return -EINVAL;
+	}
+	if (name)
+		strcpy(v.name, name);
+	if (!v.id) {
+		seterr(p->err, p->errlen,
+		       "%s: field \"id\": must be 1 .. 4294967295", p->where);
+		return -EINVAL;
+	}
+	return xvpc_state_add_vpc(st, &v);
+}
+
+static int parse_subnet(struct pctx *p, struct json_object *o,
+			struct xvpc_state *st)
+{
+	struct xvpc_state_subnet s = {0};
+	const char *cidr;
+	int ret;
+
+	ret = check_fields(p, o, subnet_fields);
+	if (!ret)
+		ret = get_u32(p, o, "vpc", &s.vpc);
+	if (!ret)
+		ret = get_str(p, o, "cidr", true, &cidr);
+	if (ret)
+		return ret;
+	if (xvpc_parse_cidr(cidr, &s.net, &s.plen)) {
+		seterr(p->err, p->errlen,
+		       "%s: field \"cidr\": \"%s\" is not a "
+		       "network/prefix-length with no host bits set",
+		       p->where, cidr);
+		return -EINVAL;
+	}
+	snprintf(p->where + strlen(p->where),
+		 sizeof(p->where) - strlen(p->where), " (%s)", cidr);
+	ret = get_u32(p, o, "vni", &s.vni);
+	if (!ret)
+		ret = get_ip(p, o, "gateway_ip", &s.gw_ip);
+	if (!ret)
+		ret = get_mac(p, o, "gateway_mac", s.gw_mac);
+	if (ret)
+		return ret;
+	return xvpc_state_add_subnet(st, &s);
+}
+
+static int parse_ep(struct pctx *p, struct json_object *o,
+		    struct xvpc_state *st)
+{
+	struct xvpc_state_ep e = {0};
+	const char *ifname;
+	char ip[XVPC_IP_STRLEN];
+	int ret;
+
+	ret = check_fields(p, o, ep_fields);
+	if (!ret)
+		ret = get_u32(p, o, "vpc", &e.vpc);
+	if (!ret)
+		ret = get_ip(p, o, "ip", &e.ip);
+	if (ret)
+		return ret;
+	snprintf(p->where + strlen(p->where),
+		 sizeof(p->where) - strlen(p->where), " (vpc %u, %s)", e.vpc,
+		 xvpc_fmt_ip(e.ip, ip));
+	ret = get_mac(p, o, "mac", e.mac);
+	if (!ret)
+		ret = get_ip(p, o, "node_ip", &e.node_ip);
+	if (!ret)
+		ret = get_str(p, o, "ifname", false, &ifname);
+	if (ret)
+		return ret;
+	if (ifname) {
+		if (!ifname_ok(ifname)) {
+			seterr(p->err, p->errlen,
+			       "%s: field \"ifname\": \"%s\" is not a valid "
+			       "interface name (1-%d characters, no '/', ':' "
+			       "or spaces)",
+			       p->where, ifname, IF_NAMESIZE - 1);
+			return -EINVAL;
+		}
+		strcpy(e.ifname, ifname);
+	}
+	return xvpc_state_add_ep(st, &e);
+}
+
+typedef int (*parse_fn)(struct pctx *p, struct json_object *o,
+			struct xvpc_state *st);
+
+static int parse_array(struct pctx *p, struct json_object *top,
+		       const char *name, parse_fn fn, struct xvpc_state *st)
+{
+	struct json_object *arr;
+	size_t n;
+	int ret;
+
+	snprintf(p->where, sizeof(p->where), "state");
+	arr = get_field(p, top, name, json_type_array, true, &ret);
+	if (!arr)
+		return ret;
+	n = json_object_array_length(arr);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(arr, i);
+
+		snprintf(p->where, sizeof(p->where), "%s[%zu]", name, i);
+		if (json_object_get_type(o) != json_type_object) {
+			seterr(p->err, p->errlen, "%s: must be an object",
+			       p->where);
+			return -EINVAL;
+		}
+		ret = fn(p, o, st);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int xvpc_state_parse(const char *json, size_t len, __be32 node_ip,
+		     struct xvpc_state **out, char *err, size_t errlen)
+{
+	struct pctx p = {.err = err, .errlen = errlen};
+	struct json_tokener *tok;
+	struct json_object *top = NULL, *rev;
+	struct xvpc_state *st;
+	enum json_tokener_error jerr;
+	int ret;
+
+	if (len > INT32_MAX) {
+		seterr(err, errlen, "state: document too large");
+		return -EFBIG;
+	}
+	st = xvpc_state_new();
+	tok = json_tokener_new();
+	if (!st || !tok) {
+		ret = -ENOMEM;
+		seterr(err, errlen, "out of memory");
+		goto out;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	top = json_tokener_parse_ex(tok, json, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (!top || jerr != json_tokener_success) {
+		ret = -EINVAL;
+		seterr(err, errlen, "state: not valid JSON at offset %zu: %s",
+		       json_tokener_get_parse_end(tok),
+		       jerr == json_tokener_continue
+			       ? "unexpected end of document"
+			       : json_tokener_error_desc(jerr));
+		goto out;
+	}
+	/* Only whitespace may follow the document. */
+	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+		if (json[i] != ' ' && json[i] != '\n' && json[i] != '\t' &&
+		    json[i] != '\r' && json[i] != '\0') {
+			ret = -EINVAL;
+			seterr(err, errlen,
+			       "state: trailing data at offset %zu after the "
+			       "document",
+			       i);
+			goto out;
+		}
+	}
+	snprintf(p.where, sizeof(p.where), "state");
+	if (json_object_get_type(top) != json_type_object) {
+		ret = -EINVAL;
+		seterr(err, errlen, "state: the document must be an object");
+		goto out;
+	}
+	ret = check_fields(&p, top, top_fields);
+	if (ret)
+		goto out;
+	rev = get_field(&p, top, "revision", json_type_int, false, &ret);
+	if (ret)
+		goto out;
+	if (rev) {
+		errno = 0;
+		int64_t r = json_object_get_int64(rev);
+
+		if (errno || r < 0) {
+			ret = -EINVAL;
+			seterr(err, errlen,
+			       "state: field \"revision\": must be 0 .. "
+			       "2^63-1");
+			goto out;
+		}
+		st->revision = r;
+	}
+	ret = parse_array(&p, top, "vpcs", parse_vpc, st);
+	if (!ret)
+		ret = parse_array(&p, top, "subnets", parse_subnet, st);
+	if (!ret)
+		ret = parse_array(&p, top, "endpoints", parse_ep, st);
+	if (ret == -ENOMEM)
+		seterr(err, errlen, "out of memory while parsing");
+	if (!ret)
+		ret = xvpc_state_validate(st, node_ip, err, errlen);
+	if (!ret) {
+		*out = st;
+		st = NULL;
+	}
+out:
+	json_object_put(top);
+	if (tok)
+		json_tokener_free(tok);
+	xvpc_state_free(st);
+	return ret;
+}
+
+int xvpc_state_parse_file(const char *path, __be32 node_ip,
+			  struct xvpc_state **out, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	FILE *f;
+	int ret;
+
+	f = fopen(path, "r");
+	if (!f) {
+		ret = -errno;
+		seterr(err, errlen, "%s: cannot open: %s", path,
+		       strerror(-ret));
+		return ret;
+	}
+	for (;;) {
+		if (len + 65536 > cap) {
+			char *nb;
+
+			cap = cap ? cap * 2 : 1 << 20;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				ret = -ENOMEM;
+				seterr(err, errlen, "%s: out of memory", path);
+				goto out;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		ret = -EIO;
+		seterr(err, errlen, "%s: read error", path);
+		goto out;
+	}
+	ret = xvpc_state_parse(buf, len, node_ip, out, err, errlen);
+	if (ret && err && errlen) {
+		char tmp[XVPC_STATE_ERR_LEN];
+
+		snprintf(tmp, sizeof(tmp), "%s", err);
+		seterr(err, errlen, "%s: %s", path, tmp);
+	}
+out:
+	free(buf);
+	fclose(f);
+	return ret;
+}
+
+/* ---- serializing ---- */
+
+static struct json_object *jstr(const char *s)
+{
+	return json_object_new_string(s);
+}
+
+static int add(struct json_object *o, const char *key, struct json_object *v)
+{
+	if (!v)
+		return -ENOMEM;
+	if (json_object_object_add(o, key, v)) {
+		json_object_put(v);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int put_arr(struct json_object *arr, struct json_object *o)
+{
+	if (!o)
+		return -ENOMEM;
+	if (json_object_array_add(arr, o)) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static struct json_object *vpc_json(const struct xvpc_state_vpc *v)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	if (add(o, "id", json_object_new_int64(v->id)) ||
+	    (v->name[0] && add(o, "name", jstr(v->name)))) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+static struct json_object *subnet_json(const struct xvpc_state_subnet *s)
+{
+	char cidr[XVPC_CIDR_STRLEN], ip[XVPC_IP_STRLEN], mac[XVPC_MAC_STRLEN];
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	xvpc_fmt_mac(s->gw_mac, mac);
+	if (add(o, "vpc", json_object_new_int64(s->vpc)) ||
+	    add(o, "cidr", jstr(xvpc_fmt_cidr(s->net, s->plen, cidr))) ||
+	    add(o, "vni", json_object_new_int64(s->vni)) ||
+	    add(o, "gateway_ip", jstr(xvpc_fmt_ip(s->gw_ip, ip))) ||
+	    add(o, "gateway_mac", jstr(mac))) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+static struct json_object *ep_json(const struct xvpc_state_ep *e)
+{
+	char ip[XVPC_IP_STRLEN], nip[XVPC_IP_STRLEN], mac[XVPC_MAC_STRLEN];
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	xvpc_fmt_mac(e->mac, mac);
+	if (add(o, "vpc", json_object_new_int64(e->vpc)) ||
+	    add(o, "ip", jstr(xvpc_fmt_ip(e->ip, ip))) ||
+	    add(o, "mac", jstr(mac)) ||
+	    add(o, "node_ip", jstr(xvpc_fmt_ip(e->node_ip, nip))) ||
+	    (e->ifname[0] && add(o, "ifname", jstr(e->ifname)))) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+int xvpc_state_to_json(const struct xvpc_state *st, bool pretty, char **out)
+{
+	struct json_object *top, *vpcs, *subnets, *eps;
+	const char *s;
+	int ret = -ENOMEM;
+
+	top = json_object_new_object();
+	if (!top)
+		return -ENOMEM;
+	vpcs = json_object_new_array_ext(st->n_vpcs);
+	subnets = json_object_new_array_ext(st->n_subnets);
+	eps = json_object_new_array_ext(st->n_eps);
+	if (!vpcs || !subnets || !eps) {
+		json_object_put(vpcs);
+		json_object_put(subnets);
+		json_object_put(eps);
+		goto out;
+	}
+	if (add(top, "revision", json_object_new_int64(st->revision)) ||
+	    add(top, "vpcs", vpcs) || add(top, "subnets", subnets) ||
+	    add(top, "endpoints", eps))
+		goto out;
+	for (size_t i = 0; i < st->n_vpcs; i++)
+		if (put_arr(vpcs, vpc_json(&st->vpcs[i])))
+			goto out;
+	for (size_t i = 0; i < st->n_subnets; i++)
+		if (put_arr(subnets, subnet_json(&st->subnets[i])))
+			goto out;
+	for (size_t i = 0; i < st->n_eps; i++)
+		if (put_arr(eps, ep_json(&st->eps[i])))
+			goto out;
+	s = json_object_to_json_string_ext(
+		top, JSON_C_TO_STRING_NOSLASHESCAPE |
+			     (pretty ? JSON_C_TO_STRING_PRETTY |
+					       JSON_C_TO_STRING_SPACED
+				     : JSON_C_TO_STRING_PLAIN));
+	*out = s ? strdup(s) : NULL;
+	if (*out)
+		ret = 0;
+out:
+	json_object_put(top);
+	return ret;
+}

@@ -1,0 +1,468 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Reconciliation diff against the in-memory map backend: add, change,
+ * remove, idempotence, learned entries, pending interfaces, full maps. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "mapbe.h"
+#include "reconcile.h"
+#include "state.h"
+
+#define NODE "192.168.100.1"
+
+struct fixture {
+	struct xvpc_rc_maps maps;
+	struct xvpc_rc_env env;
+	int binds, unbinds;
+	int missing_if; /* ifindex resolver fails for "gone*" names */
+};
+
+/* Fake interfaces: "xvN" has ifindex 100 + N; "gone*" does not exist. */
+static int fake_ifindex(void *ctx, const char *ifname)
+{
+	(void)ctx;
+	if (!strncmp(ifname, "xv", 2))
+		return 100 + atoi(ifname + 2);
+	return -ENODEV;
+}
+
+static int fake_bind(void *ctx, int ifindex, const struct xvpc_iface *b)
+{
+	struct fixture *f = ctx;
+	__u32 key = ifindex;
+
+	f->binds++;
+	return f->maps.m[XVPC_RC_IFACES]->ops->update(f->maps.m[XVPC_RC_IFACES],
+						      &key, b);
+}
+
+static int fake_unbind(void *ctx, int ifindex)
+{
+	struct fixture *f = ctx;
+	__u32 key = ifindex;
+
+	f->unbinds++;
+	f->maps.m[XVPC_RC_IFACES]->ops->delete (f->maps.m[XVPC_RC_IFACES],
+						&key);
+	return 0;
+}
+
+static int make_maps(struct fixture *f, __u32 max_eps)
+{
+	return xvpc_mapbe_mem_new("vnis", 4, sizeof(struct xvpc_vni), 64,
+				  &f->maps.m[XVPC_RC_VNIS]) ?:
+	       xvpc_mapbe_mem_new("subnets", sizeof(struct xvpc_subnet_key),
+				  sizeof(struct xvpc_subnet), 64,
+				  &f->maps.m[XVPC_RC_SUBNETS]) ?:
+	       xvpc_mapbe_mem_new("endpoints", sizeof(struct xvpc_ep_key),
+				  sizeof(struct xvpc_ep), max_eps,
+				  &f->maps.m[XVPC_RC_ENDPOINTS]) ?:
+	       xvpc_mapbe_mem_new("ifaces", 4, sizeof(struct xvpc_iface), 64,
+				  &f->maps.m[XVPC_RC_IFACES]);
+}
+
+static int setup_n(void **state, __u32 max_eps)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	*state = f;
+	if (make_maps(f, max_eps))
+		return -1;
+	f->env.node_ip = inet_addr(NODE);
+	f->env.chunk = 3; /* small, so batching crosses chunk borders */
+	f->env.ctx = f;
+	f->env.ifindex = fake_ifindex;
+	f->env.bind = fake_bind;
+	f->env.unbind = fake_unbind;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_n(state, 1024);
+}
+
+static int setup_small(void **state)
+{
+	return setup_n(state, 4);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (!f)
+		return 0;
+	for (int i = 0; i < XVPC_RC__COUNT; i++)
+		xvpc_mapbe_destroy(f->maps.m[i]);
+	free(f);
+	return 0;
+}
+
+/* A state with one VPC, subnets 10.0.1.0/24 (vni 101) and 10.0.2.0/24 (vni
+ * 102), and n endpoints 10.0.1.<10+i>: the first `local` on this node with
+ * ifname xv<i>, the others on 192.168.100.2. */
+static struct xvpc_state *mkstate(int n, int local)
+{
+	struct xvpc_state *st = xvpc_state_new();
+	struct xvpc_state_vpc v = {.id = 1};
+	char err[XVPC_STATE_ERR_LEN];
+
+	assert_non_null(st);
+	assert_int_equal(xvpc_state_add_vpc(st, &v), 0);
+	for (int i = 1; i <= 2; i++) {
+		struct xvpc_state_subnet s = {
+			.vpc = 1,
+			.net = htonl(0x0a000000 | i << 8),
+			.plen = 24,
+			.vni = 100 + i,
+			.gw_ip = htonl(0x0a000001 | i << 8),
+			.gw_mac = {2, 0x78, 0, 0, 0, i},
+		};
+		assert_int_equal(xvpc_state_add_subnet(st, &s), 0);
+	}
+	for (int i = 0; i < n; i++) {
+		struct xvpc_state_ep e = {
+			.vpc = 1,
+			.ip = htonl(0x0a00010a + i),
+			.mac = {2, 0, 0, 1, i >> 8, i & 0xff},
+			.node_ip =
+				inet_addr(i < local ? NODE : "192.168.100.2"),
+		};
+		if (i < local)
+			snprintf(e.ifname, sizeof(e.ifname), "xv%d", i);
+		assert_int_equal(xvpc_state_add_ep(st, &e), 0);
+	}
+	if (xvpc_state_validate(st, inet_addr(NODE), err, sizeof(err)))
+		fail_msg("state invalid: %s", err);
+	return st;
+}
+
+static long count(struct fixture *f, enum xvpc_rc_map id)
+{
+	return f->maps.m[id]->ops->count(f->maps.m[id]);
+}
+
+static struct xvpc_ep get_ep(struct fixture *f, const char *ip, int *ret)
+{
+	struct xvpc_ep_key k = {.vpc_id = 1, .ip = inet_addr(ip)};
+	struct xvpc_ep v = {0};
+	struct xvpc_mapbe *m = f->maps.m[XVPC_RC_ENDPOINTS];
+
+	*ret = m->ops->lookup(m, &k, &v);
+	return v;
+}
+
+static void test_cold_add(void **state)
+{
+	struct fixture *f = *state;
+	struct xvpc_state *st = mkstate(10, 2);
+	struct xvpc_rc_result res;
+	struct xvpc_subnet_key sk = {
+		.prefixlen = 56, .vpc_id = 1, .addr = inet_addr("10.0.2.0")};
+	struct xvpc_subnet sv;
+	struct xvpc_iface b;
+	struct xvpc_vni vv;
+	struct xvpc_ep ep;
+	__u32 key;
+	int ret;
+
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res), 0);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].added, 10);
+	assert_int_equal(res.maps[XVPC_RC_SUBNETS].added, 2);
+	assert_int_equal(res.maps[XVPC_RC_VNIS].added, 2);
+	assert_int_equal(res.maps[XVPC_RC_IFACES].added, 2);
+	assert_int_equal(f->binds, 2);
+	assert_int_equal(count(f, XVPC_RC_ENDPOINTS), 10);
+
+	/* Local endpoint: LOCAL flag, ifindex of its interface, VNI. */
+	ep = get_ep(f, "10.0.1.11", &ret);
+	assert_int_equal(ret, 0);
+	assert_int_equal(ep.flags, XVPC_EP_LOCAL);
+	assert_int_equal(ep.ifindex, 101);
+	assert_int_equal(ep.vni, 101);
+	assert_int_equal(ep.node_ip, inet_addr(NODE));
+	assert_int_equal(ep.mac[5], 1);
+	/* Remote endpoint: no flag, no ifindex. */
+	ep = get_ep(f, "10.0.1.19", &ret);
+	assert_int_equal(ret, 0);
+	assert_int_equal(ep.flags, 0);
+	assert_int_equal(ep.ifindex, 0);
+	assert_int_equal(ep.node_ip, inet_addr("192.168.100.2"));
+
+	/* Subnet LPM key: 32 + plen; value carries gateway and net. */
+	assert_int_equal(f->maps.m[XVPC_RC_SUBNETS]->ops->lookup(
+				 f->maps.m[XVPC_RC_SUBNETS], &sk, &sv),
+			 0);
+	assert_int_equal(sv.vni, 102);
+	assert_int_equal(sv.plen, 24);
+	assert_int_equal(sv.gw_ip, inet_addr("10.0.2.1"));
+	assert_int_equal(sv.net, inet_addr("10.0.2.0"));
+	assert_int_equal(sv.gw_mac[5], 2);
+
+	key = 102;
+	assert_int_equal(f->maps.m[XVPC_RC_VNIS]->ops->lookup(
+				 f->maps.m[XVPC_RC_VNIS], &key, &vv),
+			 0);
+	assert_int_equal(vv.vpc_id, 1);
+
+	key = 100;
+	assert_int_equal(f->maps.m[XVPC_RC_IFACES]->ops->lookup(
+				 f->maps.m[XVPC_RC_IFACES], &key, &b),
+			 0);
+	assert_int_equal(b.ip, inet_addr("10.0.1.10"));
+	assert_int_equal(b.vni, 101);
+	assert_int_equal(b.gw_ip, inet_addr("10.0.1.1"));
+	xvpc_state_free(st);
+}
+
+static void test_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	struct xvpc_state *st = mkstate(20, 3);
+	struct xvpc_rc_result res;
+
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res), 0);
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res), 0);
+	for (int i = 0; i < XVPC_RC__COUNT; i++) {
+		assert_int_equal(res.maps[i].added, 0);
+		assert_int_equal(res.maps[i].changed, 0);
+		assert_int_equal(res.maps[i].removed, 0);
+	}
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].unchanged, 20);
+	assert_int_equal(f->binds, 3); /* not bound again */
+	xvpc_state_free(st);
+}
+
+static void test_change_and_remove(void **state)
+{
+	struct fixture *f = *state;
+	struct xvpc_state *a = mkstate(10, 2), *b = mkstate(6, 1);
+	struct xvpc_rc_result res;
+	struct xvpc_ep ep;
+	int ret;
+
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, a, &res), 0);
+	/* b: endpoints 6..9 gone, endpoint 1 moved to another node (its
+	 * interface unbound), endpoint 3 got a new MAC. */
+	b->eps[3].mac[0] = 0x06;
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, b, &res), 0);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].added, 0);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].changed, 2);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].removed, 4);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].unchanged, 4);
+	assert_int_equal(res.maps[XVPC_RC_IFACES].removed, 1);
+	assert_int_equal(f->unbinds, 1);
+	assert_int_equal(count(f, XVPC_RC_ENDPOINTS), 6);
+	assert_int_equal(count(f, XVPC_RC_IFACES), 1);
+	ep = get_ep(f, "10.0.1.11", &ret);
+	assert_int_equal(ret, 0);
+	assert_int_equal(ep.flags, 0);
+	assert_int_equal(ep.ifindex, 0);
+	ep = get_ep(f, "10.0.1.13", &ret);
+	assert_int_equal(ret, 0);
+	assert_int_equal(ep.mac[0], 0x06);
+	get_ep(f, "10.0.1.18", &ret);
+	assert_int_equal(ret, -ENOENT);
+
+	/* Everything gone: the maps end empty. */
+	xvpc_state_free(a);
+	a = mkstate(0, 0);
+	a->n_subnets = 0;
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, a, &res), 0);
+	assert_int_equal(res.maps[XVPC_RC_SUBNETS].removed, 2);
+	for (int i = 0; i < XVPC_RC__COUNT; i++)
+		assert_int_equal(count(f, i), 0);
+	xvpc_state_free(a);
+	xvpc_state_free(b);
+}
+
+static void test_learned_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct xvpc_state *st = mkstate(2, 0);
+	struct xvpc_mapbe *m = f->maps.m[XVPC_RC_ENDPOINTS];
+	struct xvpc_ep_key k1 = {.vpc_id = 1, .ip = inet_addr("10.0.1.50")};
+	struct xvpc_ep_key k2 = {.vpc_id = 1, .ip = inet_addr("10.0.1.10")};
+	struct xvpc_ep learned = {.flags = XVPC_EP_LEARNED,
+				  .node_ip = inet_addr("192.168.100.3")};
+	struct xvpc_rc_result res;
+	struct xvpc_ep ep;
+	int ret;
+
+	assert_int_equal(m->ops->update(m, &k1, &learned), 0);
+	assert_int_equal(m->ops->update(m, &k2, &learned), 0);
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res), 0);
+	/* k1 stays (learning owns it), k2 is replaced by the pushed entry. */
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].kept, 1);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].changed, 1);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].added, 1);
+	get_ep(f, "10.0.1.50", &ret);
+	assert_int_equal(ret, 0);
+	ep = get_ep(f, "10.0.1.10", &ret);
+	assert_int_equal(ep.flags, 0);
+	assert_int_equal(ep.node_ip, inet_addr("192.168.100.2"));
+	xvpc_state_free(st);
+}
+
+static void test_pending_interface(void **state)
+{
+	struct fixture *f = *state;
+	struct xvpc_state *st = mkstate(3, 2);
+	struct xvpc_rc_result res;
+	int ret;
+
+	snprintf(st->eps[0].ifname, sizeof(st->eps[0].ifname), "gone0");
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res), 0);
+	assert_int_equal(res.pending, 1);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].added, 2);
+	get_ep(f, "10.0.1.10", &ret);
+	assert_int_equal(ret, -ENOENT); /* never installed half-bound */
+	assert_int_equal(count(f, XVPC_RC_IFACES), 1);
+
+	/* The interface appears: the next reconcile binds it. */
+	snprintf(st->eps[0].ifname, sizeof(st->eps[0].ifname), "xv7");
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res), 0);
+	assert_int_equal(res.pending, 0);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].added, 1);
+	assert_int_equal(res.maps[XVPC_RC_IFACES].added, 1);
+	assert_int_equal(count(f, XVPC_RC_IFACES), 2);
+	xvpc_state_free(st);
+}
+
+static void test_default_bind_writes_map(void **state)
+{
+	struct fixture *f = *state;
+	struct xvpc_state *st = mkstate(4, 4);
+	struct xvpc_rc_result res;
+
+	f->env.bind = NULL;
+	f->env.unbind = NULL;
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res), 0);
+	assert_int_equal(count(f, XVPC_RC_IFACES), 4);
+	assert_int_equal(f->binds, 0);
+	st->n_eps = 1;
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res), 0);
+	assert_int_equal(count(f, XVPC_RC_IFACES), 1);
+	xvpc_state_free(st);
+}
+
+/* Endpoints map holds 4: 6 endpoints do not fit. The error is returned and
+ * counted, the rest of the state is applied. */
+static void test_full_map(void **state)
+{
+	struct fixture *f = *state;
+	struct xvpc_state *st = mkstate(6, 0);
+	struct xvpc_rc_result res;
+
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res), -ENOSPC);
+	assert_true(res.maps[XVPC_RC_ENDPOINTS].full);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].added, 4);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].failed, 2);
+	assert_int_equal(res.maps[XVPC_RC_SUBNETS].added, 2);
+	assert_int_equal(count(f, XVPC_RC_ENDPOINTS), 4);
+	xvpc_state_free(st);
+}
+
+/* Full only until the removals ran: replacing 4 endpoints by 4 others
+ * succeeds through the retry after removals. */
+static void test_full_then_removals(void **state)
+{
+	struct fixture *f = *state;
+	struct xvpc_state *a = mkstate(4, 0), *b = mkstate(8, 0);
+	struct xvpc_rc_result res;
+
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, a, &res), 0);
+	memmove(b->eps, b->eps + 4, 4 * sizeof(*b->eps));
+	b->n_eps = 4;
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, b, &res), 0);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].added, 4);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].removed, 4);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].failed, 0);
+	assert_false(res.maps[XVPC_RC_ENDPOINTS].full);
+	xvpc_state_free(a);
+	xvpc_state_free(b);
+}
+
+static void test_unvalidated_rejected(void **state)
+{
+	struct fixture *f = *state;
+	struct xvpc_state *st = mkstate(1, 0);
+	struct xvpc_rc_result res;
+	struct xvpc_state_ep e = st->eps[0];
+
+	xvpc_state_add_ep(st, &e); /* clears validated */
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res), -EINVAL);
+	assert_int_equal(count(f, XVPC_RC_ENDPOINTS), 0);
+	xvpc_state_free(st);
+}
+
+/* In-memory backend on its own: many inserts and deletes keep lookups
+ * right across growth and backward-shift deletion. */
+static void test_mem_backend(void **unused)
+{
+	struct xvpc_mapbe *m;
+	__u32 k, v;
+	long n = 0;
+
+	(void)unused;
+	assert_int_equal(xvpc_mapbe_mem_new("t", 4, 4, 5000, &m), 0);
+	for (k = 0; k < 5000; k++)
+		assert_int_equal(m->ops->update(m, &k, &k), 0);
+	k = 5000;
+	assert_int_equal(m->ops->update(m, &k, &k), -E2BIG);
+	for (k = 0; k < 5000; k += 2)
+		assert_int_equal(m->ops->delete (m, &k), 0);
+	for (k = 0; k < 5000; k++) {
+		int ret = m->ops->lookup(m, &k, &v);
+
+		if (k % 2) {
+			assert_int_equal(ret, 0);
+			assert_int_equal(v, k);
+			n++;
+		} else {
+			assert_int_equal(ret, -ENOENT);
+		}
+	}
+	assert_int_equal(m->ops->count(m), n);
+	xvpc_mapbe_destroy(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_cold_add, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idempotent, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_change_and_remove, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_learned_kept, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pending_interface, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_default_bind_writes_map,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_map, setup_small,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_full_then_removals,
+						setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_unvalidated_rejected,
+						setup, teardown),
+		cmocka_unit_test(test_mem_backend),
+	};
+
+	xvpc_log_set_level(XVPC_LOG_ERROR + 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
