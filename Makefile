@@ -1,9 +1,9 @@
 # xvpc: top-level build. `make deps` once on a fresh Debian 12, then
 # `make check` (all tests), `make demo`, `make bench-<area>`.
-include common.mk
-
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
-SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/include/%.skel.h,$(BPF_SRCS))
+SKELS      := $(patsubst bpf/%.bpf.c,build/include/%.skel.h,$(BPF_SRCS))
+
+include common.mk
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 

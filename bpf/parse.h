@@ -108,16 +108,23 @@ static __always_inline struct arp_eth_ipv4 *parse_arp(struct cursor *c)
 	return cursor_take(c, sizeof(struct arp_eth_ipv4));
 }
 
+/* MACs are compared and copied as three 16-bit words: every MAC we touch
+ * (packet, map value, stack) is at least 2-byte aligned. */
 static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
 {
-	return *(const __u32 *)a == *(const __u32 *)b &&
-	       *(const __u16 *)(a + 4) == *(const __u16 *)(b + 4);
+	const __u16 *x = (const __u16 *)a, *y = (const __u16 *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2])) == 0;
 }
 
 static __always_inline void mac_copy(__u8 *dst, const __u8 *src)
 {
-	*(__u32 *)dst = *(const __u32 *)src;
-	*(__u16 *)(dst + 4) = *(const __u16 *)(src + 4);
+	__u16 *d = (__u16 *)dst;
+	const __u16 *s = (const __u16 *)src;
+
+	d[0] = s[0];
+	d[1] = s[1];
+	d[2] = s[2];
 }
 
 static __always_inline int mac_is_multicast(const __u8 *mac)
