@@ -29,6 +29,8 @@ all: $(SKELS) $(PROGS) $(UNIT_TESTS) $(SELFTESTS) $(BENCHES)
 $(BUILD)/libxvpc.a: $(LIB_OBJS)
 $(BUILD)/libagent.a: $(AGENT_OBJS)
 $(BUILD)/libctrl.a: $(CTRL_OBJS)
+# The API serves docs/openapi.json, embedded by controller/openapi.c.
+$(call obj,controller/openapi.c): docs/openapi.json
 $(BUILD)/libcli.a: $(CLI_OBJS)
 $(ARCHIVES):
 	@mkdir -p $(@D)

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The controller's HTTP API (/v1/), independent of the HTTP library:
+ * http.c turns a libmicrohttpd request into a struct api_req, api.c routes
+ * it, checks the token and runs the handler against the store, and the
+ * handler fills a struct api_resp. Documented in docs/api.md and
+ * docs/openapi.json. */
+#ifndef XVPC_CTRL_API_H
+#define XVPC_CTRL_API_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define API_BODY_MAX	 (64 * 1024)
+#define API_LIST_DEFAULT 100
+#define API_LIST_MAX	 1000
+#define API_WAIT_MAX	 300 /* seconds of a state long-poll */
+#define API_GATEWAY_MAC	 "02:78:76:70:63:01"
+#define API_TOKEN_PREFIX "xvt_"
+#define API_ADMIN_PREFIX "xva_"
+#define API_HINT_SLOTS	 4096
+
+struct api {
+	struct store *store;
+	char admin_token[128];
+	volatile bool stopping; /* ends long-polls early */
+	pthread_mutex_t hint_mu;
+	/* Allocation hints: where the last search for a free address (per
+	 * subnet, by id modulo the slot count) and VNI ended. Only hints: the
+	 * store's uniqueness keys decide. */
+	struct {
+		uint32_t subnet;
+		uint32_t offset;
+	} ip_hint[API_HINT_SLOTS];
+	uint32_t vni_hint;
+};
+
+struct api_req {
+	const char *method;
+	const char *path; /* without the query string */
+	const char *authorization;
+	const char *idempotency_key;
+	const char *body;
+	size_t body_len;
+	bool body_too_large;
+	/* Query parameter getter; NULL when absent. */
+	const char *(*query)(void *qarg, const char *name);
+	void *qarg;
+};
+
+struct api_resp {
+	int status;
+	char *body; /* malloc'ed JSON or NULL (204) */
+	const char *content_type;
+};
+
+struct api_ctx;
+typedef int (*api_handler)(struct api *api, struct api_ctx *c);
+
+enum api_auth {
+	API_AUTH_NONE,
+	API_AUTH_ADMIN,
+	API_AUTH_TENANT,
+};
+
+struct api_route {
+	const char *method;
+	const char *path; /* "/v1/vpcs/{id}": a {name} is one segment */
+	api_handler fn;
+	enum api_auth auth;
+};
+
+/* The route table the server serves; ends with a NULL method. */
+extern const struct api_route api_routes[];
+
+/* Sets the admin token: `token` when given (then stored), else the one in
+ * the store, else a new one (stored; *generated set so main can print it
+ * once). */
+int api_init(struct api *api, struct store *store, const char *token,
+	     bool *generated);
+void api_fini(struct api *api);
+/* Handles one request; always fills resp (an error response on failure).
+ */
+void api_handle(struct api *api, const struct api_req *req,
+		struct api_resp *resp);
+
+/* The OpenAPI document served at /v1/openapi.json (docs/openapi.json). */
+extern const char api_openapi_json[];
+
+/* HTTP server (libmicrohttpd, a thread per connection). listen is
+ * "ADDR:PORT"; port 0 picks one, see http_port(). */
+struct http_server;
+int http_start(struct api *api, const char *listen, struct http_server **out);
+uint16_t http_port(const struct http_server *srv);
+void http_stop(struct http_server *srv);
+/* Parses "ADDR:PORT" (IPv4); 0 or -EINVAL. */
+int http_parse_listen(const char *s, uint32_t *addr_be, uint16_t *port);
+
+#endif

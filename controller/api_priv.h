@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Shared by the API's source files (api.c, api_objects.c, api_state.c). */
+#ifndef XVPC_CTRL_API_PRIV_H
+#define XVPC_CTRL_API_PRIV_H
+
+#include <json-c/json.h>
+
+#include "api.h"
+
+#define API_RETRIES 64
+#define ID_MAX	    0xffffffffu
+
+struct api_ctx {
+	const struct api_req *req;
+	struct api_resp *resp;
+	char param[64];	 /* the {id} or {name} of the path */
+	uint32_t tenant; /* authenticated tenant; 0 for the admin */
+	bool admin;
+};
+
+/* Store keys. Integer ids are zero padded so key order is id order. */
+#define K_ADMIN "admin/token"
+#define KF_ID	"%s/%010u"
+#define KF_IDX	"%s/%010u/%010u"
+
+/* Fills an error response {"error": {"code", "field", "message"}} and
+ * returns -1 so handlers can `return api_fail(...)`. */
+int api_fail(struct api_ctx *c, int status, const char *code, const char *field,
+	     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Serializes obj (and drops it) as the response. Returns 0. */
+int api_reply(struct api_ctx *c, int status, json_object *obj);
+/* Maps a store error to a response (503/500). */
+int api_fail_store(struct api_ctx *c, int err);
+
+/* Reads and parses a JSON record; -ENOENT when absent. */
+int api_load(struct api *api, const char *key, json_object **obj,
+	     uint64_t *ver);
+const char *api_str(json_object *o, const char *field);
+int64_t api_int(json_object *o, const char *field);
+/* Copy of o without the internal fields (those starting with '_'). */
+json_object *api_public(json_object *o);
+/* Puts a JSON record in an op; the string lives in strs[] (freed by
+ * api_strs_free). */
+struct api_strs {
+	char *s[32];
+	int n;
+};
+void api_op_put_json(struct store_op *op, struct api_strs *strs,
+		     const char *key, json_object *obj, uint64_t expect);
+void api_strs_free(struct api_strs *strs);
+
+/* Body fields: what may appear, with which type. */
+enum api_ftype {
+	F_STR,
+	F_INT,
+	F_STR_OR_NULL,
+};
+
+struct api_field {
+	const char *name;
+	enum api_ftype type;
+	bool required; /* on create */
+	bool patchable;
+};
+
+/* Parses the body against fields (patch: only patchable fields, none
+ * required). On error the response is filled and -1 returned. */
+int api_parse_body(struct api_ctx *c, const struct api_field *fields,
+		   bool patch, json_object **out);
+/* The path parameter as an id; fills a 404 when it is not one. */
+int api_param_id(struct api_ctx *c, uint32_t *id);
+/* ?limit= and ?after= (after as an id when ids is true). */
+int api_list_params(struct api_ctx *c, bool ids, size_t *limit, char *after,
+		    size_t after_len);
+/* Lists objects: `index` is a prefix of keys whose last segment is an id
+ * (or name) of a record under `primary` ("vpc"); the page is the reply. */
+int api_list_reply(struct api *api, struct api_ctx *c, const char *index,
+		   const char *primary);
+bool api_valid_name(const char *s);
+/* Id allocation inside a transaction: reads seq/<kind>, fills op. */
+int api_seq_next(struct api *api, const char *kind, uint32_t *id,
+		 struct store_op *op, struct api_strs *strs);
+/* Idempotency: when the request has a key, sets key (idem/<tenant>/<kind>/
+ * <key>) and, when a previous request created the object, *id. */
+int api_idem_lookup(struct api *api, struct api_ctx *c, const char *kind,
+		    char *key, size_t key_len, uint32_t *id);
+
+/* Handlers. */
+int api_tenant_create(struct api *api, struct api_ctx *c);
+int api_tenant_list(struct api *api, struct api_ctx *c);
+int api_tenant_get(struct api *api, struct api_ctx *c);
+int api_tenant_patch(struct api *api, struct api_ctx *c);
+int api_tenant_delete(struct api *api, struct api_ctx *c);
+int api_node_create(struct api *api, struct api_ctx *c);
+int api_node_list(struct api *api, struct api_ctx *c);
+int api_node_get(struct api *api, struct api_ctx *c);
+int api_node_patch(struct api *api, struct api_ctx *c);
+int api_node_delete(struct api *api, struct api_ctx *c);
+int api_node_state(struct api *api, struct api_ctx *c);
+int api_vpc_create(struct api *api, struct api_ctx *c);
+int api_vpc_list(struct api *api, struct api_ctx *c);
+int api_vpc_get(struct api *api, struct api_ctx *c);
+int api_vpc_patch(struct api *api, struct api_ctx *c);
+int api_vpc_delete(struct api *api, struct api_ctx *c);
+int api_subnet_create(struct api *api, struct api_ctx *c);
+int api_subnet_list(struct api *api, struct api_ctx *c);
+int api_subnet_get(struct api *api, struct api_ctx *c);
+int api_subnet_patch(struct api *api, struct api_ctx *c);
+int api_subnet_delete(struct api *api, struct api_ctx *c);
+int api_port_create(struct api *api, struct api_ctx *c);
+int api_port_list(struct api *api, struct api_ctx *c);
+int api_port_get(struct api *api, struct api_ctx *c);
+int api_port_patch(struct api *api, struct api_ctx *c);
+int api_port_delete(struct api *api, struct api_ctx *c);
+
+#endif

@@ -1,0 +1,553 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* GET /v1/nodes/{name}/state: the desired state of one node in the format
+ * of docs/state-format.md, and with ?since=REV&wait=S the changes after a
+ * revision (long-poll). A node gets the VPCs in which it hosts a port
+ * (push mode), with all their subnets and endpoints.
+ *
+ * Changes are computed from the store's change feed: per record, the first
+ * old value and the last new value in the window, filtered by the node's
+ * VPCs, in revision order. When the node's own set of VPCs may have
+ * changed (a port bound to or unbound from it, any node record changed) or
+ * the feed no longer reaches back to REV, the answer is a full snapshot. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api_priv.h"
+#include "log.h"
+
+struct idset {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static int idset_add(struct idset *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i] == id)
+			return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		uint32_t *p = realloc(s->v, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		s->v = p;
+		s->cap = cap;
+	}
+	s->v[s->n++] = id;
+	return 0;
+}
+
+static bool idset_has(const struct idset *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i] == id)
+			return true;
+	return false;
+}
+
+struct collect {
+	struct idset *set;
+	char **keys;
+	size_t n, cap;
+	int err;
+};
+
+static int collect_vpc(const struct store_rec *r, void *arg)
+{
+	struct collect *c = arg;
+	json_object *o = json_tokener_parse(r->val);
+
+	if (o)
+		c->err = idset_add(c->set, api_int(o, "vpc"));
+	json_object_put(o);
+	return c->err ? 1 : 0;
+}
+
+static int collect_keys(const struct store_rec *r, void *arg)
+{
+	struct collect *c = arg;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		char **p = realloc(c->keys, cap * sizeof(*p));
+
+		if (!p) {
+			c->err = -ENOMEM;
+			return 1;
+		}
+		c->keys = p;
+		c->cap = cap;
+	}
+	c->keys[c->n] = strdup(r->key);
+	if (!c->keys[c->n]) {
+		c->err = -ENOMEM;
+		return 1;
+	}
+	c->n++;
+	return 0;
+}
+
+static void collect_free(struct collect *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->keys[i]);
+	free(c->keys);
+	c->keys = NULL;
+	c->n = c->cap = 0;
+}
+
+/* The VPCs whose state this node needs. A VPC in "push" mode goes to the
+ * nodes hosting its ports; a future "learn" mode decides here too. */
+static int node_vpcs(struct api *api, const char *node, struct idset *set)
+{
+	struct collect c = {.set = set};
+	char prefix[128];
+	int err;
+
+	snprintf(prefix, sizeof(prefix), "np/%s/", node);
+	err = store_list(api->store, prefix, NULL, 0, collect_vpc, &c);
+	return err < 0 ? err : c.err;
+}
+
+/* Node addresses, looked up once per request. */
+struct nodeips {
+	struct api *api;
+	char names[64][64];
+	char ips[64][16];
+	int n;
+};
+
+static const char *node_ip(struct nodeips *ni, const char *name)
+{
+	json_object *o;
+	char key[128];
+	int i;
+
+	for (i = 0; i < ni->n; i++)
+		if (!strcmp(ni->names[i], name))
+			return ni->ips[i][0] ? ni->ips[i] : NULL;
+	snprintf(key, sizeof(key), "node/%s", name);
+	i = ni->n < 64 ? ni->n++ : 63;
+	snprintf(ni->names[i], sizeof(ni->names[i]), "%s", name);
+	ni->ips[i][0] = '\0';
+	if (!api_load(ni->api, key, &o, NULL)) {
+		snprintf(ni->ips[i], sizeof(ni->ips[i]), "%s",
+			 api_str(o, "ip") ?: "");
+		json_object_put(o);
+	}
+	return ni->ips[i][0] ? ni->ips[i] : NULL;
+}
+
+static json_object *vpc_state(json_object *v)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id",
+			       json_object_new_int64(api_int(v, "id")));
+	json_object_object_add(
+		o, "name", json_object_new_string(api_str(v, "name") ?: ""));
+	return o;
+}
+
+static json_object *subnet_state(json_object *s)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "vpc",
+			       json_object_new_int64(api_int(s, "vpc")));
+	json_object_object_add(
+		o, "cidr", json_object_new_string(api_str(s, "cidr") ?: ""));
+	json_object_object_add(o, "vni",
+			       json_object_new_int64(api_int(s, "vni")));
+	json_object_object_add(
+		o, "gateway_ip",
+		json_object_new_string(api_str(s, "gateway_ip") ?: ""));
+	json_object_object_add(
+		o, "gateway_mac",
+		json_object_new_string(api_str(s, "gateway_mac") ?: ""));
+	return o;
+}
+
+/* NULL when the port is not bound to a known node. */
+static json_object *endpoint_state(json_object *p, const char *node,
+				   struct nodeips *ni)
+{
+	const char *pn = api_str(p, "node"), *ip;
+	json_object *o;
+
+	if (!pn || !(ip = node_ip(ni, pn)))
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "vpc",
+			       json_object_new_int64(api_int(p, "vpc")));
+	json_object_object_add(o, "ip",
+			       json_object_new_string(api_str(p, "ip") ?: ""));
+	json_object_object_add(o, "mac",
+			       json_object_new_string(api_str(p, "mac") ?: ""));
+	json_object_object_add(o, "node_ip", json_object_new_string(ip));
+	if (!strcmp(pn, node))
+		json_object_object_add(
+			o, "ifname",
+			json_object_new_string(api_str(p, "ifname") ?: ""));
+	return o;
+}
+
+static int load_list(struct api *api, const char *index, const char *kind,
+		     json_object *out, json_object *(*conv)(json_object *),
+		     const char *node, struct nodeips *ni,
+		     struct idset *cidrs_ok)
+{
+	struct collect c = {0};
+	char key[128];
+	int err;
+
+	err = store_list(api->store, index, NULL, 0, collect_keys, &c);
+	if (err >= 0)
+		err = c.err;
+	for (size_t i = 0; !err && i < c.n; i++) {
+		json_object *o, *s;
+
+		snprintf(key, sizeof(key), "%s/%s", kind,
+			 strrchr(c.keys[i], '/') + 1);
+		if (api_load(api, key, &o, NULL))
+			continue; /* deleted meanwhile */
+		if (conv) {
+			s = conv(o);
+			if (cidrs_ok)
+				err = idset_add(cidrs_ok, api_int(o, "id"));
+		} else if (!cidrs_ok ||
+			   idset_has(cidrs_ok, api_int(o, "subnet"))) {
+			/* An endpoint only with its subnet, so a snapshot
+			 * read across commits is still valid; the changes
+			 * after its revision add the rest. */
+			s = endpoint_state(o, node, ni);
+		} else {
+			s = NULL;
+		}
+		if (s)
+			json_object_array_add(out, s);
+		json_object_put(o);
+	}
+	collect_free(&c);
+	return err;
+}
+
+static int build_snapshot(struct api *api, const char *node, bool mark,
+			  json_object **out)
+{
+	struct nodeips ni = {.api = api};
+	struct idset vpcs = {0}, subnets = {0};
+	json_object *top, *jv, *js, *je;
+	uint64_t rev = store_revision(api->store);
+	char prefix[64], key[64];
+	int err;
+
+	top = json_object_new_object();
+	jv = json_object_new_array();
+	js = json_object_new_array();
+	je = json_object_new_array();
+	json_object_object_add(top, "revision", json_object_new_int64(rev));
+	if (mark)
+		json_object_object_add(top, "snapshot",
+				       json_object_new_boolean(1));
+	json_object_object_add(top, "vpcs", jv);
+	json_object_object_add(top, "subnets", js);
+	json_object_object_add(top, "endpoints", je);
+	err = node_vpcs(api, node, &vpcs);
+	for (size_t i = 0; !err && i < vpcs.n; i++) {
+		json_object *v;
+
+		snprintf(key, sizeof(key), KF_ID, "vpc", vpcs.v[i]);
+		if (api_load(api, key, &v, NULL))
+			continue;
+		json_object_array_add(jv, vpc_state(v));
+		json_object_put(v);
+		snprintf(prefix, sizeof(prefix), "vs/%010u/", vpcs.v[i]);
+		err = load_list(api, prefix, "subnet", js, subnet_state, node,
+				&ni, &subnets);
+		snprintf(prefix, sizeof(prefix), "vp/%010u/", vpcs.v[i]);
+		err = err
+			      ?: load_list(api, prefix, "port", je, NULL, node,
+					   &ni, &subnets);
+	}
+	free(vpcs.v);
+	free(subnets.v);
+	if (err) {
+		json_object_put(top);
+		return err;
+	}
+	*out = top;
+	return 0;
+}
+
+/* ---- changes ------------------------------------------------------- */
+
+struct chg {
+	uint64_t rev; /* of the last change in the window */
+	char *key;
+	char *old_val; /* before the first change in the window */
+	char *new_val; /* after the last one */
+	size_t seq;
+};
+
+struct feed {
+	const char *node;
+	size_t node_prefix_len;
+	char node_prefix[128];
+	struct chg *c;
+	size_t n, cap;
+	bool need_snapshot;
+	int err;
+};
+
+static int feed_cb(const struct store_change *sc, void *arg)
+{
+	struct feed *f = arg;
+	struct chg *c;
+
+	if (!strncmp(sc->key, "node/", 5) ||
+	    !strncmp(sc->key, f->node_prefix, f->node_prefix_len)) {
+		f->need_snapshot = true;
+		return 1;
+	}
+	if (strncmp(sc->key, "vpc/", 4) && strncmp(sc->key, "subnet/", 7) &&
+	    strncmp(sc->key, "port/", 5))
+		return 0;
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 64;
+		struct chg *p = realloc(f->c, cap * sizeof(*p));
+
+		if (!p) {
+			f->err = -ENOMEM;
+			return 1;
+		}
+		f->c = p;
+		f->cap = cap;
+	}
+	c = &f->c[f->n];
+	c->rev = sc->rev;
+	c->seq = f->n;
+	c->key = strdup(sc->key);
+	c->old_val = sc->old_val ? strdup(sc->old_val) : NULL;
+	c->new_val = sc->new_val ? strdup(sc->new_val) : NULL;
+	f->n++;
+	if (!c->key || (sc->old_val && !c->old_val) ||
+	    (sc->new_val && !c->new_val)) {
+		f->err = -ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+static void feed_free(struct feed *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->c[i].key);
+		free(f->c[i].old_val);
+		free(f->c[i].new_val);
+	}
+	free(f->c);
+	f->c = NULL;
+	f->n = f->cap = 0;
+}
+
+static int by_key_seq(const void *a, const void *b)
+{
+	const struct chg *x = a, *y = b;
+	int d = strcmp(x->key, y->key);
+
+	return d ? d : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static int by_rev_seq(const void *a, const void *b)
+{
+	const struct chg *x = a, *y = b;
+
+	if (x->rev != y->rev)
+		return (x->rev > y->rev) - (x->rev < y->rev);
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Folds the changes of one key into one: first old value, last new. */
+static void coalesce(struct feed *f)
+{
+	size_t out = 0;
+
+	qsort(f->c, f->n, sizeof(*f->c), by_key_seq);
+	for (size_t i = 0; i < f->n;) {
+		size_t j = i + 1;
+		struct chg g = f->c[i];
+
+		while (j < f->n && !strcmp(f->c[j].key, g.key)) {
+			free(f->c[j].key);
+			free(f->c[j].old_val);
+			free(g.new_val);
+			g.new_val = f->c[j].new_val;
+			g.rev = f->c[j].rev;
+			g.seq = f->c[j].seq;
+			j++;
+		}
+		f->c[out++] = g;
+		i = j;
+	}
+	f->n = out;
+	qsort(f->c, f->n, sizeof(*f->c), by_rev_seq);
+}
+
+static json_object *parse_or_null(const char *s)
+{
+	return s ? json_tokener_parse(s) : NULL;
+}
+
+static void add_change(json_object *arr, uint64_t rev, bool put,
+		       const char *kind, json_object *obj)
+{
+	json_object *c = json_object_new_object();
+
+	json_object_object_add(c, "revision", json_object_new_int64(rev));
+	json_object_object_add(c, "op",
+			       json_object_new_string(put ? "put" : "delete"));
+	json_object_object_add(c, "kind", json_object_new_string(kind));
+	json_object_object_add(c, "object", obj);
+	json_object_array_add(arr, c);
+}
+
+/* Turns the coalesced feed into the node's changes. */
+static void node_changes(struct feed *f, const struct idset *vpcs,
+			 struct nodeips *ni, json_object *arr)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		struct chg *c = &f->c[i];
+		json_object *o = parse_or_null(c->old_val);
+		json_object *n = parse_or_null(c->new_val);
+		json_object *any = n ? n : o;
+		bool is_vpc = !strncmp(c->key, "vpc/", 4);
+		uint32_t vpc = any ? api_int(any, is_vpc ? "id" : "vpc") : 0;
+
+		if (!any || !idset_has(vpcs, vpc))
+			goto next;
+		if (is_vpc) {
+			add_change(arr, c->rev, n, "vpc", vpc_state(any));
+		} else if (!strncmp(c->key, "subnet/", 7)) {
+			add_change(arr, c->rev, n, "subnet", subnet_state(any));
+		} else {
+			json_object *ne =
+				n ? endpoint_state(n, f->node, ni) : NULL;
+			json_object *oe =
+				o ? endpoint_state(o, f->node, ni) : NULL;
+
+			if (ne)
+				add_change(arr, c->rev, true, "endpoint", ne);
+			else if (oe)
+				add_change(arr, c->rev, false, "endpoint",
+					   json_object_get(oe));
+			json_object_put(oe);
+		}
+	next:
+		json_object_put(o);
+		json_object_put(n);
+	}
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *v)
+{
+	char *end;
+
+	if (!s || !*s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno || *end || *v > max ? -EINVAL : 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+int api_node_state(struct api *api, struct api_ctx *c)
+{
+	const struct api_req *r = c->req;
+	const char *qs = r->query ? r->query(r->qarg, "since") : NULL;
+	const char *qw = r->query ? r->query(r->qarg, "wait") : NULL;
+	struct feed f = {.node = c->param};
+	struct nodeips ni = {.api = api};
+	uint64_t since, wait = 0, upto;
+	struct idset vpcs = {0};
+	json_object *top, *arr;
+	long long deadline;
+	char key[128];
+	int err;
+
+	snprintf(key, sizeof(key), "node/%s", c->param);
+	err = store_get(api->store, key, NULL, NULL);
+	if (err == -ENOENT)
+		return api_fail(c, 404, "not_found", NULL, "no node '%s'",
+				c->param);
+	if (err)
+		return api_fail_store(c, err);
+	if (qw && parse_u64(qw, API_WAIT_MAX, &wait))
+		return api_fail(c, 400, "invalid_value", "wait",
+				"wait must be 0 .. %d seconds", API_WAIT_MAX);
+	if (qw && !qs)
+		return api_fail(c, 400, "missing_field", "since",
+				"wait needs since");
+	if (!qs) {
+		err = build_snapshot(api, c->param, false, &top);
+		return err ? api_fail_store(c, err) : api_reply(c, 200, top);
+	}
+	if (parse_u64(qs, UINT64_MAX, &since))
+		return api_fail(c, 400, "invalid_value", "since",
+				"since must be a revision (an integer >= 0)");
+	snprintf(f.node_prefix, sizeof(f.node_prefix), "np/%s/", c->param);
+	f.node_prefix_len = strlen(f.node_prefix);
+	deadline = now_ms() + (long long)wait * 1000;
+	arr = json_object_new_array();
+	for (;;) {
+		long long left;
+
+		err = store_changes(api->store, since, feed_cb, &f, &upto);
+		if (err == -ERANGE || f.need_snapshot)
+			break;
+		if (err < 0 || f.err) {
+			err = err < 0 ? err : f.err;
+			break;
+		}
+		vpcs.n = 0;
+		err = node_vpcs(api, c->param, &vpcs);
+		if (err)
+			break;
+		coalesce(&f);
+		node_changes(&f, &vpcs, &ni, arr);
+		feed_free(&f);
+		left = deadline - now_ms();
+		if (json_object_array_length(arr) || left <= 0 || api->stopping)
+			break;
+		/* Nothing for this node up to upto: wait past it. */
+		since = upto;
+		store_wait(api->store, upto, left < 250 ? (int)left : 250);
+	}
+	feed_free(&f);
+	free(vpcs.v);
+	if (err == -ERANGE || f.need_snapshot) {
+		json_object_put(arr);
+		err = build_snapshot(api, c->param, true, &top);
+		return err ? api_fail_store(c, err) : api_reply(c, 200, top);
+	}
+	if (err) {
+		json_object_put(arr);
+		return api_fail_store(c, err);
+	}
+	top = json_object_new_object();
+	json_object_object_add(top, "revision", json_object_new_int64(upto));
+	json_object_object_add(top, "snapshot", json_object_new_boolean(0));
+	json_object_object_add(top, "changes", arr);
+	return api_reply(c, 200, top);
+}

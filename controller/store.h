@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The controller's object store: versioned records under string keys,
+ * atomic multi-record transactions with version checks, listing by prefix,
+ * a global revision counter and a change feed.
+ *
+ * Two backends sit behind struct store_ops: the embedded one (store_embed.c,
+ * an in-memory map recovered from an fsync'ed append-only log) and, later,
+ * ZooKeeper (multi-op for transactions, znode versions for checks).
+ *
+ * Versions are opaque, non-zero while a record exists, and change on every
+ * write of that record. Revisions count committed transactions: every commit
+ * gets the next revision, and the change feed lists, per revision, the
+ * records it changed with their old and new values. */
+#ifndef XVPC_CTRL_STORE_H
+#define XVPC_CTRL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_KEY_MAX 512
+#define STORE_VAL_MAX (1u << 20)
+
+/* Version expectations in a store_op. */
+#define STORE_ANY    UINT64_MAX /* no check */
+#define STORE_ABSENT 0		/* the record must not exist */
+
+enum store_op_type {
+	STORE_PUT,   /* create or replace */
+	STORE_DEL,   /* delete; the record must exist */
+	STORE_CHECK, /* only check the version */
+};
+
+struct store_op {
+	enum store_op_type type;
+	const char *key;
+	const char *val; /* STORE_PUT only; need not be NUL terminated */
+	size_t len;
+	uint64_t expect; /* STORE_ANY, STORE_ABSENT or a version */
+};
+
+struct store_rec {
+	const char *key;
+	const char *val; /* NUL terminated (len excludes it) */
+	size_t len;
+	uint64_t version;
+};
+
+/* One record changed by the transaction that produced revision `rev`. */
+struct store_change {
+	uint64_t rev;
+	const char *key;
+	const char *old_val; /* NULL when the record was created */
+	const char *new_val; /* NULL when the record was deleted */
+};
+
+/* Return non-zero to stop the iteration (that value is returned). */
+typedef int (*store_rec_cb)(const struct store_rec *rec, void *arg);
+typedef int (*store_change_cb)(const struct store_change *chg, void *arg);
+
+struct store;
+
+struct store_ops {
+	/* Copies the value into *val (malloc'ed, NUL terminated, caller
+	 * frees); -ENOENT when absent. val or version may be NULL. */
+	int (*get)(struct store *s, const char *key, char **val,
+		   uint64_t *version);
+	/* Records whose key starts with prefix and sorts strictly after
+	 * `after` (NULL: from the start), in key order, at most limit
+	 * (0: no limit). Callbacks must not call back into the store. */
+	int (*list)(struct store *s, const char *prefix, const char *after,
+		    size_t limit, store_rec_cb cb, void *arg);
+	/* All ops or none. -ECANCELED when a version check fails (then
+	 * *failed is the index of the first failing op, if failed != NULL),
+	 * -EIO when the commit could not be made durable. *rev gets the new
+	 * revision on success (rev may be NULL). */
+	int (*txn)(struct store *s, const struct store_op *ops, size_t n,
+		   uint64_t *rev, size_t *failed);
+	uint64_t (*revision)(struct store *s);
+	/* Feeds every change with revision > since, in revision order, and
+	 * sets *upto to the revision the feed covers. -ERANGE when the feed
+	 * no longer holds all changes after `since` (the caller then takes
+	 * a snapshot). */
+	int (*changes)(struct store *s, uint64_t since, store_change_cb cb,
+		       void *arg, uint64_t *upto);
+	/* Blocks until the revision exceeds rev or timeout_ms passes;
+	 * returns the current revision. */
+	uint64_t (*wait)(struct store *s, uint64_t rev, int timeout_ms);
+	void (*close)(struct store *s);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+static inline int store_get(struct store *s, const char *key, char **val,
+			    uint64_t *version)
+{
+	return s->ops->get(s, key, val, version);
+}
+
+static inline int store_list(struct store *s, const char *prefix,
+			     const char *after, size_t limit, store_rec_cb cb,
+			     void *arg)
+{
+	return s->ops->list(s, prefix, after, limit, cb, arg);
+}
+
+static inline int store_txn(struct store *s, const struct store_op *ops,
+			    size_t n, uint64_t *rev, size_t *failed)
+{
+	return s->ops->txn(s, ops, n, rev, failed);
+}
+
+static inline uint64_t store_revision(struct store *s)
+{
+	return s->ops->revision(s);
+}
+
+static inline int store_changes(struct store *s, uint64_t since,
+				store_change_cb cb, void *arg, uint64_t *upto)
+{
+	return s->ops->changes(s, since, cb, arg, upto);
+}
+
+static inline uint64_t store_wait(struct store *s, uint64_t rev, int timeout_ms)
+{
+	return s->ops->wait(s, rev, timeout_ms);
+}
+
+static inline void store_close(struct store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+/* Embedded backend. The log lives in dir/store.log (created if missing,
+ * locked against a second process). */
+struct store_embed_opts {
+	size_t compact_bytes; /* compact when the log exceeds this and
+				   twice the live data; 0: default 8 MiB */
+	size_t feed_changes;  /* changes kept in the feed; 0: 65536 */
+};
+
+int store_embed_open(const char *dir, const struct store_embed_opts *opts,
+		     struct store **out);
+/* Forces a compaction now (for tests). */
+int store_embed_compact(struct store *s);
+/* Size of the log file in bytes (for tests). */
+size_t store_embed_log_size(struct store *s);
+
+#endif

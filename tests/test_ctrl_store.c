@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The embedded store: commits, version checks, listing, the change feed,
+ * recovery after a restart, a torn tail record, compaction. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "controller/store.h"
+
+struct fix {
+	char dir[64];
+	char log[96];
+	struct store *s;
+};
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(p);
+}
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	strcpy(f->dir, "/tmp/xvpc-store-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->log, sizeof(f->log), "%s/store.log", f->dir);
+	if (store_embed_open(f->dir, NULL, &f->s))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	store_close(f->s);
+	nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void reopen(struct fix *f)
+{
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_embed_open(f->dir, NULL, &f->s), 0);
+}
+
+static int put(struct store *s, const char *k, const char *v, uint64_t expect)
+{
+	struct store_op op = {STORE_PUT, k, v, strlen(v), expect};
+
+	return store_txn(s, &op, 1, NULL, NULL);
+}
+
+static void assert_val(struct store *s, const char *k, const char *want)
+{
+	char *v = NULL;
+
+	assert_int_equal(store_get(s, k, &v, NULL), 0);
+	assert_string_equal(v, want);
+	free(v);
+}
+
+static void test_commit_and_checks(void **state)
+{
+	struct fix *f = *state;
+	uint64_t ver, rev;
+	size_t failed = 99;
+
+	assert_int_equal(put(f->s, "a/1", "one", STORE_ABSENT), 0);
+	assert_int_equal(put(f->s, "a/1", "again", STORE_ABSENT), -ECANCELED);
+	assert_int_equal(store_get(f->s, "a/1", NULL, &ver), 0);
+	assert_int_equal(put(f->s, "a/1", "two", ver), 0);
+	assert_int_equal(put(f->s, "a/1", "stale", ver), -ECANCELED);
+	assert_val(f->s, "a/1", "two");
+
+	/* All or nothing: the second op fails, the first is not applied. */
+	struct store_op ops[] = {
+		{STORE_PUT, "a/2", "x", 1, STORE_ABSENT},
+		{STORE_DEL, "a/missing", NULL, 0, STORE_ANY},
+	};
+	rev = store_revision(f->s);
+	assert_int_equal(store_txn(f->s, ops, 2, NULL, &failed), -ECANCELED);
+	assert_int_equal(failed, 1);
+	assert_int_equal(store_get(f->s, "a/2", NULL, NULL), -ENOENT);
+	assert_int_equal(store_revision(f->s), rev);
+
+	struct store_op ok[] = {
+		{STORE_PUT, "a/2", "x", 1, STORE_ABSENT},
+		{STORE_CHECK, "a/1", NULL, 0, ver + 1},
+		{STORE_PUT, "b/1", "y", 1, STORE_ANY},
+	};
+	assert_int_equal(store_get(f->s, "a/1", NULL, &ver), 0);
+	ok[1].expect = ver;
+	assert_int_equal(store_txn(f->s, ok, 3, &rev, NULL), 0);
+	assert_int_equal(rev, store_revision(f->s));
+}
+
+struct keys {
+	char k[8][16];
+	int n;
+};
+
+static int collect(const struct store_rec *r, void *arg)
+{
+	struct keys *k = arg;
+
+	snprintf(k->k[k->n++], 16, "%s", r->key);
+	return k->n == 8;
+}
+
+static void test_list_prefix(void **state)
+{
+	struct fix *f = *state;
+	struct keys k = {0};
+
+	assert_int_equal(put(f->s, "p/03", "c", STORE_ANY), 0);
+	assert_int_equal(put(f->s, "p/01", "a", STORE_ANY), 0);
+	assert_int_equal(put(f->s, "q/01", "z", STORE_ANY), 0);
+	assert_int_equal(put(f->s, "p/02", "b", STORE_ANY), 0);
+	assert_int_equal(put(f->s, "o/09", "z", STORE_ANY), 0);
+	assert_int_equal(store_list(f->s, "p/", NULL, 0, collect, &k), 0);
+	assert_int_equal(k.n, 3);
+	assert_string_equal(k.k[0], "p/01");
+	assert_string_equal(k.k[2], "p/03");
+	k.n = 0;
+	assert_int_equal(store_list(f->s, "p/", "p/01", 1, collect, &k), 0);
+	assert_int_equal(k.n, 1);
+	assert_string_equal(k.k[0], "p/02");
+}
+
+struct feed {
+	int n;
+	char keys[8][16];
+	int deleted[8];
+};
+
+static int feed_cb(const struct store_change *c, void *arg)
+{
+	struct feed *fd = arg;
+
+	snprintf(fd->keys[fd->n], 16, "%s", c->key);
+	fd->deleted[fd->n++] = !c->new_val;
+	return 0;
+}
+
+static void test_change_feed(void **state)
+{
+	struct fix *f = *state;
+	struct feed fd = {0};
+	uint64_t rev0 = store_revision(f->s), upto;
+	struct store_op del = {STORE_DEL, "k1", NULL, 0, STORE_ANY};
+
+	assert_int_equal(put(f->s, "k1", "v", STORE_ANY), 0);
+	assert_int_equal(put(f->s, "k2", "v", STORE_ANY), 0);
+	assert_int_equal(store_txn(f->s, &del, 1, NULL, NULL), 0);
+	assert_int_equal(store_changes(f->s, rev0, feed_cb, &fd, &upto), 0);
+	assert_int_equal(upto, rev0 + 3);
+	assert_int_equal(fd.n, 3);
+	assert_string_equal(fd.keys[2], "k1");
+	assert_true(fd.deleted[2]);
+	/* Waiting returns at once when the revision is already past. */
+	assert_int_equal(store_wait(f->s, rev0, 5000), rev0 + 3);
+	assert_int_equal(store_wait(f->s, rev0 + 3, 10), rev0 + 3);
+	/* After a restart the feed starts over: older revisions are gone. */
+	reopen(f);
+	assert_int_equal(store_changes(f->s, rev0, feed_cb, &fd, &upto),
+			 -ERANGE);
+	assert_int_equal(store_changes(f->s, rev0 + 3, feed_cb, &fd, &upto), 0);
+}
+
+static void test_recover(void **state)
+{
+	struct fix *f = *state;
+	struct store_op del = {STORE_DEL, "r/2", NULL, 0, STORE_ANY};
+	uint64_t ver, ver2, rev;
+
+	assert_int_equal(put(f->s, "r/1", "one", STORE_ABSENT), 0);
+	assert_int_equal(put(f->s, "r/2", "two", STORE_ABSENT), 0);
+	assert_int_equal(store_txn(f->s, &del, 1, NULL, NULL), 0);
+	assert_int_equal(store_get(f->s, "r/1", NULL, &ver), 0);
+	rev = store_revision(f->s);
+	reopen(f);
+	assert_int_equal(store_revision(f->s), rev);
+	assert_val(f->s, "r/1", "one");
+	assert_int_equal(store_get(f->s, "r/1", NULL, &ver2), 0);
+	assert_int_equal(ver, ver2);
+	assert_int_equal(store_get(f->s, "r/2", NULL, NULL), -ENOENT);
+	/* A second process cannot open the same directory. */
+	struct store *other = NULL;
+
+	assert_int_equal(store_embed_open(f->dir, NULL, &other), -EBUSY);
+}
+
+static void test_torn_tail(void **state)
+{
+	struct fix *f = *state;
+	size_t good;
+	int fd;
+
+	assert_int_equal(put(f->s, "t/1", "kept", STORE_ABSENT), 0);
+	good = store_embed_log_size(f->s);
+	assert_int_equal(put(f->s, "t/2", "torn", STORE_ABSENT), 0);
+	store_close(f->s);
+	f->s = NULL;
+	/* Cut the last record in the middle, as a crash during write would. */
+	assert_int_equal(truncate(f->log, good + 11), 0);
+	assert_int_equal(store_embed_open(f->dir, NULL, &f->s), 0);
+	assert_val(f->s, "t/1", "kept");
+	assert_int_equal(store_get(f->s, "t/2", NULL, NULL), -ENOENT);
+	assert_int_equal(store_embed_log_size(f->s), good);
+	/* Appending after the cut works and survives another restart. */
+	assert_int_equal(put(f->s, "t/3", "after", STORE_ABSENT), 0);
+	reopen(f);
+	assert_val(f->s, "t/3", "after");
+
+	/* A corrupted final record (complete length, bad bytes) is cut too. */
+	good = store_embed_log_size(f->s);
+	assert_int_equal(put(f->s, "t/4", "flipped", STORE_ABSENT), 0);
+	store_close(f->s);
+	f->s = NULL;
+	fd = open(f->log, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "X", 1, good + 12), 1);
+	close(fd);
+	assert_int_equal(store_embed_open(f->dir, NULL, &f->s), 0);
+	assert_int_equal(store_get(f->s, "t/4", NULL, NULL), -ENOENT);
+	assert_val(f->s, "t/3", "after");
+}
+
+static void test_corrupt_middle_refused(void **state)
+{
+	struct fix *f = *state;
+	size_t first;
+	int fd;
+
+	assert_int_equal(put(f->s, "c/1", "one", STORE_ABSENT), 0);
+	first = store_embed_log_size(f->s);
+	assert_int_equal(put(f->s, "c/2", "two", STORE_ABSENT), 0);
+	assert_int_equal(put(f->s, "c/3", "three", STORE_ABSENT), 0);
+	store_close(f->s);
+	f->s = NULL;
+	fd = open(f->log, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "X", 1, first + 12), 1);
+	close(fd);
+	assert_int_equal(store_embed_open(f->dir, NULL, &f->s), -EBADMSG);
+}
+
+static void test_compaction(void **state)
+{
+	struct fix *f = *state;
+	struct store_embed_opts o = {.compact_bytes = 4096};
+	char val[64];
+	size_t before;
+	uint64_t rev;
+
+	store_close(f->s);
+	assert_int_equal(store_embed_open(f->dir, &o, &f->s), 0);
+	for (int i = 0; i < 500; i++) {
+		snprintf(val, sizeof(val), "value-%d", i);
+		assert_int_equal(put(f->s, "hot", val, STORE_ANY), 0);
+	}
+	assert_int_equal(put(f->s, "cold", "stays", STORE_ANY), 0);
+	/* 500 overwrites of one key stay far below 500 records. */
+	assert_true(store_embed_log_size(f->s) < 8192);
+	before = store_embed_log_size(f->s);
+	assert_int_equal(store_embed_compact(f->s), 0);
+	assert_true(store_embed_log_size(f->s) <= before);
+	rev = store_revision(f->s);
+	assert_int_equal(put(f->s, "after", "compaction", STORE_ANY), 0);
+	reopen(f);
+	assert_int_equal(store_revision(f->s), rev + 1);
+	assert_val(f->s, "hot", "value-499");
+	assert_val(f->s, "cold", "stays");
+	assert_val(f->s, "after", "compaction");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_commit_and_checks, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_list_prefix, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_change_feed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_tail, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_middle_refused,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compaction, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
