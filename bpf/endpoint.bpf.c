@@ -251,5 +251,6 @@ int xvpc_from_ep(struct __sk_buff *skb)
 	if (ret >= 0)
 		return ret;
 	stat_add(-ret, len);
+	skb->cb[0] = -ret; /* the reason, for xvpcctl trace */
 	return TC_ACT_SHOT;
 }

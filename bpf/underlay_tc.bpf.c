@@ -35,5 +35,6 @@ int xvpc_tc_decap(struct __sk_buff *skb)
 	return bpf_redirect(d.ifindex, 0);
 drop:
 	stat_add(-ret, len);
+	skb->cb[0] = -ret; /* the reason, for xvpcctl trace */
 	return TC_ACT_SHOT;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Packet builder for the selftests and benchmarks: a frame is described by
- * a struct of fields and written out in wire format, with correct IPv4
- * checksums, so tables can state inputs and expected outputs alike. */
-#ifndef XVPC_SELFTEST_PKT_H
-#define XVPC_SELFTEST_PKT_H
+/* Packet builder for xvpcctl trace, the selftests and the benchmarks: a
+ * frame is described by a struct of fields and written out in wire format,
+ * with correct IPv4 checksums, so tables can state inputs and expected
+ * outputs alike. */
+#ifndef XVPC_PKTBUILD_H
+#define XVPC_PKTBUILD_H
 
 #include <arpa/inet.h>
 #include <stdbool.h>

@@ -30,7 +30,7 @@
 
 #include "datapath.h"
 #include "netutil.h"
-#include "pkt.h"
+#include "pktbuild.h"
 
 static const __u8 __attribute__((unused)) MAC_A1[6] = {2, 0, 0, 1, 1, 10};
 static const __u8 __attribute__((unused)) MAC_A2[6] = {2, 0, 0, 1, 1, 20};

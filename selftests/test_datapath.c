@@ -30,7 +30,7 @@
 #include "datapath.h"
 #include "log.h"
 #include "netutil.h"
-#include "pkt.h"
+#include "pktbuild.h"
 
 #include "fixture.h"
 
@@ -454,7 +454,7 @@ static const char *prog_label[] = {"tc ep", "tc ul", "xdp ul"};
 static int run_case(const struct pkt_case *c, enum which prog)
 {
 	__u8 in[PKT_MAX], out[PKT_MAX + 128], want[PKT_MAX];
-	struct __sk_buff skb = {.ifindex = ifidx[c->in_port]};
+	struct __sk_buff skb = {.ifindex = ifidx[c->in_port]}, skb_out = {};
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_out = out,
 		    .data_size_out = sizeof(out), .repeat = 1);
 	size_t len = pkt_build(in, &c->in_outer, &c->in), wlen = 0;
@@ -470,6 +470,8 @@ static int run_case(const struct pkt_case *c, enum which prog)
 	if (prog != XDP_DECAP) {
 		o.ctx_in = &skb;
 		o.ctx_size_in = sizeof(skb);
+		o.ctx_out = &skb_out;
+		o.ctx_size_out = sizeof(skb_out);
 	}
 	fd = xvpc_dp_prog_fd(dp, prog == FROM_EP    ? XVPC_P_FROM_EP
 				 : prog == TC_DECAP ? XVPC_P_TC_DECAP
@@ -481,6 +483,11 @@ static int run_case(const struct pkt_case *c, enum which prog)
 	}
 	if ((int)o.retval != verdict) {
 		fprintf(stderr, "  verdict %u, want %d\n", o.retval, verdict);
+		ok = false;
+	}
+	if (prog != XDP_DECAP && c->verdict == TC_ACT_SHOT &&
+	    skb_out.cb[0] != c->stat) {
+		fprintf(stderr, "  reason in cb[0] is %u\n", skb_out.cb[0]);
 		ok = false;
 	}
 	if (stat_pkts(c->stat) != before + 1) {
