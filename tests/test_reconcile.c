@@ -14,8 +14,8 @@
 #include <cmocka.h>
 
 #include "log.h"
-#include "mapbe.h"
-#include "reconcile.h"
+#include "agent/mapbe.h"
+#include "agent/reconcile.h"
 #include "state.h"
 
 #define NODE "192.168.100.1"

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Agent core: datapath, map backends, reconciling, link events. */
+#include <errno.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "agent.h"
+#include "log.h"
+#include "netutil.h"
+
+static const enum xvpc_map_id rc_to_dp[XVPC_RC__COUNT] = {
+	[XVPC_RC_VNIS] = XVPC_M_VNIS,
+	[XVPC_RC_SUBNETS] = XVPC_M_SUBNETS,
+	[XVPC_RC_ENDPOINTS] = XVPC_M_ENDPOINTS,
+	[XVPC_RC_IFACES] = XVPC_M_IFACES,
+};
+
+static int dp_bind(void *ctx, int ifindex, const struct xvpc_iface *b)
+{
+	struct agent *a = ctx;
+	char name[IF_NAMESIZE] = "?", ip[XVPC_IP_STRLEN];
+	int err = xvpc_dp_bind_iface(a->dp, ifindex, b);
+
+	if_indextoname(ifindex, name);
+	if (err)
+		pr_err("cannot bind %s (ifindex %d) to vpc %u %s: %s", name,
+		       ifindex, b->vpc_id, xvpc_fmt_ip(b->ip, ip),
+		       strerror(-err));
+	else
+		pr_info("bound %s (ifindex %d) to vpc %u %s", name, ifindex,
+			b->vpc_id, xvpc_fmt_ip(b->ip, ip));
+	return err;
+}
+
+static int dp_unbind(void *ctx, int ifindex)
+{
+	struct agent *a = ctx;
+	int err = xvpc_dp_unbind_iface(a->dp, ifindex);
+
+	if (err == -ENOENT || err == -ENODEV)
+		err = 0;
+	if (err)
+		pr_err("cannot unbind ifindex %d: %s", ifindex, strerror(-err));
+	else
+		pr_info("unbound ifindex %d", ifindex);
+	return err;
+}
+
+int agent_open(struct agent *a, const struct agent_config *cfg, __be32 node_ip)
+{
+	struct xvpc_dp_opts opts = {
+		.pin_dir = cfg->pin_dir,
+		.underlay_ifname = cfg->underlay[0] ? cfg->underlay : NULL,
+		.mode = cfg->mode,
+		.node_ip = node_ip,
+	};
+	int err;
+
+	memset(a, 0, sizeof(*a));
+	a->cfg = cfg;
+	a->node_ip = node_ip;
+	pthread_mutex_init(&a->lock, NULL);
+	agent_events_init(&a->events, NULL, a);
+	err = xvpc_dp_open(&opts, &a->dp);
+	if (err) {
+		pr_err("cannot open the datapath (pin dir %s, underlay %s): %s",
+		       cfg->pin_dir, cfg->underlay, strerror(-err));
+		a->dp = NULL;
+		return err;
+	}
+	for (int i = 0; i < XVPC_RC__COUNT; i++) {
+		err = xvpc_mapbe_bpf_new(xvpc_dp_map_fd(a->dp, rc_to_dp[i]),
+					 xvpc_dp_map_name(rc_to_dp[i]),
+					 &a->maps.m[i]);
+		if (err) {
+			pr_err("cannot use map %s: %s",
+			       xvpc_dp_map_name(rc_to_dp[i]), strerror(-err));
+			agent_close(a);
+			return err;
+		}
+	}
+	a->env.node_ip = node_ip;
+	a->env.ctx = a;
+	a->env.bind = dp_bind;
+	a->env.unbind = dp_unbind;
+	return 0;
+}
+
+void agent_close(struct agent *a)
+{
+	agent_events_stop(&a->events);
+	for (int i = 0; i < XVPC_RC__COUNT; i++) {
+		xvpc_mapbe_destroy(a->maps.m[i]);
+		a->maps.m[i] = NULL;
+	}
+	xvpc_state_free(a->state);
+	a->state = NULL;
+	if (a->dp)
+		xvpc_dp_close(a->dp);
+	a->dp = NULL;
+	pthread_mutex_destroy(&a->lock);
+}
+
+static int reconcile_locked(struct agent *a)
+{
+	struct xvpc_rc_result res;
+	int err;
+
+	err = xvpc_reconcile(&a->maps, &a->env, a->state, &res);
+	xvpc_rc_log_result(&res);
+	a->rc.runs++;
+	a->rc.last_ns = res.duration_ns;
+	a->rc.sum_ns += res.duration_ns;
+	a->rc.pending = res.pending;
+	a->rc.revision = a->state->revision;
+	a->rc.last_err = err;
+	for (int i = 0; i < XVPC_RC__COUNT; i++) {
+		a->rc.added[i] += res.maps[i].added;
+		a->rc.changed[i] += res.maps[i].changed;
+		a->rc.removed[i] += res.maps[i].removed;
+		a->rc.failed[i] += res.maps[i].failed;
+	}
+	if (err) {
+		a->rc.errors++;
+		if (err == -ENOSPC)
+			a->rc.full++;
+		pr_err("reconcile of revision %llu incomplete: %s",
+		       (unsigned long long)a->state->revision, strerror(-err));
+	}
+	return err;
+}
+
+int agent_apply(struct agent *a, struct xvpc_state *st)
+{
+	int err;
+
+	pthread_mutex_lock(&a->lock);
+	xvpc_state_free(a->state);
+	a->state = st;
+	err = reconcile_locked(a);
+	pthread_mutex_unlock(&a->lock);
+	return err;
+}
+
+int agent_resync(struct agent *a)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&a->lock);
+	a->resync_wanted = false;
+	if (a->state)
+		err = reconcile_locked(a);
+	pthread_mutex_unlock(&a->lock);
+	return err;
+}
+
+void agent_on_link(void *ctx, const struct agent_link_event *e)
+{
+	struct agent *a = ctx;
+	struct xvpc_iface b;
+	__u32 key = e->ifindex;
+	int fd = xvpc_dp_map_fd(a->dp, XVPC_M_IFACES);
+
+	if (!e->deleted) {
+		/* A pending endpoint may now have its interface. */
+		if (__atomic_load_n(&a->rc.pending, __ATOMIC_RELAXED))
+			a->resync_wanted = true;
+		return;
+	}
+	if (bpf_map_lookup_elem(fd, &key, &b))
+		return; /* not ours */
+	pr_info("interface %s (ifindex %d) disappeared: unbinding it",
+		e->ifname[0] ? e->ifname : "?", e->ifindex);
+	dp_unbind(a, e->ifindex);
+	pthread_mutex_lock(&a->lock);
+	a->rc.unbound_gone++;
+	pthread_mutex_unlock(&a->lock);
+	/* Its endpoint entry still says LOCAL on a dead ifindex: the resync
+	 * finds the interface missing and removes it. */
+	a->resync_wanted = true;
+}

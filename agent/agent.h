@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The agent core: owns the datapath handle, the map backends over its maps,
+ * the current desired state and the counters that metrics report. The main
+ * loop (agent/main.c) feeds it states, link events and timers.
+ */
+#ifndef XVPC_AGENT_AGENT_H
+#define XVPC_AGENT_AGENT_H
+
+#include <pthread.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "datapath.h"
+#include "events.h"
+#include "netlink.h"
+#include "reconcile.h"
+#include "state.h"
+
+struct agent_rc_stats {
+	__u64 runs;
+	__u64 errors;
+	__u64 full; /* runs that hit a full map */
+	__u64 added[XVPC_RC__COUNT];
+	__u64 changed[XVPC_RC__COUNT];
+	__u64 removed[XVPC_RC__COUNT];
+	__u64 failed[XVPC_RC__COUNT];
+	__u64 last_ns;
+	__u64 sum_ns;
+	__u64 pending;
+	__u64 revision;
+	int last_err;
+	__u64 unbound_gone; /* bindings dropped because the iface vanished */
+};
+
+struct agent {
+	const struct agent_config *cfg;
+	__be32 node_ip;
+	struct xvpc_dp *dp;
+	struct xvpc_rc_maps maps;
+	struct xvpc_rc_env env;
+	struct xvpc_state *state; /* last desired state applied */
+	struct agent_events events;
+	pthread_mutex_t lock; /* rc, state */
+	struct agent_rc_stats rc;
+	bool resync_wanted;
+};
+
+/* Open (or adopt) the datapath and set up the map backends. */
+int agent_open(struct agent *a, const struct agent_config *cfg, __be32 node_ip);
+void agent_close(struct agent *a);
+/* Reconcile to st; takes ownership of st (it becomes the current state,
+ * also when reconciling fails part-way, so that a resync retries it). */
+int agent_apply(struct agent *a, struct xvpc_state *st);
+/* Reconcile the current state again (timer, link events). */
+int agent_resync(struct agent *a);
+/* Link watcher callback (ctx: the agent). */
+void agent_on_link(void *ctx, const struct agent_link_event *e);
+/* Prometheus text of everything the agent and the datapath count. */
+int agent_metrics_render(struct agent *a, FILE *out);
+/* 0 when healthy, else -errno with a reason in why. */
+int agent_health(struct agent *a, char *why, size_t len);
+
+#endif

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * xvpc-agent: the node agent. Opens (or adopts) the pinned datapath,
+ * reconciles its maps to the desired state, drains learning events, follows
+ * interfaces through netlink and serves metrics. docs/agent.md.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "netlink.h"
+#include "netutil.h"
+#include "source.h"
+
+#define EXIT_CONFIG 2
+
+static __u64 now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread starts, so that they all inherit the mask. */
+	return pthread_sigmask(SIG_BLOCK, set, NULL) ? -errno : 0;
+}
+
+static int resolve_node_ip(const struct agent_config *cfg, __be32 *ip)
+{
+	char buf[XVPC_IP_STRLEN];
+	int err;
+
+	if (xvpc_ifindex(cfg->underlay) < 0) {
+		pr_err("underlay interface %s does not exist", cfg->underlay);
+		return -ENODEV;
+	}
+	if (cfg->node_ip) {
+		*ip = cfg->node_ip;
+		return 0;
+	}
+	err = xvpc_if_ipv4(cfg->underlay, ip);
+	if (err) {
+		pr_err("underlay %s has no IPv4 address (%s): give --node-ip",
+		       cfg->underlay, strerror(-err));
+		return err;
+	}
+	pr_info("node address %s (first IPv4 of %s)", xvpc_fmt_ip(*ip, buf),
+		cfg->underlay);
+	return 0;
+}
+
+/* Fetch from the source and apply a new state if there is one. */
+static int refresh(struct agent *a, struct agent_source *src, bool force)
+{
+	struct xvpc_state *st = NULL;
+	int ret = src->ops->fetch(src, force, &st);
+
+	if (ret <= 0)
+		return ret;
+	return agent_apply(a, st);
+}
+
+static int run_loop(struct agent *a, struct agent_source *src, int sigfd)
+{
+	int nlfd, err = 0;
+	__u64 next_resync;
+	bool stop = false;
+
+	nlfd = agent_nl_open();
+	if (nlfd < 0)
+		pr_warn("cannot watch interfaces through netlink (%s): "
+			"vanished interfaces are only noticed at resync",
+			strerror(-nlfd));
+	next_resync = a->cfg->resync_s ? now_ms() + a->cfg->resync_s * 1000ull
+				       : UINT64_MAX;
+	while (!stop) {
+		struct pollfd pfd[3] = {
+			{.fd = sigfd, .events = POLLIN},
+			{.fd = src->ops->fd(src), .events = POLLIN},
+			{.fd = nlfd, .events = POLLIN},
+		};
+		int n = poll(pfd, 3, 1000);
+
+		if (n < 0 && errno != EINTR) {
+			err = -errno;
+			pr_err("poll failed: %s", strerror(-err));
+			break;
+		}
+		if (n > 0 && (pfd[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+
+			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					pr_info("SIGHUP: re-reading the "
+						"desired state");
+					refresh(a, src, true);
+				} else {
+					pr_info("signal %u: exiting; the "
+						"datapath stays pinned and "
+						"attached",
+						si.ssi_signo);
+					stop = true;
+				}
+			}
+		}
+		if (n > 0 && (pfd[1].revents & POLLIN))
+			refresh(a, src, false);
+		if (n > 0 && (pfd[2].revents & POLLIN)) {
+			int r = agent_nl_read(nlfd, agent_on_link, a);
+
+			if (r == -ENOBUFS) {
+				pr_warn("netlink overflowed: full resync");
+				a->resync_wanted = true;
+			} else if (r < 0) {
+				pr_warn("reading netlink failed: %s",
+					strerror(-r));
+			}
+		}
+		if (a->resync_wanted || now_ms() >= next_resync) {
+			agent_resync(a);
+			if (a->cfg->resync_s)
+				next_resync =
+					now_ms() + a->cfg->resync_s * 1000ull;
+		}
+	}
+	if (nlfd >= 0)
+		close(nlfd);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent_metrics *metrics = NULL;
+	struct agent_source *src = NULL;
+	struct xvpc_state *st = NULL;
+	struct agent_config cfg;
+	char err[AGENT_ERR_LEN];
+	struct agent a;
+	bool opened = false;
+	__be32 node_ip = 0;
+	int ret, sigfd = -1;
+	sigset_t set;
+
+	xvpc_log_set_ident("xvpc-agent");
+	xvpc_log_hook_libs();
+	ret = agent_config_load(&cfg, argc, argv, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "xvpc-agent: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	if (cfg.help) {
+		agent_config_usage(stdout, "xvpc-agent");
+		return 0;
+	}
+	xvpc_log_set_level(cfg.log_level);
+
+	if (cfg.uninstall) {
+		ret = xvpc_dp_uninstall(cfg.pin_dir,
+					cfg.underlay[0] ? cfg.underlay : NULL);
+		if (ret)
+			pr_err("uninstall incomplete: %s", strerror(-ret));
+		return ret ? 1 : 0;
+	}
+	if (cfg.n_controllers) {
+		pr_err("--controller: the controller client is not part of "
+		       "this build yet; run standalone with --state FILE");
+		return EXIT_CONFIG;
+	}
+	if (block_signals(&set)) {
+		pr_err("cannot block signals: %s", strerror(errno));
+		return 1;
+	}
+	ret = resolve_node_ip(&cfg, &node_ip);
+	if (ret)
+		return EXIT_CONFIG;
+
+	ret = agent_source_file_new(cfg.state_path, node_ip, &src);
+	if (ret) {
+		pr_err("state file %s: %s", cfg.state_path, strerror(-ret));
+		return EXIT_CONFIG;
+	}
+	/* A broken desired state at start changes nothing: the datapath is
+	 * not even opened. */
+	ret = src->ops->fetch(src, true, &st);
+	if (ret < 0)
+		goto out;
+
+	pr_info("node %s: opening the datapath (pin dir %s, underlay %s, %s "
+		"mode)",
+		cfg.node_name, cfg.pin_dir, cfg.underlay,
+		cfg.mode == XVPC_UNDERLAY_XDP ? "xdp" : "tc");
+	ret = agent_open(&a, &cfg, node_ip);
+	if (ret) {
+		xvpc_state_free(st);
+		goto out;
+	}
+	opened = true;
+	ret = agent_apply(&a, st);
+	if (cfg.once) {
+		pr_info("--once: done; the datapath stays pinned and attached");
+		goto out;
+	}
+	if (ret)
+		pr_warn("starting anyway; the next change or resync retries");
+
+	ret = agent_events_start(&a.events, xvpc_dp_map_fd(a.dp, XVPC_M_EVENTS),
+				 0);
+	if (ret)
+		pr_warn("learning events are not drained: %s", strerror(-ret));
+	if (cfg.metrics) {
+		ret = agent_metrics_start(&a, cfg.metrics_addr,
+					  cfg.metrics_port, &metrics);
+		if (ret)
+			goto out;
+	}
+	sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sigfd < 0) {
+		ret = -errno;
+		pr_err("signalfd: %s", strerror(-ret));
+		goto out;
+	}
+	ret = run_loop(&a, src, sigfd);
+out:
+	if (sigfd >= 0)
+		close(sigfd);
+	agent_metrics_stop(metrics);
+	if (opened)
+		agent_close(&a);
+	agent_source_destroy(src);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * State sources: where the desired state comes from. The file source
+ * (standalone nodes) is one implementation; the controller long-poll client
+ * is another, plugged in through the same ops.
+ */
+#ifndef XVPC_AGENT_SOURCE_H
+#define XVPC_AGENT_SOURCE_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+
+#include "state.h"
+
+struct agent_source;
+
+struct agent_source_ops {
+	const char *name;
+	/* A descriptor the main loop polls for input, or -1. */
+	int (*fd)(struct agent_source *s);
+	/* Called when fd is readable, or with force on SIGHUP and at start.
+	 * Returns 1 with a new validated state in *out (the caller owns
+	 * it), 0 when nothing changed, or a negative errno (the source has
+	 * logged why; the agent keeps its current state). */
+	int (*fetch)(struct agent_source *s, bool force,
+		     struct xvpc_state **out);
+	void (*destroy)(struct agent_source *s);
+};
+
+struct agent_source {
+	const struct agent_source_ops *ops;
+};
+
+/* Desired state from a JSON file, re-read when it changes (inotify on its
+ * directory: editors and `mv` replace files) or on force. node_ip is this
+ * node's address for validation. */
+int agent_source_file_new(const char *path, __be32 node_ip,
+			  struct agent_source **out);
+void agent_source_destroy(struct agent_source *s);
+
+#endif
