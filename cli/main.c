@@ -13,6 +13,7 @@
 
 /* Commands are added here as they are implemented, one line each. */
 static const struct cli_cmd commands[] = {
+	{"trace", cmd_trace, "run a packet through the datapath and explain"},
 	{NULL, NULL, NULL},
 };
 

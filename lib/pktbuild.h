@@ -27,12 +27,13 @@ struct pkt_inner {
 	enum pkt_l3 l3;
 	/* IPv4 */
 	const char *src, *dst;
-	__u8 ttl;	/* 0: 64 */
-	__u8 proto;	/* 0: ICMP */
-	__u8 opt_words; /* IPv4 option words (ihl = 5 + opt_words) */
-	__u16 frag;	/* frag_off field, host order */
-	__u16 payload;	/* bytes after the IPv4 header */
-	__u8 bad_ihl;	/* nonzero: write this IHL instead */
+	__u8 ttl;	    /* 0: 64 */
+	__u8 proto;	    /* 0: ICMP */
+	__u8 opt_words;	    /* IPv4 option words (ihl = 5 + opt_words) */
+	__u16 frag;	    /* frag_off field, host order */
+	__u16 payload;	    /* bytes after the IPv4 header */
+	__u8 bad_ihl;	    /* nonzero: write this IHL instead */
+	__u16 sport, dport; /* TCP/UDP ports at the start of the payload */
 	/* ARP */
 	__u16 arp_op;	 /* 0: request */
 	const __u8 *sha; /* NULL: smac */
@@ -163,6 +164,10 @@ static inline size_t pkt_inner_write(__u8 *buf, size_t off,
 		buf[off - 20 - 4 * in->opt_words] = 0x40 | in->bad_ihl;
 	for (int i = 0; i < in->payload; i++)
 		buf[off + i] = (__u8)i;
+	if ((in->sport || in->dport) && in->payload >= 4) {
+		pkt_put16(buf, off, in->sport);
+		pkt_put16(buf, off + 2, in->dport);
+	}
 	return off + in->payload;
 }
 
