@@ -14,6 +14,9 @@
 /* Commands are added here as they are implemented, one line each. */
 static const struct cli_cmd commands[] = {
 	{"trace", cmd_trace, "run a packet through the datapath and explain"},
+	{"map", cmd_map, "datapath maps: list, dump <map>"},
+	{"stats", cmd_stats, "datapath counters, drops by reason, per endpoint"},
+	{"endpoint", cmd_endpoint, "endpoints in the datapath: list"},
 	{NULL, NULL, NULL},
 };
 
