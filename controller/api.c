@@ -1142,13 +1142,23 @@ int api_node_delete(struct api *api, struct api_ctx *c)
 				c->param);
 	if (err)
 		return api_fail_store(c, err);
-	/* Mark it so that no port binds to it while we look for ports. */
+	snprintf(idx, sizeof(idx), "np/%s/", c->param);
+	err = has_any(api, idx);
+	if (err) {
+		json_object_put(o);
+		return err > 0 ? api_fail(c, 409, "in_use", NULL,
+					  "node '%s' still has ports bound; "
+					  "unbind or delete them first",
+					  c->param)
+			       : api_fail_store(c, err);
+	}
+	/* Mark it, then look again: a port binding after the mark fails its
+	 * version check, one bound before it is found. */
 	json_object_object_add(o, "_deleting", json_object_new_boolean(1));
 	api_op_put_json(&op, &strs, key, o, ver);
 	err = store_txn(api->store, &op, 1, &ver, NULL);
 	if (err)
 		goto out;
-	snprintf(idx, sizeof(idx), "np/%s/", c->param);
 	err = has_any(api, idx);
 	if (err > 0) {
 		json_object_object_del(o, "_deleting");

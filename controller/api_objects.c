@@ -639,7 +639,18 @@ int api_subnet_delete(struct api *api, struct api_ctx *c)
 	if (api_param_id(c, &id) ||
 	    load_owned(api, c, "subnet", id, &o, &ver, NULL))
 		return -1;
-	/* Mark first: a port created from now on fails its version check. */
+	snprintf(prefix, sizeof(prefix), "sip/%010u/", id);
+	ports = has_any(api, prefix);
+	if (ports) {
+		json_object_put(o);
+		return ports > 0 ? api_fail(c, 409, "in_use", NULL,
+					    "subnet %u still has ports; "
+					    "delete them first",
+					    id)
+				 : api_fail_store(c, ports);
+	}
+	/* Mark, then look again: a port created after the mark fails its
+	 * version check, one created before it is found. */
 	snprintf(key, sizeof(key), KF_ID, "subnet", id);
 	json_object_object_add(o, "_deleting", json_object_new_boolean(1));
 	txb_put(&t, key, o, ver);
@@ -648,7 +659,6 @@ int api_subnet_delete(struct api *api, struct api_ctx *c)
 	t.n = 0;
 	if (err)
 		goto out;
-	snprintf(prefix, sizeof(prefix), "sip/%010u/", id);
 	ports = has_any(api, prefix);
 	if (ports) {
 		json_object_object_del(o, "_deleting");
