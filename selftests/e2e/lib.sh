@@ -328,6 +328,12 @@ xv_agent() {
 			[ "${XV_VM_NODE[$vm]}" = "$node" ] &&
 				xv_q xv_in "$vm" ethtool -K eth0 gro on
 		done
+		# A frame turned into an xdp_buff loses CHECKSUM_PARTIAL: the
+		# VM's TCP checksum would stay unfinished and the receiver
+		# drops it (TcpInCsumErrors). A physical NIC finishes
+		# checksums on transmit; here the bridge port toward the node
+		# does, in software.
+		xv_q xv_in ul ethtool -K "p-$node" tx off
 	fi
 	if ! out=$(timeout 30 nsenter --net="/run/netns/$ns" "$XV_AGENT" --once \
 		--node-name "$node" --underlay ul0 --node-ip "${XV_NODE_IP[$node]}" \
@@ -509,10 +515,11 @@ xv_whoami_start() {
 	xv_bg "$1" /dev/null bash -c "while :; do echo $1 | nc -N -l 7000 >/dev/null 2>&1 || sleep 0.1; done"
 }
 
-# xv_whoami FROM IP: the name the service at IP answers, as seen from FROM.
+# xv_whoami FROM IP [TRIES]: the name the service at IP answers, as seen
+# from FROM.
 xv_whoami() {
 	local i out
-	for i in 1 2 3 4 5; do
+	for i in $(seq "${3:-5}"); do
 		out=$(xv_in "$1" timeout 3 nc -w 2 "$2" 7000 </dev/null 2>/dev/null)
 		[ -n "$out" ] && { echo "$out"; return 0; }
 		sleep 0.2

@@ -103,7 +103,7 @@ check_counters() {
 
 no_whoami() {
 	local got
-	got=$(xv_whoami "$1" "$2") || return 0
+	got=$(xv_whoami "$1" "$2" 2) || return 0
 	echo "$1 -> $2 answered '$got'"
 	return 1
 }
