@@ -8,8 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -452,6 +456,47 @@ static int write_config(struct xvpc_dp *dp, const struct xvpc_dp_opts *o,
 	return 0;
 }
 
+static int ethtool(const char *ifname, void *cmd)
+{
+	struct ifreq ifr = {.ifr_data = cmd};
+	int fd, err = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/*
+ * XDP hands frames on without the skb's checksum state, so a receiver in
+ * XDP mode needs complete checksums on the wire. A NIC computes them when it
+ * transmits; a veth does not (it passes CHECKSUM_PARTIAL along). On a veth
+ * underlay in XDP mode, turn transmit checksum offload off so the kernel
+ * completes them before the frame leaves, as a NIC would.
+ */
+static void veth_wire_checksums(const char *ifname)
+{
+	struct ethtool_drvinfo info = {.cmd = ETHTOOL_GDRVINFO};
+	struct ethtool_value off = {.cmd = ETHTOOL_STXCSUM, .data = 0};
+	int err;
+
+	if (ethtool(ifname, &info) || strcmp(info.driver, "veth"))
+		return;
+	err = ethtool(ifname, &off);
+	if (err)
+		pr_warn("cannot turn off tx checksum offload on veth %s: %s; "
+			"XDP receivers will see partial checksums",
+			ifname, strerror(-err));
+	else
+		pr_info("veth underlay %s: tx checksum offload off, so XDP "
+			"receivers get complete checksums",
+			ifname);
+}
+
 static int attach_underlay(struct xvpc_dp *dp, const struct xvpc_dp_opts *o)
 {
 	int ifindex = xvpc_ifindex(o->underlay_ifname);
@@ -465,6 +510,7 @@ static int attach_underlay(struct xvpc_dp *dp, const struct xvpc_dp_opts *o)
 	if (err)
 		return err;
 	if (o->mode == XVPC_UNDERLAY_XDP) {
+		veth_wire_checksums(o->underlay_ifname);
 		err = xdp_attach(dp, ifindex);
 		if (!err)
 			err = tc_detach(ifindex);
