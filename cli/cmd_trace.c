@@ -186,22 +186,17 @@ static int lookup_binding(struct trace *t)
 	return 0;
 }
 
-/* The destination MAC a VM would use: the peer's in its own subnet, the
- * gateway's otherwise (what our ARP replies told it). */
+/* The destination MAC a VM would use: the peer's in its own subnet (what
+ * our ARP reply told it), the gateway's for anything else. */
 static void pick_dmac(struct trace *t, __be32 dst)
 {
 	struct xvpc_subnet sn;
 	struct xvpc_ep ep;
+	int in_subnet = !lookup_subnet(t, t->bind.vpc_id, dst, &sn);
 
-	memset(t->dmac, 0xff, 6);
-	if (t->arp || lookup_subnet(t, t->bind.vpc_id, dst, &sn))
-		return;
-	if (sn.vni != t->bind.vni) {
-		memcpy(t->dmac, t->bind.gw_mac, 6);
-		lookup_ep(t, t->bind.vpc_id, dst, &ep);
-		return;
-	}
-	if (!lookup_ep(t, t->bind.vpc_id, dst, &ep))
+	memcpy(t->dmac, t->bind.gw_mac, 6);
+	if (in_subnet && !lookup_ep(t, t->bind.vpc_id, dst, &ep) &&
+	    sn.vni == t->bind.vni)
 		memcpy(t->dmac, ep.mac, 6);
 }
 
@@ -229,6 +224,8 @@ static int build_from_ep(struct trace *t)
 	if (t->dst_mac) {
 		if (xvpc_parse_mac(t->dst_mac, t->dmac))
 			return cli_error(t->ctx, -EINVAL, "bad --dst-mac");
+	} else if (t->arp) {
+		memset(t->dmac, 0xff, 6);
 	} else {
 		pick_dmac(t, dst);
 	}
