@@ -378,13 +378,16 @@ static inline __u32 add_mod(__u32 a, __u32 b, __u32 m)
 
 static inline unsigned int is_used(const __u64 *used, __u32 pos)
 {
-	return (used[pos >> 6] >> (pos & 63)) & 1;
+	return (used[pos >> 6] & (1ULL << (pos & 63))) != 0;
 }
 
-/* Walks the permutation of t from its cursor to the first free entry. Four
- * entries per step, tested together: one hard-to-predict branch per four
- * entries instead of one per entry. */
-static inline __u32 take_walk(struct mg_turn *t, __u64 *used, __u32 m)
+/* Walks the permutation of t from its cursor to the first free entry.
+ * `width` (2 or 4, a constant in each inlined copy) entries per step,
+ * tested together: one hard-to-predict branch per step instead of one per
+ * entry. Two while the table is less than half full and the first entry
+ * tried is usually free, four after that. */
+static __attribute__((always_inline)) inline __u32
+take_walk(struct mg_turn *t, __u64 *used, __u32 m, const int width)
 {
 	__u32 pos = t->pos, slot;
 	unsigned int occ;
@@ -393,15 +396,16 @@ static inline __u32 take_walk(struct mg_turn *t, __u64 *used, __u32 m)
 	 * m steps, so this ends. */
 	for (;;) {
 		occ = is_used(used, pos) |
-		      is_used(used, add_mod(pos, t->step[1], m)) << 1 |
-		      is_used(used, add_mod(pos, t->step[2], m)) << 2 |
-		      is_used(used, add_mod(pos, t->step[3], m)) << 3;
-		if (occ != 0xf)
+		      is_used(used, add_mod(pos, t->step[1], m)) << 1;
+		if (width == 4)
+			occ |= is_used(used, add_mod(pos, t->step[2], m)) << 2 |
+			       is_used(used, add_mod(pos, t->step[3], m)) << 3;
+		if (occ != (1u << width) - 1)
 			break;
-		pos = add_mod(pos, t->step[4], m);
+		pos = add_mod(pos, t->step[width], m);
 	}
 	/* Recomputed from the step table rather than picked from an array of
-	 * the four candidates: cheaper than a store-to-load round trip. */
+	 * the candidates: cheaper than a store-to-load round trip. */
 	slot = add_mod(pos, t->step[__builtin_ctz(~occ)], m);
 	used[slot >> 6] |= 1ULL << (slot & 63);
 	t->pos = add_mod(slot, t->step[1], m);
@@ -472,13 +476,21 @@ struct fill_state {
 	bool done_some; /* someone reached its quota in this round */
 };
 
-/* Takes turns until `until` entries are taken. `tail` and `equal` (all
+/* How a turn finds its entry in each phase of a fill. */
+enum take_mode {
+	TAKE_WALK2, /* take_walk(), 2 entries per step */
+	TAKE_WALK4, /* take_walk(), 4 entries per step */
+	TAKE_TAIL,  /* take_tail() */
+};
+
+/* Takes turns until `until` entries are taken. `mode` and `equal` (all
  * weights equal: everyone takes a turn every round, credit never matters)
  * are constants in each inlined copy, so the hot loop carries no tests of
  * them. */
 static __attribute__((always_inline)) inline void
 take_turns(struct xvpc_maglev_ctx *ctx, struct fill_state *st, __u64 wmax,
-	   __u32 *table, __u32 until, const bool tail, const bool equal)
+	   __u32 *table, __u32 until, const enum take_mode mode,
+	   const bool equal)
 {
 	const __u32 m = ctx->m;
 	struct mg_turn *turns = ctx->turns;
@@ -507,11 +519,12 @@ take_turns(struct xvpc_maglev_ctx *ctx, struct fill_state *st, __u64 wmax,
 			t->credit -= wmax;
 			st->took = true;
 		}
-		if (tail)
+		if (mode == TAKE_TAIL)
 			slot = take_tail(t, ctx->free_slots, &st->nfree, m,
 					 ctx->m_recip);
 		else
-			slot = take_walk(t, used, m);
+			slot = take_walk(t, used, m,
+					 mode == TAKE_WALK2 ? 2 : 4);
 		table[slot] = t->idx;
 		filled++;
 		if (--t->left == 0)
@@ -522,23 +535,34 @@ take_turns(struct xvpc_maglev_ctx *ctx, struct fill_state *st, __u64 wmax,
 	st->filled = filled;
 }
 
-static void fill(struct xvpc_maglev_ctx *ctx, __u32 nt, __u64 wmax, bool equal,
-		 __u32 *table)
+/* Inlined, like everything fill() calls in its loops, so that each clone
+ * of fill() below gets its own copy. */
+static __attribute__((always_inline)) inline void
+fill_phase(struct xvpc_maglev_ctx *ctx, struct fill_state *st, __u64 wmax,
+	   bool equal, __u32 *table, __u32 until, const enum take_mode mode)
+{
+	if (equal)
+		take_turns(ctx, st, wmax, table, until, mode, true);
+	else
+		take_turns(ctx, st, wmax, table, until, mode, false);
+}
+
+/* Compiled twice, for any x86-64 and for x86-64-v3 (BMI2 shifts, AVX2),
+ * chosen at load time: the probe loop is about 10% faster with the
+ * latter. Both give the same table. */
+__attribute__((target_clones("default", "arch=x86-64-v3"))) static void
+fill(struct xvpc_maglev_ctx *ctx, __u32 nt, __u64 wmax, bool equal,
+     __u32 *table)
 {
 	const __u32 m = ctx->m;
 	const __u32 walk_end = m > TAIL_SLOTS ? m - TAIL_SLOTS : 0;
 	struct fill_state st = {.nt = compact(ctx->turns, nt)};
 
 	memset(ctx->used, 0, ((m + 63) / 64) * sizeof(*ctx->used));
-	if (equal)
-		take_turns(ctx, &st, wmax, table, walk_end, false, true);
-	else
-		take_turns(ctx, &st, wmax, table, walk_end, false, false);
+	fill_phase(ctx, &st, wmax, equal, table, m / 2, TAKE_WALK2);
+	fill_phase(ctx, &st, wmax, equal, table, walk_end, TAKE_WALK4);
 	st.nfree = list_free(ctx->used, m, ctx->free_slots);
-	if (equal)
-		take_turns(ctx, &st, wmax, table, m, true, true);
-	else
-		take_turns(ctx, &st, wmax, table, m, true, false);
+	fill_phase(ctx, &st, wmax, equal, table, m, TAKE_TAIL);
 }
 
 int xvpc_maglev_build(struct xvpc_maglev_ctx *ctx,
