@@ -79,7 +79,7 @@ demo: deps
 	$(MAKE) all
 	./deploy/demo.sh
 
-bench-%: all
+bench-datapath bench-lb bench-agent bench-control bench-learn: bench-%: all
 	./bench/run.sh $*
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
