@@ -24,9 +24,9 @@ struct decap {
 
 static __always_inline int check_inner(struct cursor *c, __u32 vni,
 				       const struct xvpc_vni *v,
-				       struct decap *out)
+				       __be32 outer_src, struct decap *out)
 {
-	struct xvpc_ep *ep;
+	struct xvpc_ep *ep, *src;
 	struct ethhdr *eth;
 	struct iphdr *ip;
 
@@ -45,9 +45,12 @@ static __always_inline int check_inner(struct cursor *c, __u32 vni,
 		return -XVPC_DROP_VNI_MISMATCH;
 	if (!mac_eq(eth->h_dest, ep->mac))
 		return -XVPC_DROP_DST_MAC;
-	/* The source must be an address of the same VPC: a VNI never carries
-	 * another tenant's packet in. */
-	if (!subnet_lookup(v->vpc_id, ip->saddr))
+	/* The source must be an endpoint of the VNI's VPC, hosted on the node
+	 * the packet comes from: a VNI never carries another tenant's packet
+	 * in, and a node cannot speak for endpoints it does not host. One
+	 * hash lookup, no trie walk. */
+	src = ep_lookup(v->vpc_id, ip->saddr);
+	if (!src || src->node_ip != outer_src)
 		return -XVPC_DROP_INNER_SPOOF;
 	out->ifindex = ep->ifindex;
 	__builtin_memcpy(&out->inner, eth, sizeof(*eth));
@@ -94,7 +97,7 @@ static __always_inline int classify(void *data, void *data_end,
 	v = bpf_map_lookup_elem(&xvpc_vnis, &vni);
 	if (!v)
 		return -XVPC_DROP_VNI_UNKNOWN;
-	return check_inner(&c, vni, v, out);
+	return check_inner(&c, vni, v, ip->saddr, out);
 }
 
 #endif

@@ -147,9 +147,9 @@ enum xvpc_stat {
 	XVPC_DROP_DECAP,   /* the kernel refused to shrink the packet */
 	XVPC_DROP_NO_CONFIG,   /* node config missing: agent not initialised */
 	XVPC_DROP_VXLAN_FLAGS, /* VXLAN header without the I flag, or reserved */
-	XVPC_DROP_VNI_UNKNOWN,	/* VNI this node does not serve */
-	XVPC_DROP_NOT_LOCAL,	/* inner destination is not hosted here */
-	XVPC_DROP_INNER_SPOOF,	/* inner source is not an address of the VPC */
+	XVPC_DROP_VNI_UNKNOWN, /* VNI this node does not serve */
+	XVPC_DROP_NOT_LOCAL,   /* inner destination is not hosted here */
+	XVPC_DROP_INNER_SPOOF, /* inner source is not a VPC endpoint of the sender */
 	XVPC_DROP_VNI_MISMATCH, /* VNI differs from the destination's subnet */
 	XVPC_DROP_OUTER_FRAG,	/* fragmented or optioned outer IPv4 */
 	XVPC_DROP_INNER_L3,	/* inner frame is not IPv4 */
