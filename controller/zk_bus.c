@@ -127,9 +127,41 @@ int zk_bus_last(struct zk *zk, const char *chan, int64_t *seq)
 	return 0;
 }
 
+#define GC_BATCH 256
+
+/* Deletes messages in one transaction; one by one if some are already
+ * gone (a concurrent collector). */
+static int gc_batch(struct zk *zk, const char *chan, const int64_t *seqs, int n)
+{
+	struct zk_txn *t = zk_txn_new();
+	char p[ZK_PATH_MAX];
+	int err = 0;
+
+	if (!t)
+		return -ENOMEM;
+	for (int i = 0; i < n && err >= 0; i++) {
+		snprintf(p, sizeof(p), "%s/m-%010lld", chan,
+			 (long long)seqs[i]);
+		err = zk_txn_delete(t, p, ZK_ANY_VERSION);
+	}
+	if (err >= 0)
+		err = zk_txn_commit(zk, t);
+	zk_txn_free(t);
+	if (err != -ENOENT)
+		return err;
+	for (int i = 0; i < n; i++) {
+		snprintf(p, sizeof(p), "%s/m-%010lld", chan,
+			 (long long)seqs[i]);
+		err = zk_delete(zk, p, ZK_ANY_VERSION);
+		if (err && err != -ENOENT)
+			return err;
+	}
+	return 0;
+}
+
 int zk_bus_gc(struct zk *zk, const char *chan, int64_t below, int *deleted)
 {
-	char p[ZK_PATH_MAX], buf[32];
+	char buf[32];
 	int n, version, err, done = 0;
 	struct Stat st;
 	int64_t *seqs = NULL, wm;
@@ -163,15 +195,13 @@ int zk_bus_gc(struct zk *zk, const char *chan, int64_t below, int *deleted)
 	}
 	if (err)
 		goto out;
-	for (int i = 0; i < n; i++) {
-		snprintf(p, sizeof(p), "%s/m-%010lld", chan,
-			 (long long)seqs[i]);
-		err = zk_delete(zk, p, ZK_ANY_VERSION);
-		if (err == -ENOENT)
-			err = 0;
-		if (err)
-			goto out;
-		done++;
+	/* In batches of one transaction each: one server fsync per batch. */
+	for (int i = 0; i < n && !err; i += GC_BATCH) {
+		int cnt = n - i < GC_BATCH ? n - i : GC_BATCH;
+
+		err = gc_batch(zk, chan, seqs + i, cnt);
+		if (!err)
+			done += cnt;
 	}
 out:
 	if (err)

@@ -47,6 +47,7 @@ struct zk {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool connected;
+	bool was_connected;
 	bool expired;
 	bool closing;
 	int64_t down_since_ms; /* when the connection was lost */

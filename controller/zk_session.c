@@ -328,9 +328,10 @@ static void session_watcher(zhandle_t *zh, int type, int state,
 		return;
 	pthread_mutex_lock(&zk->lock);
 	if (state == ZOO_CONNECTED_STATE) {
-		if (!zk->connected && zk->down_since_ms)
-			pr_info("zk: connected to a ZooKeeper server\n");
+		if (!zk->connected && zk->was_connected)
+			pr_info("zk: reconnected to a ZooKeeper server\n");
 		zk->connected = true;
+		zk->was_connected = true;
 		for (struct zk_obj *o = zk->objs; o; o = o->next)
 			if (o->retry) {
 				o->retry = false;
