@@ -17,6 +17,11 @@ static const struct cli_cmd commands[] = {
 	{"map", cmd_map, "datapath maps: list, dump <map>"},
 	{"stats", cmd_stats, "datapath counters, drops by reason, per endpoint"},
 	{"endpoint", cmd_endpoint, "endpoints in the datapath: list"},
+	{"tenant", cmd_tenant, "tenants (admin token): create|list|show|delete"},
+	{"vpc", cmd_vpc, "VPCs: create|list|show|delete"},
+	{"subnet", cmd_subnet, "subnets: create|list|show|delete"},
+	{"port", cmd_port, "ports: create|list|show|delete"},
+	{"node", cmd_node, "nodes (admin token): create|list|show|delete"},
 	{NULL, NULL, NULL},
 };
 

@@ -435,16 +435,21 @@ bool api_valid_name(const char *s)
 	return true;
 }
 
-int api_seq_next(struct api *api, const char *kind, uint32_t *id,
-		 struct store_op *op, struct api_strs *strs)
+static const char *const seq_kinds[API_SEQ_KINDS] = {"tenant", "vpc", "subnet",
+						     "port"};
+
+/* Reserves the next block of ids of a kind in the store. */
+static int seq_reserve(struct api *api, int k)
 {
-	char key[64];
+	struct api_strs strs = {0};
+	struct store_op op;
 	json_object *o = NULL;
 	uint64_t ver = STORE_ABSENT;
-	int64_t next = 1;
+	int64_t next = 1, end;
+	char key[64];
 	int err;
 
-	snprintf(key, sizeof(key), "seq/%s", kind);
+	snprintf(key, sizeof(key), "seq/%s", seq_kinds[k]);
 	err = api_load(api, key, &o, &ver);
 	if (err && err != -ENOENT)
 		return err;
@@ -453,12 +458,44 @@ int api_seq_next(struct api *api, const char *kind, uint32_t *id,
 	json_object_put(o);
 	if (next < 1 || next > ID_MAX)
 		return -ENOSPC;
-	*id = next;
+	end = next + API_ID_BLOCK;
+	if (end > (int64_t)ID_MAX + 1)
+		end = (int64_t)ID_MAX + 1;
 	o = json_object_new_object();
-	json_object_object_add(o, "next", json_object_new_int64(next + 1));
-	api_op_put_json(op, strs, key, o, ver);
+	json_object_object_add(o, "next", json_object_new_int64(end));
+	api_op_put_json(&op, &strs, key, o, ver);
 	json_object_put(o);
+	err = store_txn(api->store, &op, 1, NULL, NULL);
+	api_strs_free(&strs);
+	if (err)
+		return err;
+	api->seq[k].next = next;
+	api->seq[k].end = end;
 	return 0;
+}
+
+int api_seq_next(struct api *api, const char *kind, uint32_t *id)
+{
+	int k, err = 0;
+
+	for (k = 0; k < API_SEQ_KINDS; k++)
+		if (!strcmp(seq_kinds[k], kind))
+			break;
+	if (k == API_SEQ_KINDS)
+		return -EINVAL;
+	pthread_mutex_lock(&api->seq_mu);
+	for (int i = 0; api->seq[k].next >= api->seq[k].end && i < API_RETRIES;
+	     i++) {
+		err = seq_reserve(api, k);
+		if (err != -ECANCELED)
+			break;
+	}
+	if (!err && api->seq[k].next >= api->seq[k].end)
+		err = -EAGAIN;
+	if (!err)
+		*id = api->seq[k].next++;
+	pthread_mutex_unlock(&api->seq_mu);
+	return err;
 }
 
 static bool valid_idem_key(const char *s)
@@ -667,6 +704,7 @@ int api_init(struct api *api, struct store *store, const char *token,
 	memset(api, 0, sizeof(*api));
 	api->store = store;
 	pthread_mutex_init(&api->hint_mu, NULL);
+	pthread_mutex_init(&api->seq_mu, NULL);
 	*generated = false;
 	if (token && !token_chars_ok(token)) {
 		pr_err("admin token: must be 8 .. 100 characters of A-Z a-z "
@@ -714,6 +752,7 @@ done:
 void api_fini(struct api *api)
 {
 	pthread_mutex_destroy(&api->hint_mu);
+	pthread_mutex_destroy(&api->seq_mu);
 }
 
 /* ---- tenants ------------------------------------------------------- */
@@ -764,7 +803,7 @@ static int tenant_create_once(struct api *api, struct api_ctx *c,
 	if (!store_get(api->store, key, NULL, NULL))
 		return api_fail(c, 409, "exists", "name",
 				"a tenant named '%s' exists", name);
-	err = api_seq_next(api, "tenant", &id, &ops[n++], &strs);
+	err = api_seq_next(api, "tenant", &id);
 	if (!err)
 		err = new_token(API_TOKEN_PREFIX, token, sizeof(token));
 	if (err)

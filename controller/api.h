@@ -22,6 +22,8 @@
 #define API_TOKEN_PREFIX "xvt_"
 #define API_ADMIN_PREFIX "xva_"
 #define API_HINT_SLOTS	 4096
+#define API_ID_BLOCK	 64
+#define API_SEQ_KINDS	 4
 
 struct api {
 	struct store *store;
@@ -36,6 +38,10 @@ struct api {
 		uint32_t offset;
 	} ip_hint[API_HINT_SLOTS];
 	uint32_t vni_hint;
+	pthread_mutex_t seq_mu;
+	struct {
+		int64_t next, end; /* ids reserved, not yet handed out */
+	} seq[API_SEQ_KINDS];
 };
 
 struct api_req {

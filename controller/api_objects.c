@@ -221,7 +221,7 @@ static int vpc_create_once(struct api *api, struct api_ctx *c,
 		return -1;
 	if (id)
 		return reply_owned(api, c, "vpc", id, 200);
-	err = api_seq_next(api, "vpc", &id, &t.ops[t.n++], &t.strs);
+	err = api_seq_next(api, "vpc", &id);
 	if (err) {
 		api_strs_free(&t.strs);
 		return err == -ENOSPC ? api_fail(c, 507, "exhausted", NULL,
@@ -499,7 +499,7 @@ static int subnet_create_once(struct api *api, struct api_ctx *c,
 			goto out;
 		}
 	}
-	err = api_seq_next(api, "subnet", &id, &t.ops[t.n++], &t.strs);
+	err = api_seq_next(api, "subnet", &id);
 	if (err) {
 		err = api_fail_store(c, err);
 		goto out;
@@ -856,7 +856,7 @@ static int port_create_once(struct api *api, struct api_ctx *c,
 			goto out;
 		}
 	}
-	err = api_seq_next(api, "port", &id, &t.ops[t.n++], &t.strs);
+	err = api_seq_next(api, "port", &id);
 	if (err) {
 		err = api_fail_store(c, err);
 		goto out;

@@ -77,9 +77,11 @@ int api_list_params(struct api_ctx *c, bool ids, size_t *limit, char *after,
 int api_list_reply(struct api *api, struct api_ctx *c, const char *index,
 		   const char *primary);
 bool api_valid_name(const char *s);
-/* Id allocation inside a transaction: reads seq/<kind>, fills op. */
-int api_seq_next(struct api *api, const char *kind, uint32_t *id,
-		 struct store_op *op, struct api_strs *strs);
+/* A new id of a kind (tenant, vpc, subnet, port): handed out from a block
+ * of API_ID_BLOCK ids reserved in the store (seq/<kind>), so creations do
+ * not all contend on one record. Ids grow; a restart skips the rest of the
+ * block. -ENOSPC when none is left. */
+int api_seq_next(struct api *api, const char *kind, uint32_t *id);
 /* Idempotency: when the request has a key, sets key (idem/<tenant>/<kind>/
  * <key>) and, when a previous request created the object, *id. */
 int api_idem_lookup(struct api *api, struct api_ctx *c, const char *kind,

@@ -207,8 +207,7 @@ int http_start(struct api *api, const char *listen, struct http_server **out)
 		mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &sa,
 		MHD_OPTION_NOTIFY_COMPLETED, on_done, srv,
 		MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned int)(API_WAIT_MAX + 30),
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+		(unsigned int)(API_WAIT_MAX + 30), MHD_OPTION_END);
 	if (!srv->d) {
 		pr_err("http: cannot listen on %s (address in use, or not a "
 		       "local address?)",

@@ -34,11 +34,17 @@
 #define OP_PUT	      1
 #define OP_DEL	      2
 
+#define SKIP_LEVELS 24
+
+/* Records live in a skip list ordered by key: O(log n) lookups and
+ * inserts, and in-order walks for listing by prefix. */
 struct rec {
 	char *key;
 	char *val;
 	size_t len;
 	uint64_t ver;
+	int levels;
+	struct rec *next[];
 };
 
 struct feed_ent {
@@ -52,8 +58,9 @@ struct emb {
 	struct store base;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	struct rec *recs; /* sorted by key */
-	size_t n, cap;
+	struct rec *head; /* skip list sentinel, SKIP_LEVELS high */
+	size_t n;
+	uint64_t rnd;
 	uint64_t rev;
 	size_t live_bytes;
 	int fd;
@@ -150,38 +157,50 @@ static uint32_t crc32c(const void *data, size_t len)
 	return ~c;
 }
 
-/* Index of the first record whose key is >= key. */
-static size_t lower_bound(const struct emb *e, const char *key)
+/* First record whose key is >= key; prev[] gets the last record before it
+ * on every level (when prev is not NULL). */
+static struct rec *lower_bound(struct emb *e, const char *key,
+			       struct rec **prev)
 {
-	size_t lo = 0, hi = e->n;
+	struct rec *x = e->head;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (strcmp(e->recs[mid].key, key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	for (int l = SKIP_LEVELS - 1; l >= 0; l--) {
+		while (x->next[l] && strcmp(x->next[l]->key, key) < 0)
+			x = x->next[l];
+		if (prev)
+			prev[l] = x;
 	}
-	return lo;
+	return x->next[0];
 }
 
 static struct rec *find(struct emb *e, const char *key)
 {
-	size_t i = lower_bound(e, key);
+	struct rec *r = lower_bound(e, key, NULL);
 
-	return i < e->n && !strcmp(e->recs[i].key, key) ? &e->recs[i] : NULL;
+	return r && !strcmp(r->key, key) ? r : NULL;
+}
+
+static int random_levels(struct emb *e)
+{
+	int l = 1;
+
+	/* xorshift64; a quarter of the nodes climb each level */
+	e->rnd ^= e->rnd << 13;
+	e->rnd ^= e->rnd >> 7;
+	e->rnd ^= e->rnd << 17;
+	for (uint64_t r = e->rnd; l < SKIP_LEVELS && (r & 3) == 0; r >>= 2)
+		l++;
+	return l;
 }
 
 /* Takes ownership of val (malloc'ed, NUL terminated). */
 static int mem_put(struct emb *e, const char *key, char *val, size_t len,
 		   uint64_t ver)
 {
-	size_t i = lower_bound(e, key);
-	struct rec *r;
+	struct rec *prev[SKIP_LEVELS], *r = lower_bound(e, key, prev);
+	int levels;
 
-	if (i < e->n && !strcmp(e->recs[i].key, key)) {
-		r = &e->recs[i];
+	if (r && !strcmp(r->key, key)) {
 		e->live_bytes -= r->len;
 		free(r->val);
 		r->val = val;
@@ -190,25 +209,23 @@ static int mem_put(struct emb *e, const char *key, char *val, size_t len,
 		e->live_bytes += len;
 		return 0;
 	}
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 1024;
-		struct rec *p = realloc(e->recs, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		e->recs = p;
-		e->cap = cap;
-	}
-	r = &e->recs[i];
-	memmove(r + 1, r, (e->n - i) * sizeof(*r));
+	levels = random_levels(e);
+	r = malloc(sizeof(*r) + levels * sizeof(r->next[0]));
+	if (!r)
+		return -ENOMEM;
 	r->key = strdup(key);
 	if (!r->key) {
-		memmove(r, r + 1, (e->n - i) * sizeof(*r));
+		free(r);
 		return -ENOMEM;
 	}
 	r->val = val;
 	r->len = len;
 	r->ver = ver;
+	r->levels = levels;
+	for (int l = 0; l < levels; l++) {
+		r->next[l] = prev[l]->next[l];
+		prev[l]->next[l] = r;
+	}
 	e->n++;
 	e->live_bytes += len + strlen(key);
 	return 0;
@@ -216,24 +233,32 @@ static int mem_put(struct emb *e, const char *key, char *val, size_t len,
 
 static void mem_del(struct emb *e, const char *key)
 {
-	size_t i = lower_bound(e, key);
-	struct rec *r = &e->recs[i];
+	struct rec *prev[SKIP_LEVELS], *r = lower_bound(e, key, prev);
 
-	if (i >= e->n || strcmp(r->key, key))
+	if (!r || strcmp(r->key, key))
 		return;
+	for (int l = 0; l < r->levels; l++)
+		prev[l]->next[l] = r->next[l];
 	e->live_bytes -= r->len + strlen(r->key);
 	free(r->key);
 	free(r->val);
-	memmove(r, r + 1, (e->n - i - 1) * sizeof(*r));
+	free(r);
 	e->n--;
 }
 
 static void mem_clear(struct emb *e)
 {
-	for (size_t i = 0; i < e->n; i++) {
-		free(e->recs[i].key);
-		free(e->recs[i].val);
+	struct rec *r = e->head ? e->head->next[0] : NULL, *next;
+
+	for (; r; r = next) {
+		next = r->next[0];
+		free(r->key);
+		free(r->val);
+		free(r);
 	}
+	if (e->head)
+		memset(e->head->next, 0,
+		       SKIP_LEVELS * sizeof(e->head->next[0]));
 	e->n = 0;
 	e->live_bytes = 0;
 }
@@ -339,9 +364,7 @@ static int snap_payload(struct emb *e, struct buf *b)
 
 	err = err ?: buf_u64(b, e->rev);
 	err = err ?: buf_u32(b, e->n);
-	for (size_t i = 0; !err && i < e->n; i++) {
-		struct rec *r = &e->recs[i];
-
+	for (struct rec *r = e->head->next[0]; !err && r; r = r->next[0]) {
 		err = buf_u64(b, r->ver);
 		err = err ?: buf_str(b, r->key, strlen(r->key));
 		err = err ?: buf_str(b, r->val, r->len);
@@ -453,21 +476,18 @@ static int emb_list(struct store *s, const char *prefix, const char *after,
 		    size_t limit, store_rec_cb cb, void *arg)
 {
 	struct emb *e = (struct emb *)s;
-	size_t plen = strlen(prefix), i, count = 0;
+	size_t plen = strlen(prefix), count = 0;
+	struct rec *r;
 	int ret = 0;
 
 	pthread_mutex_lock(&e->mu);
-	i = lower_bound(e, prefix);
-	if (after) {
-		size_t j = lower_bound(e, after);
-
-		if (j < e->n && !strcmp(e->recs[j].key, after))
-			j++;
-		if (j > i)
-			i = j;
+	r = lower_bound(e, prefix, NULL);
+	if (after && strcmp(after, prefix) >= 0) {
+		r = lower_bound(e, after, NULL);
+		if (r && !strcmp(r->key, after))
+			r = r->next[0];
 	}
-	for (; i < e->n && (!limit || count < limit); i++, count++) {
-		struct rec *r = &e->recs[i];
+	for (; r && (!limit || count < limit); r = r->next[0], count++) {
 		struct store_rec sr = {r->key, r->val, r->len, r->ver};
 
 		if (strncmp(r->key, prefix, plen))
@@ -653,7 +673,7 @@ static uint64_t emb_wait(struct store *s, uint64_t rev, int timeout_ms)
 static void emb_free(struct emb *e)
 {
 	mem_clear(e);
-	free(e->recs);
+	free(e->head);
 	for (size_t i = 0; e->feed && i < e->fcount; i++) {
 		struct feed_ent *f = &e->feed[(e->fhead + i) % e->fcap];
 
@@ -907,6 +927,14 @@ int store_embed_open(const char *dir, const struct store_embed_opts *opts,
 		return -ENOMEM;
 	e->base.ops = &emb_ops;
 	e->fd = -1;
+	e->rnd = 0x9e3779b97f4a7c15ull;
+	e->head = calloc(1, sizeof(*e->head) +
+				    SKIP_LEVELS * sizeof(e->head->next[0]));
+	if (!e->head) {
+		free(e);
+		return -ENOMEM;
+	}
+	e->head->levels = SKIP_LEVELS;
 	pthread_mutex_init(&e->mu, NULL);
 	{
 		pthread_condattr_t ca;
