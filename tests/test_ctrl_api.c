@@ -566,6 +566,71 @@ static void test_state_long_poll(void **state)
 		403);
 }
 
+struct creator {
+	char body[128];
+	int ok;
+};
+
+static void *create_ports(void *arg)
+{
+	struct creator *cr = arg;
+
+	for (int i = 0; i < 25; i++)
+		if (http("POST", "/v1/ports", F->ta, cr->body, NULL, NULL) ==
+		    201)
+			cr->ok++;
+	return NULL;
+}
+
+/* Four clients filling one subnet at once: every port gets its own
+ * address, none is lost. */
+static void test_concurrent_ports(void **state)
+{
+	struct creator cr[4];
+	pthread_t th[4];
+	json_object *o, *items;
+	char seen[256] = {0};
+	int64_t sub;
+	int total = 0;
+
+	(void)state;
+	create("/v1/vpcs", F->ta, "{\"name\":\"c\",\"cidr\":\"10.8.0.0/16\"}",
+	       201);
+	sub = create("/v1/subnets", F->ta,
+		     "{\"vpc\":1,\"cidr\":\"10.8.1.0/24\"}", 201);
+	for (int i = 0; i < 4; i++) {
+		cr[i].ok = 0;
+		snprintf(
+			cr[i].body, sizeof(cr[i].body),
+			"{\"subnet\":%lld,\"node\":\"n%d\",\"ifname\":\"c%d\"}",
+			(long long)sub, 1 + i % 2, i);
+		assert_int_equal(
+			pthread_create(&th[i], NULL, create_ports, &cr[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		total += cr[i].ok;
+	}
+	assert_int_equal(total, 100);
+	assert_int_equal(
+		http("GET", "/v1/ports?limit=1000", F->ta, NULL, NULL, &o),
+		200);
+	items = json_object_object_get(o, "items");
+	assert_int_equal(json_object_array_length(items), 100);
+	for (size_t i = 0; i < 100; i++) {
+		const char *ip =
+			sget(json_object_array_get_idx(items, i), "ip");
+		int last;
+
+		assert_int_equal(strncmp(ip, "10.8.1.", 7), 0);
+		last = atoi(ip + 7);
+		assert_in_range(last, 2, 254);
+		assert_false(seen[last]);
+		seen[last] = 1;
+	}
+	json_object_put(o);
+}
+
 static void test_restart_recovery(void **state)
 {
 	json_object *o;
@@ -625,6 +690,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_long_poll, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_ports, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_restart_recovery, setup,
 						teardown),
