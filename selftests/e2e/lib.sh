@@ -328,12 +328,6 @@ xv_agent() {
 			[ "${XV_VM_NODE[$vm]}" = "$node" ] &&
 				xv_q xv_in "$vm" ethtool -K eth0 gro on
 		done
-		# A frame turned into an xdp_buff loses CHECKSUM_PARTIAL: the
-		# VM's TCP checksum would stay unfinished and the receiver
-		# drops it (TcpInCsumErrors). A physical NIC finishes
-		# checksums on transmit; here the bridge port toward the node
-		# does, in software.
-		xv_q xv_in ul ethtool -K "p-$node" tx off
 	fi
 	if ! out=$(timeout 30 nsenter --net="/run/netns/$ns" "$XV_AGENT" --once \
 		--node-name "$node" --underlay ul0 --node-ip "${XV_NODE_IP[$node]}" \
