@@ -29,6 +29,7 @@ const struct api_route api_routes[] = {
 	{"GET", "/v1/tenants/{id}", api_tenant_get, API_AUTH_ADMIN},
 	{"PATCH", "/v1/tenants/{id}", api_tenant_patch, API_AUTH_ADMIN},
 	{"DELETE", "/v1/tenants/{id}", api_tenant_delete, API_AUTH_ADMIN},
+	{"POST", "/v1/tenants/{id}/token", api_tenant_token, API_AUTH_ADMIN},
 	{"POST", "/v1/nodes", api_node_create, API_AUTH_ADMIN},
 	{"GET", "/v1/nodes", api_node_list, API_AUTH_ADMIN},
 	{"GET", "/v1/nodes/{name}", api_node_get, API_AUTH_ADMIN},
@@ -1017,6 +1018,52 @@ int api_tenant_delete(struct api *api, struct api_ctx *c)
 		return api_fail_store(c, err);
 	pr_info("api: deleted tenant %u", id);
 	return api_reply(c, 204, NULL);
+}
+
+/* A new token for the tenant; the old one stops working at once. */
+int api_tenant_token(struct api *api, struct api_ctx *c)
+{
+	struct store_op ops[3];
+	struct api_strs strs = {0};
+	char key[64], old[160], neu[160], token[64];
+	json_object *o, *ref;
+	uint64_t ver;
+	uint32_t id;
+	int err;
+
+	if (api_param_id(c, &id))
+		return -1;
+	snprintf(key, sizeof(key), KF_ID, "tenant", id);
+	err = api_load(api, key, &o, &ver);
+	if (err == -ENOENT)
+		return api_fail(c, 404, "not_found", NULL, "no tenant %u", id);
+	if (err)
+		return api_fail_store(c, err);
+	err = new_token(API_TOKEN_PREFIX, token, sizeof(token));
+	if (err) {
+		json_object_put(o);
+		return api_fail(c, 500, "internal", NULL,
+				"cannot make a token: %s", strerror(-err));
+	}
+	snprintf(old, sizeof(old), "tok/%s", api_str(o, "_token") ?: "");
+	snprintf(neu, sizeof(neu), "tok/%s", token);
+	json_object_object_add(o, "_token", json_object_new_string(token));
+	api_op_put_json(&ops[0], &strs, key, o, ver);
+	json_object_put(o);
+	ops[1] = (struct store_op){STORE_DEL, old, NULL, 0, STORE_ANY};
+	ref = json_object_new_object();
+	json_object_object_add(ref, "tenant", json_object_new_int64(id));
+	api_op_put_json(&ops[2], &strs, neu, ref, STORE_ABSENT);
+	json_object_put(ref);
+	err = store_txn(api->store, ops, 3, NULL, NULL);
+	api_strs_free(&strs);
+	if (err == -ECANCELED)
+		return api_fail(c, 409, "conflict", NULL,
+				"tenant %u changed meanwhile; retry", id);
+	if (err)
+		return api_fail_store(c, err);
+	pr_info("api: new token for tenant %u", id);
+	return tenant_reply_by_id(api, c, id, 200, true);
 }
 
 /* ---- nodes --------------------------------------------------------- */

@@ -93,6 +93,7 @@ int api_tenant_list(struct api *api, struct api_ctx *c);
 int api_tenant_get(struct api *api, struct api_ctx *c);
 int api_tenant_patch(struct api *api, struct api_ctx *c);
 int api_tenant_delete(struct api *api, struct api_ctx *c);
+int api_tenant_token(struct api *api, struct api_ctx *c);
 int api_node_create(struct api *api, struct api_ctx *c);
 int api_node_list(struct api *api, struct api_ctx *c);
 int api_node_get(struct api *api, struct api_ctx *c);
