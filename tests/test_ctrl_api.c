@@ -542,6 +542,37 @@ static void test_state_long_poll(void **state)
 	assert_string_equal(sget(c, "op"), "delete");
 	assert_string_equal(sget(json_object_object_get(c, "object"), "ip"),
 			    "10.5.1.77");
+
+	/* Moving the local port to n2 changes n1's set of VPCs: n1 gets a
+	 * snapshot without it, n2 one with it. */
+	rev = iget(o, "revision");
+	json_object_put(o);
+	assert_int_equal(
+		http("GET", "/v1/ports?limit=1", F->ta, NULL, NULL, &o), 200);
+	snprintf(body, sizeof(body), "/v1/ports/%lld",
+		 (long long)iget(json_object_array_get_idx(
+					 json_object_object_get(o, "items"), 0),
+				 "id"));
+	json_object_put(o);
+	assert_int_equal(http("PATCH", body, F->ta,
+			      "{\"node\":\"n2\",\"ifname\":\"mv0\"}", NULL,
+			      NULL),
+			 200);
+	snprintf(p.path, sizeof(p.path), "/v1/nodes/n1/state?since=%lld&wait=0",
+		 (long long)rev);
+	assert_int_equal(http("GET", p.path, ADMIN, NULL, NULL, &o), 200);
+	assert_true(
+		json_object_get_boolean(json_object_object_get(o, "snapshot")));
+	assert_int_equal(
+		json_object_array_length(json_object_object_get(o, "vpcs")), 0);
+	json_object_put(o);
+	assert_int_equal(
+		http("GET", "/v1/nodes/n2/state", ADMIN, NULL, NULL, &o), 200);
+	c = json_object_array_get_idx(json_object_object_get(o, "endpoints"),
+				      0);
+	assert_non_null(c);
+	assert_string_equal(sget(c, "ifname"), "mv0");
+	assert_string_equal(sget(c, "node_ip"), "192.168.9.2");
 	json_object_put(o);
 
 	/* A revision the controller never had: a snapshot. */
@@ -552,7 +583,7 @@ static void test_state_long_poll(void **state)
 		json_object_get_boolean(json_object_object_get(o, "snapshot")));
 	assert_int_equal(json_object_array_length(
 				 json_object_object_get(o, "endpoints")),
-			 1);
+			 0);
 	json_object_put(o);
 	assert_int_equal(
 		http("GET", "/v1/nodes/n1/state?wait=x", ADMIN, NULL, NULL, &o),
