@@ -16,7 +16,8 @@
  * stays in L1 for m = 65537; permutation entries tested 2 or 4 at a time so
  * that there is one hard-to-predict branch per group rather than per entry;
  * for the last TAIL_SLOTS entries, a scan of the free list instead of long
- * walks; and fill() compiled for x86-64-v3 too, picked at load time. */
+ * walks; and the fill compiled for x86-64-v3 too, used where the CPU has
+ * it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,14 @@ struct mg_turn {
 	__u64 weight;
 };
 
+struct xvpc_maglev_ctx;
+typedef void (*fill_fn)(struct xvpc_maglev_ctx *ctx, __u32 nt, __u64 wmax,
+			bool equal, __u32 *table);
+
+static fill_fn pick_fill(bool portable);
+
 struct xvpc_maglev_ctx {
+	fill_fn fill; /* fill_portable() or a faster copy */
 	__u32 m;
 	__u64 m_recip;	       /* (2^64 - 1) / m */
 	__u32 cap;	       /* backends the arrays below hold */
@@ -148,6 +156,7 @@ int xvpc_maglev_ctx_new(__u32 m, struct xvpc_maglev_ctx **ctxp)
 		return -ENOMEM;
 	ctx->m = m;
 	ctx->m_recip = ~0ULL / m;
+	ctx->fill = pick_fill(false);
 	ctx->used = calloc((m + 63) / 64, sizeof(*ctx->used));
 	ctx->free_slots = calloc(TAIL_SLOTS, sizeof(*ctx->free_slots));
 	if (!ctx->used || !ctx->free_slots) {
@@ -570,12 +579,9 @@ fill_phase(struct xvpc_maglev_ctx *ctx, struct fill_state *st, __u64 wmax,
 		take_turns(ctx, st, wmax, table, until, mode, false);
 }
 
-/* Compiled twice, for any x86-64 and for x86-64-v3 (BMI2 shifts, AVX2),
- * chosen at load time: the probe loop is about 10% faster with the
- * latter. Both give the same table. */
-__attribute__((target_clones("default", "arch=x86-64-v3"))) static void
-fill(struct xvpc_maglev_ctx *ctx, __u32 nt, __u64 wmax, bool equal,
-     __u32 *table)
+static __attribute__((always_inline)) inline void
+fill_body(struct xvpc_maglev_ctx *ctx, __u32 nt, __u64 wmax, bool equal,
+	  __u32 *table)
 {
 	const __u32 m = ctx->m;
 	const __u32 walk_end = m > TAIL_SLOTS ? m - TAIL_SLOTS : 0;
@@ -586,6 +592,42 @@ fill(struct xvpc_maglev_ctx *ctx, __u32 nt, __u64 wmax, bool equal,
 	fill_phase(ctx, &st, wmax, equal, table, walk_end, TAKE_WALK4);
 	st.nfree = list_free(ctx->used, m, ctx->free_slots);
 	fill_phase(ctx, &st, wmax, equal, table, m, TAKE_TAIL);
+}
+
+/* The same code compiled twice: for any CPU, and for x86-64-v3 (BMI2
+ * shifts, AVX2), about 10% faster; ctx_new() picks one, and
+ * xvpc_maglev_ctx_set_portable() lets tests compare them. */
+static void fill_portable(struct xvpc_maglev_ctx *ctx, __u32 nt, __u64 wmax,
+			  bool equal, __u32 *table)
+{
+	fill_body(ctx, nt, wmax, equal, table);
+}
+
+#ifdef __x86_64__
+__attribute__((target("arch=x86-64-v3"))) static void
+fill_x86_64_v3(struct xvpc_maglev_ctx *ctx, __u32 nt, __u64 wmax, bool equal,
+	       __u32 *table)
+{
+	fill_body(ctx, nt, wmax, equal, table);
+}
+#endif
+
+static fill_fn pick_fill(bool portable)
+{
+#ifdef __x86_64__
+	__builtin_cpu_init();
+	if (!portable && __builtin_cpu_supports("avx2") &&
+	    __builtin_cpu_supports("bmi2"))
+		return fill_x86_64_v3;
+#endif
+	(void)portable;
+	return fill_portable;
+}
+
+void xvpc_maglev_ctx_set_portable(struct xvpc_maglev_ctx *ctx, bool portable)
+{
+	if (ctx)
+		ctx->fill = pick_fill(portable);
 }
 
 int xvpc_maglev_build(struct xvpc_maglev_ctx *ctx,
@@ -611,7 +653,7 @@ int xvpc_maglev_build(struct xvpc_maglev_ctx *ctx,
 	nt = set_quotas(ctx, backends, n, &wmax, &equal);
 	if (nt == 0)
 		return -ENOENT; /* every weight is 0 */
-	fill(ctx, nt, wmax, equal, table);
+	ctx->fill(ctx, nt, wmax, equal, table);
 	return 0;
 }
 

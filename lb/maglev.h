@@ -55,6 +55,10 @@ struct xvpc_maglev_ctx;
 int xvpc_maglev_ctx_new(__u32 m, struct xvpc_maglev_ctx **ctxp);
 void xvpc_maglev_ctx_free(struct xvpc_maglev_ctx *ctx);
 __u32 xvpc_maglev_ctx_size(const struct xvpc_maglev_ctx *ctx);
+/* The build runs code compiled for x86-64-v3 when the CPU has it; true
+ * selects the baseline code instead (tests compare the two; both give the
+ * same tables). */
+void xvpc_maglev_ctx_set_portable(struct xvpc_maglev_ctx *ctx, bool portable);
 
 /* Fills table[0..m-1] with indexes into backends[0..n-1].
  * -ENOENT: no backends, or all have weight 0 (a VIP without backends).

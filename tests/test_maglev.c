@@ -232,6 +232,37 @@ static void test_deterministic(void **state)
 	}
 }
 
+/* The baseline code and the x86-64-v3 copy (where this CPU has it) build
+ * the same tables. */
+static void test_portable_same(void **state)
+{
+	static const __u32 ns[] = {1, 10, 100, 1000};
+	struct fix *f = *state;
+	struct xvpc_maglev_ctx *portable = NULL;
+
+	assert_int_equal(xvpc_maglev_ctx_new(M, &portable), 0);
+	xvpc_maglev_ctx_set_portable(portable, true);
+	for (size_t c = 0; c < sizeof(ns) / sizeof(*ns); c++) {
+		for (int weighted = 0; weighted < 2; weighted++) {
+			make_backends(f, ns[c]);
+			for (__u32 i = 0; weighted && i < ns[c]; i++)
+				f->b[i].weight = 1 + i % 7;
+			assert_int_equal(
+				xvpc_maglev_build(f->ctx, f->b, ns[c], f->t1),
+				0);
+			assert_int_equal(
+				xvpc_maglev_build(portable, f->b, ns[c], f->t2),
+				0);
+			if (memcmp(f->t1, f->t2, M * sizeof(__u32))) {
+				xvpc_maglev_ctx_free(portable);
+				fail_msg("n=%u weighted=%d: tables differ",
+					 ns[c], weighted);
+			}
+		}
+	}
+	xvpc_maglev_ctx_free(portable);
+}
+
 /* A fixed input gives a fixed table on every machine and every release:
  * a change here moves every flow of a cluster during an upgrade. */
 static void test_golden(void **state)
@@ -501,6 +532,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deterministic, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_golden, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_portable_same, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_shares_equal_weights,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shares_unequal_weights,
