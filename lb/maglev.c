@@ -588,8 +588,10 @@ fill_body(struct xvpc_maglev_ctx *ctx, __u32 nt, __u64 wmax, bool equal,
 	struct fill_state st = {.nt = compact(ctx->turns, nt)};
 
 	memset(ctx->used, 0, ((m + 63) / 64) * sizeof(*ctx->used));
-	fill_phase(ctx, &st, wmax, equal, table, m / 2, TAKE_WALK2);
+	fill_phase(ctx, &st, wmax, equal, table,
+		   m / 2 < walk_end ? m / 2 : walk_end, TAKE_WALK2);
 	fill_phase(ctx, &st, wmax, equal, table, walk_end, TAKE_WALK4);
+	/* Exactly m - walk_end <= TAIL_SLOTS entries are free now. */
 	st.nfree = list_free(ctx->used, m, ctx->free_slots);
 	fill_phase(ctx, &st, wmax, equal, table, m, TAKE_TAIL);
 }

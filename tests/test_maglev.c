@@ -19,6 +19,7 @@
 #include "lb/maglev.h"
 
 #define M      XVPC_MAGLEV_M_DEFAULT
+#define MAX_M  655373 /* the largest allowed size */
 #define MAX_N  1000
 #define ID_LEN 32
 
@@ -36,8 +37,8 @@ struct fix {
 	struct xvpc_maglev_backend b2[MAX_N + 1];
 	__u32 map[MAX_N + 1];
 	__u32 counts[MAX_N + 1];
-	__u32 *t1, *t2, *t3; /* M entries each */
-	__u32 *ref;	     /* reference implementation's scratch */
+	__u32 *t1, *t2, *t3; /* MAX_M entries each */
+	__u32 *ref;	     /* the reference implementation's table */
 };
 
 static int setup(void **state)
@@ -47,10 +48,10 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	*state = f;
-	f->t1 = malloc(M * sizeof(__u32));
-	f->t2 = malloc(M * sizeof(__u32));
-	f->t3 = malloc(M * sizeof(__u32));
-	f->ref = malloc(M * sizeof(__u32));
+	f->t1 = malloc(MAX_M * sizeof(__u32));
+	f->t2 = malloc(MAX_M * sizeof(__u32));
+	f->t3 = malloc(MAX_M * sizeof(__u32));
+	f->ref = malloc(MAX_M * sizeof(__u32));
 	if (!f->t1 || !f->t2 || !f->t3 || !f->ref)
 		return -1;
 	return xvpc_maglev_ctx_new(M, &f->ctx) ? -1 : 0;
@@ -172,20 +173,24 @@ static void test_matches_paper(void **state)
 {
 	static const struct {
 		__u32 m, n;
-	} cases[] = {{251, 7}, {4099, 10}, {4099, 100}, {M, 10}, {M, 100}};
+	} cases[] = {
+		{251, 7},     {251, 251},  {1021, 37},	 {4099, 10},
+		{4099, 100},  {16381, 50}, {M, 1},	 {M, 10},
+		{M, 100},     {M, 1000},   {131071, 20}, {262147, 300},
+		{MAX_M, 100},
+	};
 	struct fix *f = *state;
 
 	for (size_t c = 0; c < sizeof(cases) / sizeof(*cases); c++) {
-		struct xvpc_maglev_ctx *ctx = f->ctx;
+		struct xvpc_maglev_ctx *ctx = NULL;
 		__u32 m = cases[c].m;
+		int err;
 
 		make_backends(f, cases[c].n);
-		if (m != M)
-			assert_int_equal(xvpc_maglev_ctx_new(m, &ctx), 0);
-		assert_int_equal(
-			xvpc_maglev_build(ctx, f->b, cases[c].n, f->t1), 0);
-		if (ctx != f->ctx)
-			xvpc_maglev_ctx_free(ctx);
+		assert_int_equal(xvpc_maglev_ctx_new(m, &ctx), 0);
+		err = xvpc_maglev_build(ctx, f->b, cases[c].n, f->t1);
+		xvpc_maglev_ctx_free(ctx);
+		assert_int_equal(err, 0);
 		reference_build(f->b, cases[c].n, m, f->ref, f->map);
 		assert_memory_equal(f->t1, f->ref, m * sizeof(__u32));
 	}
