@@ -24,6 +24,74 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/* --config FILE: "key = value" lines (listen, data-dir, admin-token,
+ * log-level), '#' comments. Flags and the environment win over it. */
+struct settings {
+	char *listen, *dir, *token, *level;
+};
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && strchr(" \t\r\n", e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int load_config(const char *path, struct settings *cfg)
+{
+	char line[512], *k, *v, *eq;
+	int lineno = 0, err = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		fprintf(stderr, "xvpc-controller: --config %s: %s\n", path,
+			strerror(errno));
+		return -errno;
+	}
+	while (!err && fgets(line, sizeof(line), f)) {
+		char **slot;
+
+		lineno++;
+		k = trim(line);
+		if (!*k || *k == '#')
+			continue;
+		eq = strchr(k, '=');
+		if (!eq) {
+			fprintf(stderr,
+				"xvpc-controller: %s:%d: want 'key = value'\n",
+				path, lineno);
+			err = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		k = trim(k);
+		v = trim(eq + 1);
+		slot = !strcmp(k, "listen")	   ? &cfg->listen
+		       : !strcmp(k, "data-dir")	   ? &cfg->dir
+		       : !strcmp(k, "admin-token") ? &cfg->token
+		       : !strcmp(k, "log-level")   ? &cfg->level
+						   : NULL;
+		if (!slot) {
+			fprintf(stderr,
+				"xvpc-controller: %s:%d: unknown key '%s' "
+				"(listen, data-dir, admin-token, "
+				"log-level)\n",
+				path, lineno, k);
+			err = -EINVAL;
+			break;
+		}
+		free(*slot);
+		*slot = strdup(v);
+	}
+	fclose(f);
+	return err;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -36,6 +104,8 @@ static void usage(FILE *f)
 		"                        one, the stored one, or a new one "
 		"printed once\n"
 		"  --log-level LEVEL     error, warn, info (default), debug\n"
+		"  --config FILE         'key = value' lines for the options "
+		"above\n"
 		"  --zookeeper HOSTS     ZooKeeper ensemble (not supported yet "
 		"by this\n"
 		"                        build; without it the embedded store "
@@ -53,11 +123,14 @@ int main(int argc, char **argv)
 		{"admin-token", required_argument, NULL, 'a'},
 		{"log-level", required_argument, NULL, 'v'},
 		{"zookeeper", required_argument, NULL, 'z'},
+		{"config", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *listen = DEFAULT_LISTEN, *dir = DEFAULT_DATA_DIR;
+	const char *listen = NULL, *dir = NULL, *level_s = NULL;
 	const char *token = getenv("XVPC_ADMIN_TOKEN"), *zk = NULL;
+	const char *config = NULL;
+	struct settings cfg = {0};
 	struct http_server *srv = NULL;
 	struct store *store = NULL;
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -65,7 +138,7 @@ int main(int argc, char **argv)
 	uint32_t addr;
 	uint16_t port;
 	bool generated;
-	int opt, level, err;
+	int opt, level, err = 0;
 
 	xvpc_log_set_ident("xvpc-controller");
 	xvpc_log_set_level(XVPC_LOG_INFO);
@@ -74,13 +147,9 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'l':
 			listen = optarg;
-			if (http_parse_listen(listen, &addr, &port)) {
-				fprintf(stderr,
-					"xvpc-controller: --listen '%s': want "
-					"IPV4:PORT, e.g. 127.0.0.1:8470\n",
-					listen);
-				return 2;
-			}
+			break;
+		case 'c':
+			config = optarg;
 			break;
 		case 'd':
 			dir = optarg;
@@ -89,15 +158,7 @@ int main(int argc, char **argv)
 			token = optarg;
 			break;
 		case 'v':
-			level = xvpc_log_parse_level(optarg);
-			if (level < 0) {
-				fprintf(stderr,
-					"xvpc-controller: --log-level '%s': "
-					"want error, warn, info or debug\n",
-					optarg);
-				return 2;
-			}
-			xvpc_log_set_level(level);
+			level_s = optarg;
 			break;
 		case 'z':
 			zk = optarg;
@@ -107,7 +168,7 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			fprintf(stderr, "xvpc-controller: %s '%s'\n",
-				optopt && strchr("ldavz", optopt)
+				optopt && strchr("ldavzc", optopt)
 					? "missing value for"
 					: "unknown option",
 				argv[optind - 1]);
@@ -128,13 +189,42 @@ int main(int argc, char **argv)
 			"embedded store\n");
 		return 2;
 	}
+	if (config && load_config(config, &cfg)) {
+		err = 2;
+		goto out_cfg;
+	}
+	listen = listen ?: cfg.listen ?: DEFAULT_LISTEN;
+	dir = dir ?: cfg.dir ?: DEFAULT_DATA_DIR;
+	token = token ?: cfg.token;
+	level_s = level_s ?: cfg.level;
+	if (http_parse_listen(listen, &addr, &port)) {
+		fprintf(stderr,
+			"xvpc-controller: listen '%s': want IPV4:PORT, e.g. "
+			"127.0.0.1:8470\n",
+			listen);
+		err = 2;
+		goto out_cfg;
+	}
+	if (level_s) {
+		level = xvpc_log_parse_level(level_s);
+		if (level < 0) {
+			fprintf(stderr,
+				"xvpc-controller: log-level '%s': want error, "
+				"warn, info or debug\n",
+				level_s);
+			err = 2;
+			goto out_cfg;
+		}
+		xvpc_log_set_level(level);
+	}
 	if (token && !*token)
 		token = NULL;
 
 	err = store_embed_open(dir, NULL, &store);
 	if (err) {
 		pr_err("cannot open the store in %s: %s", dir, strerror(-err));
-		return 1;
+		err = 1;
+		goto out_cfg;
 	}
 	err = api_init(&api, store, token, &generated);
 	if (err) {
@@ -160,5 +250,12 @@ out_api:
 	api_fini(&api);
 out_store:
 	store_close(store);
-	return err ? 1 : 0;
+	if (err)
+		err = 1;
+out_cfg:
+	free(cfg.listen);
+	free(cfg.dir);
+	free(cfg.token);
+	free(cfg.level);
+	return err;
 }
