@@ -69,6 +69,7 @@ struct xvpc_maglev_ctx {
 	__u32 cap;	       /* backends the arrays below hold */
 	__u32 *order;	       /* caller's indexes, in identity order */
 	__u32 *rank;	       /* turn slots sorted for the quota rounding */
+	__u32 *scratch;	       /* merge sort space */
 	__u64 *rem;	       /* m * w mod W, per turn slot */
 	struct mg_turn *turns; /* in identity order */
 	__u64 *used;	       /* occupancy bitmap, m bits */
@@ -173,6 +174,7 @@ void xvpc_maglev_ctx_free(struct xvpc_maglev_ctx *ctx)
 		return;
 	free(ctx->order);
 	free(ctx->rank);
+	free(ctx->scratch);
 	free(ctx->rem);
 	free(ctx->turns);
 	free(ctx->used);
@@ -187,7 +189,7 @@ __u32 xvpc_maglev_ctx_size(const struct xvpc_maglev_ctx *ctx)
 
 static int ctx_reserve(struct xvpc_maglev_ctx *ctx, __u32 n)
 {
-	__u32 *order, *rank;
+	__u32 *order, *rank, *scratch;
 	__u64 *rem;
 	struct mg_turn *turns;
 
@@ -195,11 +197,13 @@ static int ctx_reserve(struct xvpc_maglev_ctx *ctx, __u32 n)
 		return 0;
 	order = malloc(n * sizeof(*order));
 	rank = malloc(n * sizeof(*rank));
+	scratch = malloc(n * sizeof(*scratch));
 	rem = malloc(n * sizeof(*rem));
 	turns = malloc(n * sizeof(*turns));
-	if (!order || !rank || !rem || !turns) {
+	if (!order || !rank || !scratch || !rem || !turns) {
 		free(order);
 		free(rank);
+		free(scratch);
 		free(rem);
 		free(turns);
 		pr_err("maglev: no memory for %u backends\n", n);
@@ -207,10 +211,12 @@ static int ctx_reserve(struct xvpc_maglev_ctx *ctx, __u32 n)
 	}
 	free(ctx->order);
 	free(ctx->rank);
+	free(ctx->scratch);
 	free(ctx->rem);
 	free(ctx->turns);
 	ctx->order = order;
 	ctx->rank = rank;
+	ctx->scratch = scratch;
 	ctx->rem = rem;
 	ctx->turns = turns;
 	ctx->cap = n;
@@ -228,19 +234,50 @@ static int id_cmp(const struct xvpc_maglev_backend *a,
 	return (a->id_len > b->id_len) - (a->id_len < b->id_len);
 }
 
-static int order_cmp(const void *pa, const void *pb, void *arg)
+typedef int (*idx_cmp_fn)(__u32 a, __u32 b, const void *arg);
+
+/* Stable bottom-up merge sort of n indexes, tmp having room for n: no
+ * allocation (glibc's qsort_r() mallocs above 1 KiB). */
+static void sort_idx(__u32 *a, __u32 *tmp, __u32 n, idx_cmp_fn cmp,
+		     const void *arg)
+{
+	__u32 *src = a, *dst = tmp, *swap;
+
+	for (__u32 w = 1; w < n; w *= 2) {
+		for (__u32 lo = 0; lo < n; lo += 2 * w) {
+			__u32 mid = lo + w < n ? lo + w : n;
+			__u32 hi = lo + 2 * w < n ? lo + 2 * w : n;
+			__u32 i = lo, j = mid, k = lo;
+
+			while (i < mid && j < hi)
+				dst[k++] = cmp(src[j], src[i], arg) < 0
+						   ? src[j++]
+						   : src[i++];
+			while (i < mid)
+				dst[k++] = src[i++];
+			while (j < hi)
+				dst[k++] = src[j++];
+		}
+		swap = src;
+		src = dst;
+		dst = swap;
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof(*a));
+}
+
+static int order_cmp(__u32 a, __u32 b, const void *arg)
 {
 	const struct xvpc_maglev_backend *src = arg;
 
-	return id_cmp(&src[*(const __u32 *)pa], &src[*(const __u32 *)pb]);
+	return id_cmp(&src[a], &src[b]);
 }
 
 /* Larger remainder first; ties go to the earlier backend in identity
  * order, as in the paper's round robin. */
-static int rank_cmp(const void *pa, const void *pb, void *arg)
+static int rank_cmp(__u32 a, __u32 b, const void *arg)
 {
 	const __u64 *rem = arg;
-	__u32 a = *(const __u32 *)pa, b = *(const __u32 *)pb;
 
 	if (rem[a] != rem[b])
 		return rem[a] > rem[b] ? -1 : 1;
@@ -293,8 +330,7 @@ static int sort_backends(struct xvpc_maglev_ctx *ctx,
 {
 	for (__u32 i = 0; i < n; i++)
 		ctx->order[i] = i;
-	qsort_r(ctx->order, n, sizeof(*ctx->order), order_cmp,
-		(void *)backends);
+	sort_idx(ctx->order, ctx->scratch, n, order_cmp, backends);
 	for (__u32 i = 1; i < n; i++) {
 		const struct xvpc_maglev_backend *a =
 			&backends[ctx->order[i - 1]];
@@ -363,7 +399,7 @@ static __u32 set_quotas(struct xvpc_maglev_ctx *ctx,
 	for (__u32 i = 0; i < nt; i++)
 		ctx->rank[i] = i;
 	if (!same_rem)
-		qsort_r(ctx->rank, nt, sizeof(*ctx->rank), rank_cmp, ctx->rem);
+		sort_idx(ctx->rank, ctx->scratch, nt, rank_cmp, ctx->rem);
 	for (__u32 i = 0; i < extra; i++)
 		ctx->turns[ctx->rank[i]].left++;
 
@@ -688,12 +724,12 @@ int xvpc_maglev_match(const struct xvpc_maglev_backend *from, __u32 n_from,
 	if (err)
 		return err;
 	if (n_to) {
-		sorted = malloc(n_to * sizeof(*sorted));
+		sorted = malloc(2 * (size_t)n_to * sizeof(*sorted));
 		if (!sorted)
 			return -ENOMEM;
 		for (__u32 i = 0; i < n_to; i++)
 			sorted[i] = i;
-		qsort_r(sorted, n_to, sizeof(*sorted), order_cmp, (void *)to);
+		sort_idx(sorted, sorted + n_to, n_to, order_cmp, to);
 	}
 	for (__u32 i = 0; i < n_from; i++) {
 		__u32 lo = 0, hi = n_to;
