@@ -335,7 +335,6 @@ static int sort_backends(struct xvpc_maglev_ctx *ctx,
 		const struct xvpc_maglev_backend *a =
 			&backends[ctx->order[i - 1]];
 		const struct xvpc_maglev_backend *b = &backends[ctx->order[i]];
-
 		char buf[80];
 
 		if (id_cmp(a, b) == 0) {

@@ -407,6 +407,71 @@ static void test_disruption(void **state)
 	assert_true(ratio <= 2.0);
 }
 
+static __u32 lcg(__u32 *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return *seed >> 8;
+}
+
+/* Random sets (fixed seed): sizes, counts, weights 0..9. Every build
+ * either has no weight and says -ENOENT, or gives each backend its exact
+ * share to within one entry, the same table in another input order, and
+ * the same table from the baseline code. */
+static void test_random_sets(void **state)
+{
+	static const __u32 sizes[] = {251, 1021, 4099, 16381, M};
+	struct fix *f = *state;
+	__u32 seed = 2016;
+
+	for (int iter = 0; iter < 120; iter++) {
+		__u32 m = sizes[lcg(&seed) % 5];
+		__u32 n = 1 + lcg(&seed) % (m < 300 ? m : 300);
+		struct xvpc_maglev_ctx *ctx = NULL, *portable = NULL;
+		__u64 total = 0;
+		int err, err2, err3 = -1;
+
+		make_backends(f, n);
+		for (__u32 i = 0; i < n; i++) {
+			f->b[i].weight = lcg(&seed) % 10;
+			total += f->b[i].weight;
+		}
+		for (__u32 i = 0; i < n; i++)
+			f->b2[i] = f->b[(i * 7 + 3) % n];
+		if (n % 7 == 0) /* not a permutation then */
+			for (__u32 i = 0; i < n; i++)
+				f->b2[i] = f->b[n - 1 - i];
+		err = xvpc_maglev_ctx_new(m, &ctx);
+		err2 = xvpc_maglev_ctx_new(m, &portable);
+		if (!err && !err2) {
+			xvpc_maglev_ctx_set_portable(portable, true);
+			err = xvpc_maglev_build(ctx, f->b, n, f->t1);
+			err2 = xvpc_maglev_build(ctx, f->b2, n, f->t2);
+			err3 = xvpc_maglev_build(portable, f->b, n, f->t3);
+		}
+		xvpc_maglev_ctx_free(ctx);
+		xvpc_maglev_ctx_free(portable);
+		if (total == 0) {
+			assert_int_equal(err, -ENOENT);
+			continue;
+		}
+		assert_int_equal(err, 0);
+		assert_int_equal(err2, 0);
+		assert_int_equal(err3, 0);
+		assert_memory_equal(f->t1, f->t3, m * sizeof(__u32));
+		assert_int_equal(xvpc_maglev_shares(f->t1, m, n, f->counts), 0);
+		for (__u32 i = 0; i < n; i++) {
+			double exact = (double)m * f->b[i].weight / total;
+
+			if (fabs(f->counts[i] - exact) >= 1.0)
+				fail_msg("m=%u n=%u backend %u: %u entries, "
+					 "share %.3f",
+					 m, n, i, f->counts[i], exact);
+		}
+		for (__u32 k = 0; k < m; k++)
+			assert_ptr_equal(f->b[f->t1[k]].id, f->b2[f->t2[k]].id);
+	}
+}
+
 static void test_one_backend(void **state)
 {
 	struct fix *f = *state;
@@ -544,6 +609,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shares_unequal_weights,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disruption, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_random_sets, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_one_backend, setup,
 						teardown),
