@@ -20,17 +20,22 @@
 # bin/bench/bench_dp_prog --json for the per-path ns/packet figures.
 # Prints a table and writes bench/results/datapath.json.
 #
-# Environment: BENCH_SECS (default 5), BENCH_SETUPS (default
-# "no_overlay linux_vxlan xvpc xvpc_xdp").
+# The machine is small (2 cores) and may be shared, so the setups run
+# interleaved in BENCH_ROUNDS rounds (default 3) and each figure is the
+# median over the rounds; the raw figures are in the JSON too.
+#
+# Environment: BENCH_SECS (default 5), BENCH_ROUNDS (default 3),
+# BENCH_SETUPS (default "no_overlay linux_vxlan xvpc xvpc_xdp").
 set -u
 cd "$(dirname "$0")/.."
 . selftests/e2e/lib.sh
 
 SECS=${BENCH_SECS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
 SETUPS=${BENCH_SETUPS:-no_overlay linux_vxlan xvpc xvpc_xdp}
 OUT=bench/results/datapath.json
 NOTES=()
-declare -A TCP1 TCP4 UDP RTT MODE
+declare -A TCP1 TCP4 UDP RTT MODE RAW_TCP1 RAW_TCP4 RAW_UDP RAW_RTT
 
 xv_init
 
@@ -144,14 +149,14 @@ measure() {
 	xv_bg vm2 "$XV_TMP/iperf3-$name.log" iperf3 -s
 	srv=$XV_BG_PID
 	xv_wait 5 xv_listen_ready vm2 5201 || { NOTES+=("$name: iperf3 server did not start"); xv_stop $srv; return 1; }
-	v=$(tcp_gbps 1) && TCP1[$name]=$v
-	echo "  $name: tcp 1 stream   ${TCP1[$name]:-failed} Gbit/s"
-	v=$(tcp_gbps 4) && TCP4[$name]=$v
-	echo "  $name: tcp 4 streams  ${TCP4[$name]:-failed} Gbit/s"
-	v=$(udp_pps) && UDP[$name]=$v
-	echo "  $name: udp 64 B       ${UDP[$name]:-failed} packets/s received"
-	v=$(rtt_us) && RTT[$name]=$v
-	echo "  $name: rtt            ${RTT[$name]:-failed} us"
+	v=$(tcp_gbps 1) && RAW_TCP1[$name]+=" $v" || v=failed
+	echo "  $name: tcp 1 stream   $v Gbit/s"
+	v=$(tcp_gbps 4) && RAW_TCP4[$name]+=" $v" || v=failed
+	echo "  $name: tcp 4 streams  $v Gbit/s"
+	v=$(udp_pps) && RAW_UDP[$name]+=" $v" || v=failed
+	echo "  $name: udp 64 B       $v packets/s received"
+	v=$(rtt_us) && RAW_RTT[$name]+=" $v" || v=failed
+	echo "  $name: rtt            $v us"
 	xv_stop $srv
 }
 
@@ -166,6 +171,9 @@ run_setup() {
 	xv_reset
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+for round in $(seq "$ROUNDS"); do
+echo "#### round $round of $ROUNDS"
 for s in $SETUPS; do
 	case $s in
 	no_overlay) run_setup no_overlay setup_no_overlay ;;
@@ -188,6 +196,20 @@ for s in $SETUPS; do
 		;;
 	*) echo "bench: unknown setup '$s'" >&2 ;;
 	esac
+done
+done
+
+# Median over the rounds (even count: mean of the middle two).
+median() {
+	[ -n "${1// /}" ] || return 0
+	printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END {
+		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+for c in xvpc xvpc_xdp linux_vxlan no_overlay; do
+	v=$(median "${RAW_TCP1[$c]:-}") && [ -n "$v" ] && TCP1[$c]=$v
+	v=$(median "${RAW_TCP4[$c]:-}") && [ -n "$v" ] && TCP4[$c]=$v
+	v=$(median "${RAW_UDP[$c]:-}") && [ -n "$v" ] && UDP[$c]=$v
+	v=$(median "${RAW_RTT[$c]:-}") && [ -n "$v" ] && RTT[$c]=$v
 done
 
 # Per-path cost of the programs themselves (BPF_PROG_TEST_RUN).
@@ -237,6 +259,7 @@ echo "ns per packet (bench_dp_prog): $NSPP"
 for c in xvpc xvpc_xdp; do
 	[ -n "${MODE[$c]:-}" ] && echo "$c attach mode: ${MODE[$c]}"
 done
+mapfile -t NOTES < <(printf '%s\n' "${NOTES[@]}" | awk 'NF && !seen[$0]++')
 for n in "${NOTES[@]}"; do
 	echo "note: $n"
 done
@@ -257,6 +280,17 @@ ratio_json() {
 	echo "{\"xvpc_vs_linux_vxlan\": $(ratio "${A[xvpc]:-}" "${A[linux_vxlan]:-}"), \"xvpc_vs_no_overlay\": $(ratio "${A[xvpc]:-}" "${A[no_overlay]:-}"), \"xvpc_xdp_vs_linux_vxlan\": $(ratio "${A[xvpc_xdp]:-}" "${A[linux_vxlan]:-}"), \"xvpc_xdp_vs_no_overlay\": $(ratio "${A[xvpc_xdp]:-}" "${A[no_overlay]:-}")}"
 }
 
+raw_json() {
+	local -n A=$1
+	local c sep= s='{'
+	for c in "${cols[@]}"; do
+		[ -n "${A[$c]:-}" ] || continue
+		s+="$sep\"$c\": [$(echo ${A[$c]} | sed 's/ /, /g')]"
+		sep=', '
+	done
+	echo "$s}"
+}
+
 json_str() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 
 {
@@ -272,8 +306,9 @@ json_str() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 	echo "    \"rtt_us\": $(ratio_json RTT)"
 	echo "  },"
 	echo "  \"ns_per_packet\": $NSPP,"
+	echo "  \"raw\": {\"tcp1_gbps\": $(raw_json RAW_TCP1), \"tcp4_gbps\": $(raw_json RAW_TCP4), \"udp_pps\": $(raw_json RAW_UDP), \"rtt_us\": $(raw_json RAW_RTT)},"
 	echo "  \"attach_mode\": {\"xvpc\": \"$(json_str "${MODE[xvpc]:-}")\", \"xvpc_xdp\": \"$(json_str "${MODE[xvpc_xdp]:-}")\", \"linux_vxlan\": \"kernel vxlan device + bridge\", \"no_overlay\": \"routed veths\"},"
-	echo "  \"config\": {\"seconds\": $SECS, \"vm_mtu\": $XV_VM_MTU, \"underlay_mtu\": $XV_UL_MTU, \"udp_payload\": 64, \"ping\": \"200 x 10 ms\", \"topology\": \"2 nodes (netns) on a bridge underlay, 1 VM (netns) per node\"},"
+	echo "  \"config\": {\"seconds\": $SECS, \"rounds\": $ROUNDS, \"statistic\": \"median over rounds\", \"loadavg_before\": \"$LOAD_BEFORE\", \"vm_mtu\": $XV_VM_MTU, \"underlay_mtu\": $XV_UL_MTU, \"udp_payload\": 64, \"ping\": \"200 x 10 ms\", \"topology\": \"2 nodes (netns) on a bridge underlay, 1 VM (netns) per node\"},"
 	printf '  "notes": ['
 	sep=
 	for n in "${NOTES[@]}"; do
