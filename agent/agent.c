@@ -86,6 +86,12 @@ int agent_open(struct agent *a, const struct agent_config *cfg, __be32 node_ip)
 	a->env.ctx = a;
 	a->env.bind = dp_bind;
 	a->env.unbind = dp_unbind;
+	a->cache = xvpc_rc_cache_new();
+	if (!a->cache) {
+		agent_close(a);
+		return -ENOMEM;
+	}
+	a->env.cache = a->cache;
 	return 0;
 }
 
@@ -98,6 +104,9 @@ void agent_close(struct agent *a)
 	}
 	xvpc_state_free(a->state);
 	a->state = NULL;
+	xvpc_rc_cache_free(a->cache);
+	a->cache = NULL;
+	a->env.cache = NULL;
 	if (a->dp)
 		xvpc_dp_close(a->dp);
 	a->dp = NULL;
@@ -145,11 +154,13 @@ int agent_apply(struct agent *a, struct xvpc_state *st)
 	return err;
 }
 
-int agent_resync(struct agent *a)
+int agent_resync(struct agent *a, bool reread)
 {
 	int err = 0;
 
 	pthread_mutex_lock(&a->lock);
+	if (reread)
+		xvpc_rc_cache_invalidate(a->cache);
 	a->resync_wanted = false;
 	if (a->state)
 		err = reconcile_locked(a);
@@ -176,6 +187,7 @@ void agent_on_link(void *ctx, const struct agent_link_event *e)
 		e->ifname[0] ? e->ifname : "?", e->ifindex);
 	dp_unbind(a, e->ifindex);
 	pthread_mutex_lock(&a->lock);
+	xvpc_rc_cache_invalidate(a->cache);
 	a->rc.unbound_gone++;
 	pthread_mutex_unlock(&a->lock);
 	/* Its endpoint entry still says LOCAL on a dead ifindex: the resync

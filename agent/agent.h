@@ -39,6 +39,7 @@ struct agent {
 	struct xvpc_dp *dp;
 	struct xvpc_rc_maps maps;
 	struct xvpc_rc_env env;
+	struct xvpc_rc_cache *cache;
 	struct xvpc_state *state; /* last desired state applied */
 	struct agent_events events;
 	pthread_mutex_t lock; /* rc, state */
@@ -52,8 +53,9 @@ void agent_close(struct agent *a);
 /* Reconcile to st; takes ownership of st (it becomes the current state,
  * also when reconciling fails part-way, so that a resync retries it). */
 int agent_apply(struct agent *a, struct xvpc_state *st);
-/* Reconcile the current state again (timer, link events). */
-int agent_resync(struct agent *a);
+/* Reconcile the current state again (link events; with reread, the maps
+ * are read back instead of trusting the cache: timer, SIGHUP). */
+int agent_resync(struct agent *a, bool reread);
 /* Link watcher callback (ctx: the agent). */
 void agent_on_link(void *ctx, const struct agent_link_event *e);
 /* Prometheus text of everything the agent and the datapath count. */

@@ -3,15 +3,23 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include <linux/perf_event.h>
 
 #include "datapath.h"
 #include "events.h"
 #include "log.h"
 #include "netutil.h"
 
-#define POLL_MS 100
+/* Wakeups: the kernel wakes the reader once a ring holds WAKEUP_FRACTION of
+ * its size, not on every event (in a VM every wakeup is an IPI, a VM exit).
+ * Below that, the thread collects what is there every POLL_MS, so an event
+ * reaches the resolver within POLL_MS at low rates. */
+#define POLL_MS		10
+#define WAKEUP_FRACTION 8
 
 static void default_on_event(void *ctx, const struct xvpc_event *ev)
 {
@@ -24,11 +32,25 @@ static void default_on_event(void *ctx, const struct xvpc_event *ev)
 	pr_debug("event: %s", buf);
 }
 
+/* At most one warning a second, with the sum since the last one. */
 static void default_on_lost(void *ctx, int cpu, __u64 n)
 {
+	static __u64 pending, last_ns;
+	struct timespec ts;
+	__u64 now;
+
 	(void)ctx;
-	pr_warn("events: the kernel lost %llu events on CPU %d (buffer full)",
-		(unsigned long long)n, cpu);
+	(void)cpu;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	pending += n;
+	if (now - last_ns < 1000000000ull)
+		return;
+	pr_warn("events: the kernel lost %llu events (perf buffer full; the "
+		"agent cannot keep up)",
+		(unsigned long long)pending);
+	pending = 0;
+	last_ns = now;
 }
 
 const struct xvpc_resolver_ops xvpc_default_resolver = {
@@ -93,14 +115,51 @@ void agent_events_lost(void *ctx, int cpu, __u64 n)
 		ev->resolver->on_lost(ev->resolver_ctx, cpu, n);
 }
 
+/* Raw records: PERF_RECORD_SAMPLE carries {u32 size; data}, LOST {u64 id;
+ * u64 lost}. */
+struct sample_rec {
+	struct perf_event_header hdr;
+	__u32 size;
+	char data[];
+};
+
+struct lost_rec {
+	struct perf_event_header hdr;
+	__u64 id;
+	__u64 lost;
+};
+
+static enum bpf_perf_event_ret on_record(void *ctx, int cpu,
+					 struct perf_event_header *hdr)
+{
+	if (hdr->type == PERF_RECORD_SAMPLE) {
+		struct sample_rec *s = (struct sample_rec *)hdr;
+
+		agent_events_sample(ctx, cpu, s->data, s->size);
+	} else if (hdr->type == PERF_RECORD_LOST) {
+		struct lost_rec *l = (struct lost_rec *)hdr;
+
+		agent_events_lost(ctx, cpu, l->lost);
+	}
+	return LIBBPF_PERF_EVENT_CONT;
+}
+
 int agent_events_open(struct agent_events *ev, int map_fd, size_t page_cnt)
 {
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.config = PERF_COUNT_SW_BPF_OUTPUT,
+		.sample_type = PERF_SAMPLE_RAW,
+		.sample_period = 1,
+		.watermark = 1,
+	};
 	int err;
 
 	if (!page_cnt)
 		page_cnt = 256;
-	ev->pb = perf_buffer__new(map_fd, page_cnt, agent_events_sample,
-				  agent_events_lost, ev, NULL);
+	attr.wakeup_watermark = page_cnt * getpagesize() / WAKEUP_FRACTION;
+	ev->pb = perf_buffer__new_raw(map_fd, page_cnt, &attr, on_record, ev,
+				      NULL);
 	err = libbpf_get_error(ev->pb);
 	if (err) {
 		ev->pb = NULL;
@@ -115,7 +174,12 @@ int agent_events_poll(struct agent_events *ev, int timeout_ms)
 {
 	int n = perf_buffer__poll(ev->pb, timeout_ms);
 
-	return n == -EINTR ? 0 : n;
+	if (n == -EINTR)
+		n = 0;
+	/* Nothing reached the watermark: collect what is below it. */
+	if (n == 0)
+		n = perf_buffer__consume(ev->pb);
+	return n;
 }
 
 static void *events_thread(void *arg)

@@ -110,7 +110,8 @@ static int run_loop(struct agent *a, struct agent_source *src, int sigfd)
 			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
 					pr_info("SIGHUP: re-reading the "
-						"desired state");
+						"desired state and the maps");
+					xvpc_rc_cache_invalidate(a->cache);
 					refresh(a, src, true);
 				} else {
 					pr_info("signal %u: exiting; the "
@@ -135,7 +136,8 @@ static int run_loop(struct agent *a, struct agent_source *src, int sigfd)
 			}
 		}
 		if (a->resync_wanted || now_ms() >= next_resync) {
-			agent_resync(a);
+			/* The timer also repairs drift: read the maps back. */
+			agent_resync(a, now_ms() >= next_resync);
 			if (a->cfg->resync_s)
 				next_resync =
 					now_ms() + a->cfg->resync_s * 1000ull;

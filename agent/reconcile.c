@@ -85,6 +85,25 @@ static int recs_add(struct recs *r, const void *key, const void *val)
 	return 0;
 }
 
+/* memcmp with a constant size for the sizes we use, so it is inlined. */
+static inline bool bytes_eq(const void *a, const void *b, size_t n)
+{
+	switch (n) {
+	case 4:
+		return !memcmp(a, b, 4);
+	case 8:
+		return !memcmp(a, b, 8);
+	case 12:
+		return !memcmp(a, b, 12);
+	case 20:
+		return !memcmp(a, b, 20);
+	case 28:
+		return !memcmp(a, b, 28);
+	default:
+		return !memcmp(a, b, n);
+	}
+}
+
 /* Hash index over the keys of a recs: slots hold index + 1. */
 struct index {
 	__u32 *slots;
@@ -93,12 +112,16 @@ struct index {
 
 static __u64 hash_key(const void *p, size_t len)
 {
-	const unsigned char *b = p;
 	__u64 h = 0x9e3779b97f4a7c15ull;
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h ^ (h >> 31);
+	/* Keys are whole 32-bit words. */
+	for (size_t i = 0; i + 4 <= len; i += 4) {
+		__u32 w;
+
+		memcpy(&w, (const unsigned char *)p + i, 4);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+	}
+	return h ^ (h >> 32);
 }
 
 static int index_build(struct index *ix, const struct recs *r)
@@ -128,9 +151,38 @@ static long index_find(const struct index *ix, const struct recs *r,
 	size_t h = hash_key(key, r->ksz) & ix->mask;
 
 	for (; ix->slots[h]; h = (h + 1) & ix->mask)
-		if (!memcmp(rec_at(r, ix->slots[h] - 1), key, r->ksz))
+		if (bytes_eq(rec_at(r, ix->slots[h] - 1), key, r->ksz))
 			return ix->slots[h] - 1;
 	return -1;
+}
+
+/* ---- cache of what the maps hold ---- */
+
+struct xvpc_rc_cache {
+	struct recs have[XVPC_RC__COUNT];
+	bool valid;
+};
+
+struct xvpc_rc_cache *xvpc_rc_cache_new(void)
+{
+	return calloc(1, sizeof(struct xvpc_rc_cache));
+}
+
+void xvpc_rc_cache_invalidate(struct xvpc_rc_cache *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < XVPC_RC__COUNT; i++) {
+		free(c->have[i].data);
+		memset(&c->have[i], 0, sizeof(c->have[i]));
+	}
+	c->valid = false;
+}
+
+void xvpc_rc_cache_free(struct xvpc_rc_cache *c)
+{
+	xvpc_rc_cache_invalidate(c);
+	free(c);
 }
 
 /* ---- desired contents ---- */
@@ -143,7 +195,8 @@ struct plan {
 	struct recs upd[XVPC_RC__COUNT];
 	bool *upd_new[XVPC_RC__COUNT];
 	struct recs del[XVPC_RC__COUNT];
-	__u32 upd_done[XVPC_RC__COUNT]; /* applied so far (for the retry) */
+	struct recs kept[XVPC_RC__COUNT]; /* learned entries left alone */
+	__u32 upd_done[XVPC_RC__COUNT];	  /* applied so far (for the retry) */
 };
 
 static int env_ifindex(const struct xvpc_rc_env *env, const char *ifname)
@@ -284,8 +337,8 @@ static int diff_map(struct plan *p, enum xvpc_rc_map id,
 		}
 		if (h >= 0) {
 			seen[h] = true;
-			if (!memcmp(rec_at(have, h) + have->ksz, w + want->ksz,
-				    want->vsz)) {
+			if (bytes_eq(rec_at(have, h) + have->ksz, w + want->ksz,
+				     want->vsz)) {
 				ms->unchanged++;
 				continue;
 			}
@@ -305,6 +358,9 @@ static int diff_map(struct plan *p, enum xvpc_rc_map id,
 		    (((const struct xvpc_ep *)(h + have->ksz))->flags &
 		     XVPC_EP_LEARNED)) {
 			ms->kept++;
+			err = recs_add(&p->kept[id], h, h + have->ksz);
+			if (err)
+				goto out;
 			continue;
 		}
 		err = recs_add(&p->del[id], h, h + have->ksz);
@@ -458,13 +514,20 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 						 XVPC_RC_IFACES};
 	__u32 chunk = env->chunk ? env->chunk : DEFAULT_CHUNK;
 	unsigned char *kbuf = NULL, *vbuf = NULL;
-	bool full[XVPC_RC__COUNT] = {0};
+	bool full[XVPC_RC__COUNT] = {0}, cached = false;
 	__u64 t0 = now_ns();
 	struct plan p;
+	size_t max_ksz = 0, max_vsz = 0;
 	int ret = 0, err;
 	int i;
 
 	memset(res, 0, sizeof(*res));
+	for (i = 0; i < XVPC_RC__COUNT; i++) {
+		if (rc_key_size[i] > max_ksz)
+			max_ksz = rc_key_size[i];
+		if (rc_val_size[i] > max_vsz)
+			max_vsz = rc_val_size[i];
+	}
 	memset(&p, 0, sizeof(p));
 	if (!st->validated) {
 		pr_err("reconcile: the desired state was not validated");
@@ -486,9 +549,10 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 		recs_init(&p.have[i], rc_key_size[i], rc_val_size[i]);
 		recs_init(&p.upd[i], rc_key_size[i], rc_val_size[i]);
 		recs_init(&p.del[i], rc_key_size[i], rc_val_size[i]);
+		recs_init(&p.kept[i], rc_key_size[i], rc_val_size[i]);
 	}
-	kbuf = malloc((size_t)chunk * sizeof(struct xvpc_subnet_key));
-	vbuf = malloc((size_t)chunk * sizeof(struct xvpc_subnet));
+	kbuf = malloc((size_t)chunk * max_ksz);
+	vbuf = malloc((size_t)chunk * max_vsz);
 	if (!kbuf || !vbuf) {
 		ret = -ENOMEM;
 		goto out;
@@ -500,8 +564,19 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 		       strerror(-ret));
 		goto out;
 	}
+	cached = env->cache && env->cache->valid;
 	for (i = 0; i < XVPC_RC__COUNT; i++) {
-		ret = maps->m[i]->ops->iterate(maps->m[i], have_cb, &p.have[i]);
+		if (cached) {
+			/* Take the cache's records: they describe the map. */
+			free(p.have[i].data);
+			p.have[i] = env->cache->have[i];
+			memset(&env->cache->have[i], 0,
+			       sizeof(env->cache->have[i]));
+			ret = 0;
+		} else {
+			ret = maps->m[i]->ops->iterate(maps->m[i], have_cb,
+						       &p.have[i]);
+		}
 		if (ret) {
 			pr_err("reconcile: reading map %s failed: %s",
 			       rc_names[i], strerror(-ret));
@@ -558,7 +633,30 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 		ret = -ENOSPC;
 	}
 out:
+	if (env->cache) {
+		/* After a complete run the maps hold exactly want (+ kept
+		 * learned entries): that is the next run's "have". After any
+		 * error, the next run reads the maps again. */
+		xvpc_rc_cache_invalidate(env->cache);
+		for (i = 0; !ret && i < XVPC_RC__COUNT; i++) {
+			for (size_t k = 0; k < p.kept[i].n && !ret; k++) {
+				const unsigned char *r = rec_at(&p.kept[i], k);
+
+				ret = recs_add(&p.want[i], r,
+					       r + p.kept[i].ksz);
+			}
+			if (ret) {
+				xvpc_rc_cache_invalidate(env->cache);
+				ret = 0; /* only the cache is lost */
+				break;
+			}
+			env->cache->have[i] = p.want[i];
+			memset(&p.want[i], 0, sizeof(p.want[i]));
+			env->cache->valid = i == XVPC_RC__COUNT - 1;
+		}
+	}
 	for (i = 0; i < XVPC_RC__COUNT; i++) {
+		free(p.kept[i].data);
 		free(p.want[i].data);
 		free(p.have[i].data);
 		free(p.upd[i].data);

@@ -110,8 +110,8 @@ int agent_source_file_new(const char *path, __be32 node_ip,
 	snprintf(fs->base, sizeof(fs->base), "%s", basename(tmp));
 	fs->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (fs->ifd < 0 ||
-	    inotify_add_watch(fs->ifd, fs->dir,
-			      IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+	    inotify_add_watch(fs->ifd, fs->dir, IN_CLOSE_WRITE | IN_MOVED_TO) <
+		    0) {
 		pr_warn("cannot watch %s for changes (%s): only SIGHUP reloads "
 			"%s",
 			fs->dir, strerror(errno), fs->path);

@@ -409,6 +409,63 @@ static void test_unvalidated_rejected(void **state)
 	xvpc_state_free(st);
 }
 
+/* With a cache, the second run diffs against memory: an entry removed
+ * behind the reconciler's back is only noticed once the cache is
+ * invalidated (what the agent does on link events and periodic resyncs). */
+static void test_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct xvpc_state *a = mkstate(10, 2), *b = mkstate(10, 2);
+	struct xvpc_mapbe *m = f->maps.m[XVPC_RC_ENDPOINTS];
+	struct xvpc_ep_key k = {.vpc_id = 1, .ip = inet_addr("10.0.1.15")};
+	struct xvpc_rc_result res;
+	int ret;
+
+	f->env.cache = xvpc_rc_cache_new();
+	assert_non_null(f->env.cache);
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, a, &res), 0);
+	b->eps[7].mac[0] = 0x0a;
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, b, &res), 0);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].changed, 1);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].unchanged, 9);
+	assert_int_equal(m->ops->delete (m, &k), 0);
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, b, &res), 0);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].added, 0);
+	get_ep(f, "10.0.1.15", &ret);
+	assert_int_equal(ret, -ENOENT);
+	xvpc_rc_cache_invalidate(f->env.cache);
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, b, &res), 0);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].added, 1);
+	get_ep(f, "10.0.1.15", &ret);
+	assert_int_equal(ret, 0);
+	/* Back to a: same result as without a cache. */
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, a, &res), 0);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].changed, 1);
+	assert_int_equal(count(f, XVPC_RC_ENDPOINTS), 10);
+	xvpc_rc_cache_free(f->env.cache);
+	f->env.cache = NULL;
+	xvpc_state_free(a);
+	xvpc_state_free(b);
+}
+
+/* A full map invalidates the cache: the next run reads the map. */
+static void test_cache_after_full(void **state)
+{
+	struct fixture *f = *state;
+	struct xvpc_state *st = mkstate(6, 0);
+	struct xvpc_rc_result res;
+
+	f->env.cache = xvpc_rc_cache_new();
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res), -ENOSPC);
+	st->n_eps = 4;
+	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res), 0);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].unchanged, 4);
+	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].added, 0);
+	xvpc_rc_cache_free(f->env.cache);
+	f->env.cache = NULL;
+	xvpc_state_free(st);
+}
+
 /* In-memory backend on its own: many inserts and deletes keep lookups
  * right across growth and backward-shift deletion. */
 static void test_mem_backend(void **unused)
@@ -460,6 +517,9 @@ int main(void)
 						setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_unvalidated_rejected,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_after_full,
+						setup_small, teardown),
 		cmocka_unit_test(test_mem_backend),
 	};
 
