@@ -337,6 +337,53 @@ static bool ifname_ok(const char *s)
 	return true;
 }
 
+static int cmp_ifname(const void *a, const void *b, void *arg)
+{
+	const struct xvpc_state *st = arg;
+	const struct xvpc_state_ep *x = &st->eps[*(const size_t *)a];
+	const struct xvpc_state_ep *y = &st->eps[*(const size_t *)b];
+	int c;
+
+	if (x->node_ip != y->node_ip)
+		return x->node_ip < y->node_ip ? -1 : 1;
+	c = strcmp(x->ifname, y->ifname);
+	if (c)
+		return c;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/* Two endpoints of one node never share an interface. */
+static int check_ifnames(const struct xvpc_state *st, char *err, size_t errlen)
+{
+	char ip[XVPC_IP_STRLEN];
+	size_t *idx, n = 0;
+	int ret = 0;
+
+	idx = calloc(st->n_eps + 1, sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < st->n_eps; i++)
+		if (st->eps[i].ifname[0])
+			idx[n++] = i;
+	qsort_r(idx, n, sizeof(*idx), cmp_ifname, (void *)st);
+	for (size_t i = 1; i < n; i++) {
+		const struct xvpc_state_ep *a = &st->eps[idx[i - 1]];
+		const struct xvpc_state_ep *b = &st->eps[idx[i]];
+
+		if (a->node_ip != b->node_ip || strcmp(a->ifname, b->ifname))
+			continue;
+		seterr(err, errlen,
+		       "endpoints[%zu] (vpc %u, %s): field \"ifname\": \"%s\" "
+		       "is already used by endpoints[%zu] on the same node",
+		       idx[i], b->vpc, xvpc_fmt_ip(b->ip, ip), b->ifname,
+		       idx[i - 1]);
+		ret = -EINVAL;
+		break;
+	}
+	free(idx);
+	return ret;
+}
+
 static int validate_eps(struct xvpc_state *st, __be32 node_ip, char *err,
 			size_t errlen)
 {
@@ -403,6 +450,10 @@ static int validate_eps(struct xvpc_state *st, __be32 node_ip, char *err,
 		}
 	}
 
+	ret = check_ifnames(st, err, errlen);
+	if (ret)
+		return ret;
+	ret = -EINVAL;
 	if (st->n_eps) {
 		ki = calloc(st->n_eps, sizeof(*ki));
 		if (!ki)

@@ -16,7 +16,11 @@
 #include <bpf/libbpf.h>
 #include <cmocka.h>
 
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
 #include "agent/events.h"
+#include "agent/netlink.h"
 #include "evgen.skel.h"
 #include "log.h"
 
@@ -176,6 +180,70 @@ static void test_perf_buffer(void **unused)
 	evgen_bpf__destroy(skel);
 }
 
+/* Link events: RTM_NEWLINK/RTM_DELLINK decoded with index and name; other
+ * messages skipped; a truncated message is an error. */
+struct links {
+	int n;
+	struct agent_link_event last[4];
+};
+
+static void on_link(void *ctx, const struct agent_link_event *e)
+{
+	struct links *l = ctx;
+
+	if (l->n < 4)
+		l->last[l->n] = *e;
+	l->n++;
+}
+
+static size_t put_link(unsigned char *buf, __u16 type, int ifindex,
+		       const char *name)
+{
+	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
+	struct ifinfomsg *ifi = NLMSG_DATA(nh);
+	struct rtattr *rta;
+	size_t len = NLMSG_LENGTH(sizeof(*ifi));
+
+	memset(buf, 0, NLMSG_SPACE(sizeof(*ifi)) + RTA_SPACE(16));
+	ifi->ifi_index = ifindex;
+	if (name) {
+		rta = (struct rtattr *)(buf + NLMSG_ALIGN(len));
+		rta->rta_type = IFLA_IFNAME;
+		rta->rta_len = RTA_LENGTH(strlen(name) + 1);
+		memcpy(RTA_DATA(rta), name, strlen(name) + 1);
+		len = NLMSG_ALIGN(len) + RTA_ALIGN(rta->rta_len);
+	}
+	nh->nlmsg_len = len;
+	nh->nlmsg_type = type;
+	return NLMSG_ALIGN(len);
+}
+
+static void test_link_events(void **unused)
+{
+	unsigned char buf[512] __attribute__((aligned(4)));
+	struct links l = {0};
+	size_t off = 0;
+
+	(void)unused;
+	off += put_link(buf + off, RTM_NEWLINK, 7, "xv1a");
+	off += put_link(buf + off, RTM_NEWADDR, 7, NULL); /* skipped */
+	off += put_link(buf + off, RTM_DELLINK, 9, "xv1b");
+	off += put_link(buf + off, RTM_DELLINK, 11, NULL);
+	assert_int_equal(agent_nl_parse(buf, off, on_link, &l), 3);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.last[0].ifindex, 7);
+	assert_false(l.last[0].deleted);
+	assert_string_equal(l.last[0].ifname, "xv1a");
+	assert_true(l.last[1].deleted);
+	assert_int_equal(l.last[1].ifindex, 9);
+	assert_string_equal(l.last[1].ifname, "xv1b");
+	assert_string_equal(l.last[2].ifname, "");
+	/* A link message too short for its header. */
+	((struct nlmsghdr *)buf)->nlmsg_len = NLMSG_LENGTH(4);
+	assert_int_equal(agent_nl_parse(buf, NLMSG_LENGTH(4), on_link, &l),
+			 -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +252,7 @@ int main(void)
 		cmocka_unit_test(test_counting),
 		cmocka_unit_test(test_default_resolver),
 		cmocka_unit_test(test_perf_buffer),
+		cmocka_unit_test(test_link_events),
 	};
 
 	xvpc_log_set_level(XVPC_LOG_ERROR);

@@ -334,6 +334,12 @@ static void test_endpoints(void **unused)
 			 "\"node_ip\": \"192.168.100.2\"}"),
 		   "endpoints[1] (vpc 1, 10.0.1.20): field \"mac\" is missing",
 		   NULL);
+	expect_err(
+		EPDOC(EPF("1", "10.0.1.20", "02:00:00:00:00:14",
+			  "192.168.100.1", ", \"ifname\": \"xv1a\"")),
+		"endpoints[1] (vpc 1, 10.0.1.20): field \"ifname\": \"xv1a\" "
+		"is already used by endpoints[0]",
+		NULL);
 	expect_err(EPDOC("{\"vpc\": 1, \"mac\": \"02:00:00:00:00:14\", "
 			 "\"node_ip\": \"192.168.100.2\"}"),
 		   "endpoints[1]: field \"ip\" is missing", NULL);
