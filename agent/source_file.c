@@ -62,7 +62,7 @@ static int file_fetch(struct agent_source *s, bool force,
 	ret = xvpc_state_parse_file(fs->path, fs->node_ip, out, err,
 				    sizeof(err));
 	if (ret) {
-		pr_err("desired state not applied, keeping the current one: %s",
+		pr_err("desired state rejected, nothing of it applied: %s",
 		       err);
 		return ret;
 	}
