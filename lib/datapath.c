@@ -40,6 +40,7 @@ struct xvpc_dp {
 	int map_fd[XVPC_M__COUNT];
 	int prog_fd[XVPC_P__COUNT];
 	bool own_fds; /* fds from bpf_obj_get(), not from a skeleton */
+	bool adopted; /* pinned maps of an earlier run were found */
 	__u16 underlay_mtu;
 };
 
@@ -179,7 +180,7 @@ static int mkdir_p(const char *dir)
 
 /* A pinned config map of another ABI version cannot be adopted: the agent
  * must run the documented migration (docs/datapath.md, "ABI versions"). */
-static int check_pinned_abi(const char *pin_dir)
+static int check_pinned_abi(const char *pin_dir, bool *adopted)
 {
 	struct xvpc_config cfg = {};
 	char path[PATH_MAX];
@@ -194,6 +195,7 @@ static int check_pinned_abi(const char *pin_dir)
 		return errno == ENOENT ? 0 : -errno;
 	err = bpf_map_lookup_elem(fd, &zero, &cfg) ? -errno : 0;
 	close(fd);
+	*adopted = !err;
 	if (err == -EINVAL || err == -EFAULT)
 		err = -EPROTO; /* value of another size: another layout */
 	if (!err && cfg.abi_version && cfg.abi_version != XVPC_ABI_VERSION)
@@ -322,7 +324,10 @@ static int open_xdp(struct xvpc_dp *dp)
 	return share_maps(dp->ul_xdp->obj, dp);
 }
 
-static int tc_attach(int ifindex, int prog_fd, const char *what)
+/* @fresh: the interface is new to us, so its clsact qdisc most likely does
+ * not exist yet; otherwise (a restart) try the replace first, which keeps
+ * the kernel from complaining about the qdisc that is already there. */
+static int tc_attach(int ifindex, int prog_fd, const char *what, bool fresh)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
 			    .attach_point = BPF_TC_INGRESS);
@@ -331,6 +336,9 @@ static int tc_attach(int ifindex, int prog_fd, const char *what)
 			    .flags = BPF_TC_F_REPLACE);
 	int err;
 
+	if (!fresh && !bpf_tc_attach(&hook, &opts))
+		return 0;
+	opts.prog_id = 0;
 	err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST) {
 		pr_err("cannot create the tc ingress hook on %s (ifindex %d): "
@@ -516,7 +524,7 @@ static int attach_underlay(struct xvpc_dp *dp, const struct xvpc_dp_opts *o)
 			err = tc_detach(ifindex);
 	} else {
 		err = tc_attach(ifindex, dp->prog_fd[XVPC_P_TC_DECAP],
-				o->underlay_ifname);
+				o->underlay_ifname, !dp->adopted);
 		if (!err)
 			err = xdp_detach_ours(ifindex);
 	}
@@ -539,7 +547,7 @@ static int reattach_ifaces(struct xvpc_dp *dp)
 		prev = &key;
 		if (!if_indextoname(key, name))
 			continue; /* gone: the agent's reconcile cleans up */
-		if (!tc_attach(key, dp->prog_fd[XVPC_P_FROM_EP], name))
+		if (!tc_attach(key, dp->prog_fd[XVPC_P_FROM_EP], name, false))
 			n++;
 	}
 	if (n)
@@ -562,7 +570,7 @@ int xvpc_dp_open(const struct xvpc_dp_opts *o, struct xvpc_dp **out)
 			       dp->pin_dir, strerror(-err));
 			goto err_free;
 		}
-		err = check_pinned_abi(dp->pin_dir);
+		err = check_pinned_abi(dp->pin_dir, &dp->adopted);
 		if (err)
 			goto err_free;
 	}
@@ -665,9 +673,10 @@ int xvpc_dp_bind_iface(struct xvpc_dp *dp, int ifindex,
 		       const struct xvpc_iface *binding)
 {
 	int cpus = libbpf_num_possible_cpus();
-	struct xvpc_iface b = *binding;
+	struct xvpc_iface b = *binding, old;
 	char name[IF_NAMESIZE];
 	__u32 key = ifindex;
+	bool fresh;
 	__u16 mtu;
 	int err;
 
@@ -678,6 +687,7 @@ int xvpc_dp_bind_iface(struct xvpc_dp *dp, int ifindex,
 		if (err)
 			return err;
 	}
+	fresh = bpf_map_lookup_elem(dp->map_fd[XVPC_M_IFACES], &key, &old);
 	if (bpf_map_update_elem(dp->map_fd[XVPC_M_IFACES], &key, &b, 0))
 		return -errno;
 	if (cpus > 0) {
@@ -699,7 +709,7 @@ int xvpc_dp_bind_iface(struct xvpc_dp *dp, int ifindex,
 		pr_err("datapath opened for inspection only: cannot attach");
 		return -EPERM;
 	}
-	return tc_attach(ifindex, dp->prog_fd[XVPC_P_FROM_EP], name);
+	return tc_attach(ifindex, dp->prog_fd[XVPC_P_FROM_EP], name, fresh);
 }
 
 int xvpc_dp_unbind_iface(struct xvpc_dp *dp, int ifindex)
