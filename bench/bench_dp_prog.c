@@ -13,7 +13,8 @@
  *   path = mean(path, repeat 1) - mean(empty same type, repeat 1)
  *          + floor (empty XDP, repeat N)
  *
- * Usage: bench_dp_prog [--json] [--runs N]
+ * Usage: bench_dp_prog [--json] [--runs N] [--only PATH]
+ * (--only runs one path, for a profiler: perf record -e cpu-clock -a)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -166,6 +167,7 @@ static int measure(int fd, const __u8 *pkt, size_t len, int ifindex, bool skb,
 int main(int argc, char **argv)
 {
 	double floor_n = 0, floor_1 = 0, tc_1 = 0, ns = 0;
+	const char *only = NULL;
 	bool json = false;
 	int runs = 200000, fd, tc_fd, err;
 	__u8 pkt[PKT_MAX];
@@ -176,8 +178,11 @@ int main(int argc, char **argv)
 			json = true;
 		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
 			runs = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+			only = argv[++i];
 		} else {
-			fprintf(stderr, "usage: %s [--json] [--runs N]\n",
+			fprintf(stderr,
+				"usage: %s [--json] [--runs N] [--only PATH]\n",
 				argv[0]);
 			return strcmp(argv[i], "--help") ? 2 : 0;
 		}
@@ -202,6 +207,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; !err && i < sizeof(paths) / sizeof(*paths); i++) {
 		struct path *p = &paths[i];
 
+		if (only && strcmp(only, p->name))
+			continue;
 		len = pkt_build(pkt, &p->outer, &p->in);
 		err = measure(xvpc_dp_prog_fd(dp, p->prog), pkt, len,
 			      ifidx[p->in_port], p->prog != XVPC_P_XDP_DECAP, 1,
