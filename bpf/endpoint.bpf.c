@@ -45,6 +45,28 @@ static __always_inline void emit_miss(struct __sk_buff *skb, __u32 vpc_id,
 			      sizeof(ev));
 }
 
+/* Hash of the inner flow for the outer UDP source port: addresses,
+ * protocol and, for unfragmented TCP/UDP, ports; the same for every packet
+ * of a flow, spread across flows. Our own, because the kernel's flow
+ * dissector costs more than the rest of the encap path when skb->hash is
+ * not set yet. @c points just past the IPv4 header. */
+static __always_inline __u32 flow_hash(const struct iphdr *ip,
+				       const struct cursor *c)
+{
+	__u32 h = ip->saddr * 0x9e3779b1u ^ ip->daddr;
+	const __be32 *ports = c->pos;
+
+	h ^= ip->protocol;
+	if ((ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP) &&
+	    !ipv4_is_fragment(ip) && (void *)(ports + 1) <= c->end)
+		h ^= *ports * 0x85ebca6bu;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
 /* Destination unknown: in a subnet of the VPC it is a miss (reported to the
  * agent, rate-limited); outside every subnet there is nothing to learn. */
 static __always_inline int no_endpoint(struct __sk_buff *skb,
@@ -104,7 +126,7 @@ static __always_inline int arp_reply(struct __sk_buff *skb,
 
 static __always_inline int encap(struct __sk_buff *skb,
 				 const struct xvpc_config *cfg, __be32 node_ip,
-				 __u32 vni)
+				 __u32 vni, __u32 hash)
 {
 	struct encap_hdr h = {};
 	__u32 sport;
@@ -116,7 +138,7 @@ static __always_inline int encap(struct __sk_buff *skb,
 		return -XVPC_DROP_TOO_BIG;
 	if (bpf_skb_load_bytes(skb, 0, &h.inner, sizeof(h.inner)))
 		return -XVPC_DROP_MALFORMED;
-	sport = SPORT_BASE + (bpf_get_hash_recalc(skb) & SPORT_MASK);
+	sport = SPORT_BASE + (hash & SPORT_MASK);
 	if (bpf_skb_adjust_room(skb, XVPC_ENCAP_OVERHEAD, BPF_ADJ_ROOM_MAC,
 				ENCAP_FLAGS))
 		return -XVPC_DROP_ENCAP;
@@ -149,7 +171,7 @@ static __always_inline int encap(struct __sk_buff *skb,
 }
 
 static __always_inline int deliver(struct __sk_buff *skb,
-				   const struct xvpc_ep *ep)
+				   const struct xvpc_ep *ep, __u32 hash)
 {
 	const struct xvpc_config *cfg;
 
@@ -161,14 +183,14 @@ static __always_inline int deliver(struct __sk_buff *skb,
 	cfg = node_config();
 	if (!cfg)
 		return -XVPC_DROP_NO_CONFIG;
-	return encap(skb, cfg, ep->node_ip, ep->vni);
+	return encap(skb, cfg, ep->node_ip, ep->vni, hash);
 }
 
 /* Distributed router: the same gateway IP and MAC on every node, so the
  * whole hop happens here. */
 static __always_inline int route(struct __sk_buff *skb,
 				 const struct xvpc_iface *b, struct ethhdr *eth,
-				 struct iphdr *ip)
+				 struct iphdr *ip, __u32 hash)
 {
 	struct xvpc_subnet *sn;
 	struct xvpc_ep *ep;
@@ -185,12 +207,13 @@ static __always_inline int route(struct __sk_buff *skb,
 	mac_copy(eth->h_source, sn->gw_mac);
 	mac_copy(eth->h_dest, ep->mac);
 	stat_add(XVPC_STAT_ROUTED, skb->len);
-	return deliver(skb, ep);
+	return deliver(skb, ep, hash);
 }
 
 static __always_inline int switch_l2(struct __sk_buff *skb,
 				     const struct xvpc_iface *b,
-				     struct ethhdr *eth, struct iphdr *ip)
+				     struct ethhdr *eth, struct iphdr *ip,
+				     __u32 hash)
 {
 	struct xvpc_ep *ep = ep_lookup(b->vpc_id, ip->daddr);
 
@@ -198,7 +221,7 @@ static __always_inline int switch_l2(struct __sk_buff *skb,
 		return no_endpoint(skb, b, ip->daddr);
 	if (ep->vni != b->vni || !mac_eq(eth->h_dest, ep->mac))
 		return -XVPC_DROP_DST_MAC;
-	return deliver(skb, ep);
+	return deliver(skb, ep, hash);
 }
 
 static __always_inline int from_ep(struct __sk_buff *skb)
@@ -208,7 +231,7 @@ static __always_inline int from_ep(struct __sk_buff *skb)
 	struct xvpc_iface *b;
 	struct ethhdr *eth;
 	struct iphdr *ip;
-	__u32 ifindex = skb->ifindex;
+	__u32 ifindex = skb->ifindex, hash;
 
 	b = bpf_map_lookup_elem(&xvpc_ifaces, &ifindex);
 	if (!b)
@@ -237,9 +260,10 @@ static __always_inline int from_ep(struct __sk_buff *skb)
 		return -XVPC_DROP_MALFORMED;
 	if (ip->saddr != b->ip)
 		return -XVPC_DROP_SPOOF_IP;
+	hash = flow_hash(ip, &c); /* before any rewrite: the client's flow */
 	if (mac_eq(eth->h_dest, b->gw_mac))
-		return route(skb, b, eth, ip);
-	return switch_l2(skb, b, eth, ip);
+		return route(skb, b, eth, ip, hash);
+	return switch_l2(skb, b, eth, ip, hash);
 }
 
 SEC("tc")
