@@ -19,6 +19,7 @@
 
 struct decap {
 	__u32 ifindex;
+	__u32 vpc_id;	     /* of the VNI: for the load balancer's replies */
 	struct ethhdr inner; /* inner Ethernet, to restore on tc */
 };
 
@@ -53,6 +54,7 @@ static __always_inline int check_inner(struct cursor *c, __u32 vni,
 	if (!src || src->node_ip != outer_src)
 		return -XVPC_DROP_INNER_SPOOF;
 	out->ifindex = ep->ifindex;
+	out->vpc_id = v->vpc_id;
 	__builtin_memcpy(&out->inner, eth, sizeof(*eth));
 	return DECAP_DELIVER;
 }

@@ -10,6 +10,7 @@
 #include <linux/pkt_cls.h>
 
 #include "common.bpf.h"
+#include "lb.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -232,6 +233,7 @@ static __always_inline int from_ep(struct __sk_buff *skb)
 	struct ethhdr *eth;
 	struct iphdr *ip;
 	__u32 ifindex = skb->ifindex, hash;
+	int lb;
 
 	b = bpf_map_lookup_elem(&xvpc_ifaces, &ifindex);
 	if (!b)
@@ -261,7 +263,12 @@ static __always_inline int from_ep(struct __sk_buff *skb)
 	if (ip->saddr != b->ip)
 		return -XVPC_DROP_SPOOF_IP;
 	hash = flow_hash(ip, &c); /* before any rewrite: the client's flow */
-	if (mac_eq(eth->h_dest, b->gw_mac))
+	lb = lb_from_ep(skb, b->vpc_id, ip, &c); /* load balancer: lb.h */
+	if (lb < 0)
+		return lb;
+	if (lb != LB_PASS && lb_reparse(skb, &eth, &ip))
+		return -XVPC_DROP_MALFORMED;
+	if (lb == LB_DNAT || mac_eq(eth->h_dest, b->gw_mac))
 		return route(skb, b, eth, ip, hash);
 	return switch_l2(skb, b, eth, ip, hash);
 }

@@ -3,6 +3,7 @@
 #include <linux/pkt_cls.h>
 
 #include "decap.h"
+#include "lb.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -29,6 +30,9 @@ int xvpc_tc_decap(struct __sk_buff *skb)
 		ret = -XVPC_DROP_DECAP;
 		goto drop;
 	}
+	ret = lb_reply_skb(skb, d.vpc_id); /* load balancer: lb.h */
+	if (ret < 0)
+		goto drop;
 	len = skb->len;
 	stat_add(XVPC_STAT_DECAP, len);
 	ep_stat_tx(d.ifindex, len);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Underlay ingress, XDP flavour: see decap.h. */
 #include "decap.h"
+#include "lb.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -23,6 +24,9 @@ int xvpc_xdp_decap(struct xdp_md *ctx)
 		ret = -XVPC_DROP_DECAP;
 		goto drop;
 	}
+	ret = lb_reply_xdp(ctx, d.vpc_id); /* load balancer: lb.h */
+	if (ret < 0)
+		goto drop;
 	len -= XVPC_ENCAP_OVERHEAD;
 	stat_add(XVPC_STAT_DECAP, len);
 	ep_stat_tx(d.ifindex, len);

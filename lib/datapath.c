@@ -54,6 +54,10 @@ static const char *const map_names[XVPC_M__COUNT] = {
 	[XVPC_M_EP_STATS] = XVPC_MAP_EP_STATS,
 	[XVPC_M_EVENTS] = XVPC_MAP_EVENTS,
 	[XVPC_M_MISS_RL] = XVPC_MAP_MISS_RL,
+	[XVPC_M_LB_SERVICES] = XVPC_MAP_LB_SERVICES,
+	[XVPC_M_LB_TABLES] = XVPC_MAP_LB_TABLES,
+	[XVPC_M_LB_CT] = XVPC_MAP_LB_CT,
+	[XVPC_M_LB_CONFIG] = XVPC_MAP_LB_CONFIG,
 };
 
 static const char *const prog_names[XVPC_P__COUNT] = {
@@ -93,6 +97,11 @@ static const char *const stat_names[XVPC_STAT_MAX] = {
 	[XVPC_DROP_VNI_MISMATCH] = "drop_vni_mismatch",
 	[XVPC_DROP_OUTER_FRAG] = "drop_outer_frag",
 	[XVPC_DROP_INNER_L3] = "drop_inner_l3",
+	[XVPC_STAT_LB_NEW] = "lb_new",
+	[XVPC_STAT_LB_EST] = "lb_established",
+	[XVPC_STAT_LB_REPLY] = "lb_reply",
+	[XVPC_DROP_LB_NO_BACKEND] = "drop_lb_no_backend",
+	[XVPC_DROP_LB_CSUM] = "drop_lb_csum",
 };
 
 const char *xvpc_stat_name(unsigned int stat)

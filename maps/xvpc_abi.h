@@ -150,9 +150,14 @@ enum xvpc_stat {
 	XVPC_DROP_VNI_UNKNOWN, /* VNI this node does not serve */
 	XVPC_DROP_NOT_LOCAL,   /* inner destination is not hosted here */
 	XVPC_DROP_INNER_SPOOF, /* inner source is not a VPC endpoint of the sender */
-	XVPC_DROP_VNI_MISMATCH, /* VNI differs from the destination's subnet */
-	XVPC_DROP_OUTER_FRAG,	/* fragmented or optioned outer IPv4 */
-	XVPC_DROP_INNER_L3,	/* inner frame is not IPv4 */
+	XVPC_DROP_VNI_MISMATCH,	 /* VNI differs from the destination's subnet */
+	XVPC_DROP_OUTER_FRAG,	 /* fragmented or optioned outer IPv4 */
+	XVPC_DROP_INNER_L3,	 /* inner frame is not IPv4 */
+	XVPC_STAT_LB_NEW,	 /* load balancer: new flow, backend chosen */
+	XVPC_STAT_LB_EST,	 /* load balancer: conntrack hit, translated */
+	XVPC_STAT_LB_REPLY,	 /* load balancer: reply reverse-translated */
+	XVPC_DROP_LB_NO_BACKEND, /* service without backends */
+	XVPC_DROP_LB_CSUM,	 /* the kernel refused to rewrite the packet */
 	XVPC_STAT_MAX,
 };
 
@@ -183,5 +188,120 @@ struct xvpc_event {
 	__u32 ifindex;
 	__u32 reason; /* enum xvpc_stat */
 };
+
+/*
+ * Load balancer (docs/loadbalancer.md, "Datapath").
+ *
+ * A service (VPC, VIP, port, protocol) has a slot; xvpc_lb_tables[slot] is
+ * the service's Maglev lookup table, an inner array of m backends swapped
+ * with one map update. Conntrack holds, per flow, a forward entry keyed by
+ * the client's tuple and a reverse entry keyed by the backend's reply tuple.
+ */
+#define XVPC_MAP_LB_SERVICES "xvpc_lb_services"
+#define XVPC_MAP_LB_TABLES   "xvpc_lb_tables"
+#define XVPC_MAP_LB_CT	     "xvpc_lb_ct"
+#define XVPC_MAP_LB_CONFIG   "xvpc_lb_config"
+
+#define XVPC_LB_MAX_SERVICES 1024
+#define XVPC_LB_MAX_CT	     131072 /* entries: two per flow */
+
+/* Conntrack timeouts used when xvpc_lb_config leaves them 0. */
+#define XVPC_LB_TCP_TIMEOUT_NS	   (7200ull * 1000000000ull) /* 2 h idle */
+#define XVPC_LB_CLOSING_TIMEOUT_NS (10ull * 1000000000ull)   /* after FIN/RST */
+#define XVPC_LB_UDP_TIMEOUT_NS	   (60ull * 1000000000ull)
+/* last_ns is written at most this often per entry (cache lines stay
+ * shared between CPUs); timeouts are therefore exact to within it. */
+#define XVPC_LB_TOUCH_NS 1000000000ull
+
+struct xvpc_lb_svc_key {
+	__u32 vpc_id;
+	__be32 vip;
+	__be16 port;
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+struct xvpc_lb_svc {
+	__u32 slot;	/* index in xvpc_lb_tables */
+	__u32 flags;	/* none yet */
+	__u32 m;	/* entries of the table (a Maglev prime) */
+	__u32 backends; /* 0: no table, packets dropped (lb_no_backend) */
+};
+
+/* Entry of a lookup table: where a new flow goes. */
+struct xvpc_lb_backend {
+	__be32 ip;
+	__be16 port;
+	__u16 flags; /* none yet */
+};
+
+/* Node-wide settings: array map with a single entry at key 0, written by
+ * the loader. services == 0 turns the load balancer off, so traffic of a
+ * node without services does no conntrack lookup. */
+struct xvpc_lb_config {
+	__u32 services;
+	__u32 flags;
+	__u64 tcp_timeout_ns;	  /* 0: XVPC_LB_TCP_TIMEOUT_NS */
+	__u64 closing_timeout_ns; /* 0: XVPC_LB_CLOSING_TIMEOUT_NS */
+	__u64 udp_timeout_ns;	  /* 0: XVPC_LB_UDP_TIMEOUT_NS */
+};
+
+/* Conntrack key: a packet's own tuple, as it arrives. */
+struct xvpc_lb_ct_key {
+	__u32 vpc_id;
+	__be32 src;
+	__be32 dst;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+enum xvpc_lb_ct_dir {
+	XVPC_LB_CT_FWD = 1, /* client -> VIP: rewrite the destination */
+	XVPC_LB_CT_REV = 2, /* backend -> client: rewrite the source */
+};
+
+enum xvpc_lb_ct_state {
+	XVPC_LB_CT_OPEN = 1,	/* TCP or UDP flow in use */
+	XVPC_LB_CT_CLOSING = 2, /* FIN or RST seen: short timeout */
+};
+
+struct xvpc_lb_ct {
+	struct xvpc_lb_backend nat; /* FWD: the backend; REV: VIP and port */
+	__u8 dir;		    /* enum xvpc_lb_ct_dir */
+	__u8 state;		    /* enum xvpc_lb_ct_state */
+	__u16 pad;
+	__u32 slot;	  /* service slot, for flushing a deleted service */
+	__u64 created_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u64 last_ns;	  /* last packet, to within XVPC_LB_TOUCH_NS */
+};
+
+/*
+ * Flow hash for the Maglev lookup: entry = xvpc_lb_flow_hash(...) % m. The
+ * same function in BPF and user space (xvpcctl trace, tests), and the same
+ * value on every node, so any LB node picks the same backend for a flow.
+ * Addresses and ports are mixed as they are on the wire (network order).
+ */
+static inline __u32 xvpc_lb_mix32(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	h *= 0x846ca68bu;
+	h ^= h >> 16;
+	return h;
+}
+
+static inline __u32 xvpc_lb_flow_hash(__be32 src, __be32 dst, __be16 sport,
+				      __be16 dport, __u8 proto)
+{
+	__u32 h = 0x78767063u; /* "xvpc" */
+
+	h = xvpc_lb_mix32(h ^ (__u32)src);
+	h = xvpc_lb_mix32(h ^ (__u32)dst);
+	h = xvpc_lb_mix32(h ^ ((__u32)sport << 16 | (__u32)dport));
+	return xvpc_lb_mix32(h ^ proto);
+}
 
 #endif /* XVPC_ABI_H */
