@@ -24,7 +24,7 @@ done
 machine=$(bench/machine.sh)
 
 if [ -x "$DATAPATH_BENCH" ]; then
-	ns_per_packet=$("$DATAPATH_BENCH")
+	ns_per_packet=$("$DATAPATH_BENCH" --json)
 else
 	ns_per_packet='{"floor": null, "syn": null, "established": null,
 		"note": "datapath LB path not built yet; table generation only"}'
