@@ -163,6 +163,9 @@ int agent_config_set(struct agent_config *cfg, const char *key, const char *v,
 			       errlen);
 	if (!strcmp(key, "controller"))
 		return set_controllers(cfg, v, err, errlen);
+	if (!strcmp(key, "token"))
+		return set_str(cfg->token, sizeof(cfg->token), key, v, err,
+			       errlen);
 	if (!strcmp(key, "metrics"))
 		return set_metrics(cfg, v, err, errlen);
 	if (!strcmp(key, "underlay_mode")) {
@@ -349,6 +352,7 @@ enum {
 	OPT_NODE_IP,
 	OPT_STATE,
 	OPT_CONTROLLER,
+	OPT_TOKEN,
 	OPT_PIN_DIR,
 	OPT_LOG_LEVEL,
 	OPT_METRICS,
@@ -366,6 +370,7 @@ static const struct option long_opts[] = {
 	{"node-ip", required_argument, NULL, OPT_NODE_IP},
 	{"state", required_argument, NULL, OPT_STATE},
 	{"controller", required_argument, NULL, OPT_CONTROLLER},
+	{"token", required_argument, NULL, OPT_TOKEN},
 	{"pin-dir", required_argument, NULL, OPT_PIN_DIR},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"metrics", required_argument, NULL, OPT_METRICS},
@@ -392,6 +397,8 @@ static const char *opt_key(int opt)
 		return "state";
 	case OPT_CONTROLLER:
 		return "controller";
+	case OPT_TOKEN:
+		return "token";
 	case OPT_PIN_DIR:
 		return "pin_dir";
 	case OPT_LOG_LEVEL:
@@ -431,6 +438,11 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv,
 		if (ret)
 			return ret;
 	}
+	/* The environment over the file, flags over both. */
+	if (getenv("XVPC_TOKEN") && *getenv("XVPC_TOKEN") &&
+	    set_str(cfg->token, sizeof(cfg->token), "XVPC_TOKEN",
+		    getenv("XVPC_TOKEN"), err, errlen))
+		return -EINVAL;
 
 	/* getopt_long permutes its argv: work on a copy. */
 	args = calloc(argc + 1, sizeof(*args));
@@ -520,7 +532,10 @@ void agent_config_usage(FILE *out, const char *prog)
 		"SIGHUP\n"
 		"                         and when the file changes\n"
 		"  --controller URL[,URL] controllers to get the desired state "
-		"from\n"
+		"from,\n"
+		"                         tried in order (failover)\n"
+		"  --token TOKEN          token for the controllers (env "
+		"XVPC_TOKEN)\n"
 		"  --pin-dir DIR          bpffs pin directory (default %s)\n"
 		"  --log-level LEVEL      error, warn, info (default) or "
 		"debug\n"

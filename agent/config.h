@@ -28,6 +28,7 @@ struct agent_config {
 	char state_path[PATH_MAX];
 	char controllers[AGENT_MAX_CONTROLLERS][AGENT_URL_MAX];
 	int n_controllers;
+	char token[256]; /* for the controllers; also $XVPC_TOKEN */
 	char pin_dir[PATH_MAX];
 	int log_level; /* enum xvpc_log_level */
 	bool metrics;  /* metrics_addr/metrics_port are set */

@@ -21,6 +21,7 @@
 #include "netlink.h"
 #include "netutil.h"
 #include "source.h"
+#include "source_ctrl.h"
 
 #define EXIT_CONFIG 2
 
@@ -148,6 +149,85 @@ static int run_loop(struct agent *a, struct agent_source *src, int sigfd)
 	return err;
 }
 
+static int open_source(const struct agent_config *cfg, __be32 node_ip,
+		       struct agent_source **src)
+{
+	const char *urls[AGENT_MAX_CONTROLLERS];
+	struct agent_ctrl_opts o = {
+		.urls = urls,
+		.n_urls = cfg->n_controllers,
+		.node_name = cfg->node_name,
+		.node_ip = node_ip,
+		.token = cfg->token,
+	};
+	int err;
+
+	if (!cfg->n_controllers) {
+		err = agent_source_file_new(cfg->state_path, node_ip, src);
+		if (err)
+			pr_err("state file %s: %s", cfg->state_path,
+			       strerror(-err));
+		return err;
+	}
+	for (int i = 0; i < cfg->n_controllers; i++)
+		urls[i] = cfg->controllers[i];
+	err = agent_source_ctrl_new(&o, src);
+	if (err)
+		pr_err("cannot start the controller client: %s",
+		       strerror(-err));
+	else
+		pr_info("node %s: desired state from %s%s", cfg->node_name,
+			urls[0],
+			cfg->n_controllers > 1 ? " (and failover)" : "");
+	return err;
+}
+
+/* The first desired state: at once from a file; from controllers, once
+ * one answers (SIGINT/SIGTERM meanwhile: *st stays NULL, returns 0). */
+static int first_state(struct agent_source *src, const sigset_t *set,
+		       struct xvpc_state **st)
+{
+	int ret, sigfd;
+
+	*st = NULL;
+	ret = src->ops->fetch(src, true, st);
+	if (ret || src->ops->fd(src) < 0 || !strcmp(src->ops->name, "file"))
+		return ret;
+	sigfd = signalfd(-1, set, SFD_CLOEXEC);
+	if (sigfd < 0) {
+		ret = -errno;
+		pr_err("signalfd: %s", strerror(-ret));
+		return ret;
+	}
+	pr_info("waiting for the first desired state");
+	while (!ret) {
+		struct pollfd pfd[2] = {
+			{.fd = sigfd, .events = POLLIN},
+			{.fd = src->ops->fd(src), .events = POLLIN},
+		};
+		struct signalfd_siginfo si;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			pr_err("poll failed: %s", strerror(-ret));
+			break;
+		}
+		if ((pfd[0].revents & POLLIN) &&
+		    read(sigfd, &si, sizeof(si)) == sizeof(si) &&
+		    si.ssi_signo != SIGHUP) {
+			pr_info("signal %u before any state: exiting",
+				si.ssi_signo);
+			break;
+		}
+		if (pfd[1].revents & POLLIN)
+			ret = src->ops->fetch(src, false, st);
+	}
+	close(sigfd);
+	return ret < 0 ? ret : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct agent_metrics *metrics = NULL;
@@ -181,9 +261,9 @@ int main(int argc, char **argv)
 			pr_err("uninstall incomplete: %s", strerror(-ret));
 		return ret ? 1 : 0;
 	}
-	if (cfg.n_controllers) {
-		pr_err("--controller: the controller client is not part of "
-		       "this build yet; run standalone with --state FILE");
+	if (cfg.n_controllers && !cfg.token[0]) {
+		pr_err("--controller needs a token: give --token TOKEN, "
+		       "XVPC_TOKEN or `token = ` in the config file");
 		return EXIT_CONFIG;
 	}
 	if (block_signals(&set)) {
@@ -194,15 +274,13 @@ int main(int argc, char **argv)
 	if (ret)
 		return EXIT_CONFIG;
 
-	ret = agent_source_file_new(cfg.state_path, node_ip, &src);
-	if (ret) {
-		pr_err("state file %s: %s", cfg.state_path, strerror(-ret));
+	ret = open_source(&cfg, node_ip, &src);
+	if (ret)
 		return EXIT_CONFIG;
-	}
 	/* A broken desired state at start changes nothing: the datapath is
 	 * not even opened. */
-	ret = src->ops->fetch(src, true, &st);
-	if (ret < 0)
+	ret = first_state(src, &set, &st);
+	if (ret < 0 || !st)
 		goto out;
 
 	pr_info("node %s: opening the datapath (pin dir %s, underlay %s, %s "
