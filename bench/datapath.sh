@@ -212,6 +212,8 @@ for c in xvpc xvpc_xdp linux_vxlan no_overlay; do
 	v=$(median "${RAW_RTT[$c]:-}") && [ -n "$v" ] && RTT[$c]=$v
 done
 
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # Per-path cost of the programs themselves (BPF_PROG_TEST_RUN).
 NSPP=
 if [ -x bin/bench/bench_dp_prog ]; then
@@ -256,6 +258,7 @@ for m in tcp1 tcp4 udp rtt; do
 done
 echo
 echo "ns per packet (bench_dp_prog): $NSPP"
+echo "load average before: $LOAD_BEFORE, after the network runs: $LOAD_AFTER (other load skews the figures)"
 for c in xvpc xvpc_xdp; do
 	[ -n "${MODE[$c]:-}" ] && echo "$c attach mode: ${MODE[$c]}"
 done
@@ -308,7 +311,7 @@ json_str() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 	echo "  \"ns_per_packet\": $NSPP,"
 	echo "  \"raw\": {\"tcp1_gbps\": $(raw_json RAW_TCP1), \"tcp4_gbps\": $(raw_json RAW_TCP4), \"udp_pps\": $(raw_json RAW_UDP), \"rtt_us\": $(raw_json RAW_RTT)},"
 	echo "  \"attach_mode\": {\"xvpc\": \"$(json_str "${MODE[xvpc]:-}")\", \"xvpc_xdp\": \"$(json_str "${MODE[xvpc_xdp]:-}")\", \"linux_vxlan\": \"kernel vxlan device + bridge\", \"no_overlay\": \"routed veths\"},"
-	echo "  \"config\": {\"seconds\": $SECS, \"rounds\": $ROUNDS, \"statistic\": \"median over rounds\", \"loadavg_before\": \"$LOAD_BEFORE\", \"vm_mtu\": $XV_VM_MTU, \"underlay_mtu\": $XV_UL_MTU, \"udp_payload\": 64, \"ping\": \"200 x 10 ms\", \"topology\": \"2 nodes (netns) on a bridge underlay, 1 VM (netns) per node\"},"
+	echo "  \"config\": {\"seconds\": $SECS, \"rounds\": $ROUNDS, \"statistic\": \"median over rounds\", \"loadavg_before\": \"$LOAD_BEFORE\", \"loadavg_after\": \"$LOAD_AFTER\", \"vm_mtu\": $XV_VM_MTU, \"underlay_mtu\": $XV_UL_MTU, \"udp_payload\": 64, \"ping\": \"200 x 10 ms\", \"topology\": \"2 nodes (netns) on a bridge underlay, 1 VM (netns) per node\"},"
 	printf '  "notes": ['
 	sep=
 	for n in "${NOTES[@]}"; do
