@@ -108,6 +108,29 @@ no_whoami() {
 	return 1
 }
 
+# drops NODE REASON: packets dropped for REASON (e.g. spoof_ip) on NODE.
+drops() {
+	nsenter --net="/run/netns/${XV_NODE_NS[$1]}" bin/xvpcctl --json \
+		--pin-dir "${XV_NODE_PIN[$1]}" stats |
+		jq -e --arg r "$2" '.drops[] | select(.reason == $r) | .packets'
+}
+
+# A VM that sends from an address that is not its own gets no reply, and
+# the node counts the drop.
+check_spoof_ip() {
+	local before after rc=0
+	before=$(drops n1 spoof_ip) || { echo "cannot read counters on n1"; return 1; }
+	xv_in a1 ip addr add 10.0.1.99/32 dev eth0
+	if xv_in a1 ping -n -q -c 2 -i 0.1 -W 1 -I 10.0.1.99 10.0.1.11 >/dev/null 2>&1; then
+		echo "a1 got a reply from 10.0.1.11 with source 10.0.1.99"
+		rc=1
+	fi
+	xv_in a1 ip addr del 10.0.1.99/32 dev eth0
+	after=$(drops n1 spoof_ip)
+	echo "drop spoof_ip on n1: $before -> $after"
+	[ "$rc" = 0 ] && [ "$after" -ge $((before + 2)) ]
+}
+
 iperf_check() {
 	local from=$1 to=$2 srv out
 	xv_bg "$to" "$XV_TMP/iperf3-s.log" iperf3 -s -1
@@ -169,6 +192,12 @@ run_mode() {
 		check_b_silent "$before" "$after"
 	xv_check "[$mode] b2 -> 10.0.1.11 answers b1 (VPC B), not a2" xv_expect_whoami b2 10.0.1.11 b1
 
+	xv_check "[$mode] ping a1 -> a3 with 1422 B payload and DF: a full 1450 B packet, 1500 B on the underlay" \
+		xv_in a1 ping -n -q -c 2 -i 0.1 -W 1 -M do -s 1422 10.0.2.10
+	if [ -x bin/xvpcctl ] && command -v jq >/dev/null; then
+		xv_check "[$mode] a1 sending from 10.0.1.99 (not its address): no reply, spoof_ip drops counted" \
+			check_spoof_ip
+	fi
 	xv_check "[$mode] bpftool map dump pinned .../xvpc_endpoints shows named fields" check_dump
 	xv_check "[$mode] bpftool map dump pinned .../xvpc_stats works" check_counters
 	xv_stop "$CAP_PID"
