@@ -26,8 +26,9 @@
 #
 # Environment: BENCH_SECS (default 5), BENCH_ROUNDS (default 3),
 # BENCH_SETUPS (default "no_overlay linux_vxlan xvpc xvpc_xdp").
+# shellcheck disable=SC2034 # TCP1, TCP4, UDP, RTT are read through namerefs
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 . selftests/e2e/lib.sh
 
 SECS=${BENCH_SECS:-5}
@@ -269,7 +270,7 @@ done
 
 metric_json() {
 	local -n A=$1
-	local c sep= s='{'
+	local c sep='' s='{'
 	for c in "${cols[@]}"; do
 		[ "$c" = xvpc_xdp ] && [ -z "${A[$c]:-}" ] && continue
 		s+="$sep\"$c\": $(num "${A[$c]:-}")"
@@ -285,7 +286,7 @@ ratio_json() {
 
 raw_json() {
 	local -n A=$1
-	local c sep= s='{'
+	local c sep='' s='{'
 	for c in "${cols[@]}"; do
 		[ -n "${A[$c]:-}" ] || continue
 		s+="$sep\"$c\": [$(echo ${A[$c]} | sed 's/ /, /g')]"

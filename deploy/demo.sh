@@ -19,7 +19,7 @@
 #
 # DEMO_MODE=xdp runs the underlay program in XDP instead of tc.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 . selftests/e2e/lib.sh
 
 MODE=${DEMO_MODE:-tc}

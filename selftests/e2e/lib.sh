@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # XV_* tables are read by the scripts that source this
 #
 # Network-namespace topology helpers for the end-to-end tests, the datapath
 # benchmark and the demo. Source it from bash; nothing runs at source time.
@@ -408,10 +409,10 @@ xv_teardown() {
 # xv_reset: tear down the topology but stay armed for another one in the
 # same script (the benchmark builds several in turn).
 xv_reset() {
-	local keep=$XV_TMP
+	local tmp=$XV_TMP
 	XV_TMP=
 	xv_teardown
-	XV_TMP=$keep
+	XV_TMP=$tmp
 	XV_TORN=0
 	trap 'xv_teardown' EXIT
 	trap 'xv_teardown; exit 130' INT
@@ -512,8 +513,8 @@ xv_whoami_start() {
 # xv_whoami FROM IP [TRIES]: the name the service at IP answers, as seen
 # from FROM.
 xv_whoami() {
-	local i out
-	for i in $(seq "${3:-5}"); do
+	local _ out
+	for _ in $(seq "${3:-5}"); do
 		out=$(xv_in "$1" timeout 3 nc -w 2 "$2" 7000 </dev/null 2>/dev/null)
 		[ -n "$out" ] && { echo "$out"; return 0; }
 		sleep 0.2

@@ -27,7 +27,7 @@
 # exit status is non-zero on failure. Teardown always runs (trap).
 # Environment: XVPC_E2E_MODES (default "tc xdp"), XV_VERBOSE=1.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 . selftests/e2e/lib.sh
 
 MODES=${XVPC_E2E_MODES:-tc xdp}
@@ -193,7 +193,7 @@ run_mode() {
 	xv_check "[$mode] b2 -> 10.0.1.11 answers b1 (VPC B), not a2" xv_expect_whoami b2 10.0.1.11 b1
 
 	xv_check "[$mode] ping a1 -> a3 with 1422 B payload and DF: a full 1450 B packet, 1500 B on the underlay" \
-		xv_in a1 ping -n -q -c 2 -i 0.1 -W 1 -M do -s 1422 10.0.2.10
+		xv_in a1 ping -n -q -c 2 -i 0.1 -W 1 -M "do" -s 1422 10.0.2.10
 	if [ -x bin/xvpcctl ] && command -v jq >/dev/null; then
 		xv_check "[$mode] a1 sending from 10.0.1.99 (not its address): no reply, spoof_ip drops counted" \
 			check_spoof_ip
