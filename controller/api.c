@@ -99,6 +99,17 @@ int api_fail_store(struct api_ctx *c, int err)
 		return api_fail(c, 503, "unavailable", NULL,
 				"the store could not make the change durable; "
 				"nothing was changed");
+	if (err == -ENOTCONN)
+		return api_fail(c, 503, "unavailable", NULL,
+				"no ZooKeeper quorum is reachable from this "
+				"controller: changes are refused, reads are "
+				"served from its copy; retry later");
+	if (err == -ETIMEDOUT)
+		return api_fail(c, 503, "outcome_unknown", NULL,
+				"the connection to ZooKeeper broke during the "
+				"commit: the change may or may not have been "
+				"applied; read it back (or retry with the same "
+				"Idempotency-Key)");
 	return api_fail(c, 500, "internal", NULL, "store error: %s",
 			strerror(-err));
 }
@@ -706,6 +717,7 @@ int api_init(struct api *api, struct store *store, const char *token,
 	api->store = store;
 	pthread_mutex_init(&api->hint_mu, NULL);
 	pthread_mutex_init(&api->seq_mu, NULL);
+	pthread_mutex_init(&api->seen_mu, NULL);
 	*generated = false;
 	if (token && !token_chars_ok(token)) {
 		pr_err("admin token: must be 8 .. 100 characters of A-Z a-z "
@@ -754,6 +766,7 @@ void api_fini(struct api *api)
 {
 	pthread_mutex_destroy(&api->hint_mu);
 	pthread_mutex_destroy(&api->seq_mu);
+	pthread_mutex_destroy(&api->seen_mu);
 }
 
 /* ---- tenants ------------------------------------------------------- */

@@ -14,16 +14,18 @@
 
 #include "store.h"
 
-#define API_BODY_MAX	 (64 * 1024)
-#define API_LIST_DEFAULT 100
-#define API_LIST_MAX	 1000
-#define API_WAIT_MAX	 300 /* seconds of a state long-poll */
-#define API_GATEWAY_MAC	 "02:78:76:70:63:01"
-#define API_TOKEN_PREFIX "xvt_"
-#define API_ADMIN_PREFIX "xva_"
-#define API_HINT_SLOTS	 4096
-#define API_ID_BLOCK	 64
-#define API_SEQ_KINDS	 4
+#define API_BODY_MAX	  (64 * 1024)
+#define API_LIST_DEFAULT  100
+#define API_LIST_MAX	  1000
+#define API_WAIT_MAX	  300 /* seconds of a state long-poll */
+#define API_GATEWAY_MAC	  "02:78:76:70:63:01"
+#define API_TOKEN_PREFIX  "xvt_"
+#define API_ADMIN_PREFIX  "xva_"
+#define API_HINT_SLOTS	  4096
+#define API_ID_BLOCK	  64
+#define API_SEQ_KINDS	  4
+#define API_SEEN_SLOTS	  1024
+#define API_SEEN_EVERY_MS 5000
 
 struct api {
 	struct store *store;
@@ -38,6 +40,15 @@ struct api {
 		uint32_t offset;
 	} ip_hint[API_HINT_SLOTS];
 	uint32_t vni_hint;
+	/* Node liveness: when this controller last wrote seen/<node> for
+	 * an agent's poll (slot by name hash; a collision only writes more
+	 * often). */
+	pthread_mutex_t seen_mu;
+	struct {
+		uint32_t hash;
+		long long at_ms;
+	} seen[API_SEEN_SLOTS];
+	int seen_every_ms; /* 0: API_SEEN_EVERY_MS */
 	pthread_mutex_t seq_mu;
 	struct {
 		int64_t next, end; /* ids reserved, not yet handed out */

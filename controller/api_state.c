@@ -472,6 +472,43 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+/* The node's agent polled: refresh seen/<node> (at most every
+ * seen_every_ms per node), which the leader watches for liveness. A
+ * failure (quorum lost) only means the node may look down meanwhile. */
+static void node_seen(struct api *api, const char *node)
+{
+	int every = api->seen_every_ms ?: API_SEEN_EVERY_MS;
+	uint32_t h = 2166136261u;
+	long long now = now_ms();
+	struct store_op op = {STORE_PUT, NULL, NULL, 0, STORE_ANY};
+	char key[128], val[64];
+	bool due;
+	int err;
+
+	for (const char *p = node; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	pthread_mutex_lock(&api->seen_mu);
+	due = api->seen[h % API_SEEN_SLOTS].hash != h ||
+	      now - api->seen[h % API_SEEN_SLOTS].at_ms >= every;
+	if (due) {
+		api->seen[h % API_SEEN_SLOTS].hash = h;
+		api->seen[h % API_SEEN_SLOTS].at_ms = now;
+	}
+	pthread_mutex_unlock(&api->seen_mu);
+	if (!due)
+		return;
+	snprintf(key, sizeof(key), "seen/%s", node);
+	snprintf(val, sizeof(val), "{\"at_ms\":%lld}",
+		 (long long)time(NULL) * 1000);
+	op.key = key;
+	op.val = val;
+	op.len = strlen(val);
+	err = store_txn(api->store, &op, 1, NULL, NULL);
+	if (err)
+		pr_debug("api: cannot note that node '%s' polled: %s", node,
+			 strerror(-err));
+}
+
 int api_node_state(struct api *api, struct api_ctx *c)
 {
 	const struct api_req *r = c->req;
@@ -499,6 +536,7 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	if (qw && !qs)
 		return api_fail(c, 400, "missing_field", "since",
 				"wait needs since");
+	node_seen(api, c->param);
 	if (!qs) {
 		err = build_snapshot(api, c->param, false, &top);
 		return err ? api_fail_store(c, err) : api_reply(c, 200, top);
@@ -508,6 +546,10 @@ int api_node_state(struct api *api, struct api_ctx *c)
 				"since must be a revision (an integer >= 0)");
 	snprintf(f.node_prefix, sizeof(f.node_prefix), "np/%s/", c->param);
 	f.node_prefix_len = strlen(f.node_prefix);
+	/* A revision from a controller ahead of this one: let this copy
+	 * catch up first (revisions are the same on every member). */
+	if (since > store_revision(api->store))
+		store_wait(api->store, since - 1, 1000);
 	deadline = now_ms() + (long long)wait * 1000;
 	arr = json_object_new_array();
 	for (;;) {
@@ -530,6 +572,7 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		left = deadline - now_ms();
 		if (json_object_array_length(arr) || left <= 0 || api->stopping)
 			break;
+		node_seen(api, c->param);
 		/* Nothing for this node up to upto: wait past it. */
 		since = upto;
 		store_wait(api->store, upto, left < 250 ? (int)left : 250);

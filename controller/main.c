@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* xvpc-controller: the tenants' HTTP API and state distribution to agents.
- * Without --zookeeper it runs alone on the embedded store in --data-dir. */
+ * Without --zookeeper it runs alone on the embedded store in --data-dir;
+ * with it, as one member of a cluster (cluster.h, docs/zookeeper.md). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cluster.h"
 #include "log.h"
 #include "store.h"
 
@@ -25,9 +27,10 @@ static void on_signal(int sig)
 }
 
 /* --config FILE: "key = value" lines (listen, data-dir, admin-token,
- * log-level), '#' comments. Flags and the environment win over it. */
+ * log-level, zookeeper, zk-root), '#' comments. Flags and the environment
+ * win over it. */
 struct settings {
-	char *listen, *dir, *token, *level;
+	char *listen, *dir, *token, *level, *zk, *root;
 };
 
 static char *trim(char *s)
@@ -75,12 +78,14 @@ static int load_config(const char *path, struct settings *cfg)
 		       : !strcmp(k, "data-dir")	   ? &cfg->dir
 		       : !strcmp(k, "admin-token") ? &cfg->token
 		       : !strcmp(k, "log-level")   ? &cfg->level
+		       : !strcmp(k, "zookeeper")   ? &cfg->zk
+		       : !strcmp(k, "zk-root")	   ? &cfg->root
 						   : NULL;
 		if (!slot) {
 			fprintf(stderr,
 				"xvpc-controller: %s:%d: unknown key '%s' "
 				"(listen, data-dir, admin-token, "
-				"log-level)\n",
+				"log-level, zookeeper, zk-root)\n",
 				path, lineno, k);
 			err = -EINVAL;
 			break;
@@ -106,10 +111,15 @@ static void usage(FILE *f)
 		"  --log-level LEVEL     error, warn, info (default), debug\n"
 		"  --config FILE         'key = value' lines for the options "
 		"above\n"
-		"  --zookeeper HOSTS     ZooKeeper ensemble (not supported yet "
-		"by this\n"
-		"                        build; without it the embedded store "
-		"is used)\n"
+		"  --zookeeper HOSTS     run as a cluster member on this "
+		"ZooKeeper\n"
+		"                        ensemble (host:port[,host:port...]); "
+		"without it\n"
+		"                        the embedded store is used\n"
+		"  --zk-root PATH        the cluster's znode (default /xvpc)\n"
+		"  --node-down-after S   a node whose agent has not polled for "
+		"S seconds\n"
+		"                        is marked down (default 15)\n"
 		"  --help                this text\n\n"
 		"API reference: docs/api.md, GET /v1/openapi.json\n",
 		DEFAULT_LISTEN, DEFAULT_DATA_DIR);
@@ -124,12 +134,16 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'v'},
 		{"zookeeper", required_argument, NULL, 'z'},
 		{"config", required_argument, NULL, 'c'},
+		{"zk-root", required_argument, NULL, 'r'},
+		{"node-down-after", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *listen = NULL, *dir = NULL, *level_s = NULL;
 	const char *token = getenv("XVPC_ADMIN_TOKEN"), *zk = NULL;
-	const char *config = NULL;
+	const char *config = NULL, *root = NULL, *down_s = NULL;
+	struct cluster *cluster = NULL;
+	int down_after = 0;
 	struct settings cfg = {0};
 	struct http_server *srv = NULL;
 	struct store *store = NULL;
@@ -163,12 +177,18 @@ int main(int argc, char **argv)
 		case 'z':
 			zk = optarg;
 			break;
+		case 'r':
+			root = optarg;
+			break;
+		case 'n':
+			down_s = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
 			fprintf(stderr, "xvpc-controller: %s '%s'\n",
-				optopt && strchr("ldavzc", optopt)
+				optopt && strchr("ldavzcrn", optopt)
 					? "missing value for"
 					: "unknown option",
 				argv[optind - 1]);
@@ -182,13 +202,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (zk) {
-		fprintf(stderr,
-			"xvpc-controller: --zookeeper: the ZooKeeper store is "
-			"not in this build yet; run without it for the "
-			"embedded store\n");
-		return 2;
-	}
 	if (config && load_config(config, &cfg)) {
 		err = 2;
 		goto out_cfg;
@@ -197,6 +210,33 @@ int main(int argc, char **argv)
 	dir = dir ?: cfg.dir ?: DEFAULT_DATA_DIR;
 	token = token ?: cfg.token;
 	level_s = level_s ?: cfg.level;
+	zk = zk ?: cfg.zk;
+	root = root ?: cfg.root;
+	if (zk && !*zk)
+		zk = NULL;
+	if (down_s) {
+		char *end;
+		long v = strtol(down_s, &end, 10);
+
+		if (*end || v < 1 || v > 3600) {
+			fprintf(stderr,
+				"xvpc-controller: node-down-after '%s': want "
+				"1 .. 3600 seconds\n",
+				down_s);
+			err = 2;
+			goto out_cfg;
+		}
+		down_after = v;
+	}
+	if (root && (root[0] != '/' || strlen(root) < 2 ||
+		     root[strlen(root) - 1] == '/' || strlen(root) > 200)) {
+		fprintf(stderr,
+			"xvpc-controller: zk-root '%s': want an absolute znode "
+			"path such as /xvpc\n",
+			root);
+		err = 2;
+		goto out_cfg;
+	}
 	if (http_parse_listen(listen, &addr, &port)) {
 		fprintf(stderr,
 			"xvpc-controller: listen '%s': want IPV4:PORT, e.g. "
@@ -220,11 +260,24 @@ int main(int argc, char **argv)
 	if (token && !*token)
 		token = NULL;
 
-	err = store_embed_open(dir, NULL, &store);
-	if (err) {
-		pr_err("cannot open the store in %s: %s", dir, strerror(-err));
-		err = 1;
-		goto out_cfg;
+	if (zk) {
+		struct store_zk_opts zo = {.hosts = zk, .root = root};
+
+		err = store_zk_open(&zo, &store);
+		if (err) {
+			pr_err("cannot join the cluster on ZooKeeper %s: %s",
+			       zk, strerror(-err));
+			err = 1;
+			goto out_cfg;
+		}
+	} else {
+		err = store_embed_open(dir, NULL, &store);
+		if (err) {
+			pr_err("cannot open the store in %s: %s", dir,
+			       strerror(-err));
+			err = 1;
+			goto out_cfg;
+		}
 	}
 	err = api_init(&api, store, token, &generated);
 	if (err) {
@@ -239,12 +292,33 @@ int main(int argc, char **argv)
 	err = http_start(&api, listen, &srv);
 	if (err)
 		goto out_api;
+	{
+		char addr_s[64];
+		struct cluster_opts co = {
+			.store = store,
+			.zookeeper = zk != NULL,
+			.root = root,
+			.api_addr = addr_s,
+			.down_after_s = down_after,
+		};
+
+		snprintf(addr_s, sizeof(addr_s), "%.*s:%u",
+			 (int)strcspn(listen, ":"), listen, http_port(srv));
+		err = cluster_start(&co, &cluster);
+		if (err) {
+			pr_err("cannot start the cluster duties: %s",
+			       strerror(-err));
+			goto out_http;
+		}
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	while (!stop)
 		pause();
 	pr_info("stopping");
+	cluster_stop(cluster);
+out_http:
 	http_stop(srv);
 out_api:
 	api_fini(&api);
@@ -257,5 +331,7 @@ out_cfg:
 	free(cfg.dir);
 	free(cfg.token);
 	free(cfg.level);
+	free(cfg.zk);
+	free(cfg.root);
 	return err;
 }

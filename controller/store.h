@@ -8,9 +8,20 @@
  * ZooKeeper (multi-op for transactions, znode versions for checks).
  *
  * Versions are opaque, non-zero while a record exists, and change on every
- * write of that record. Revisions count committed transactions: every commit
- * gets the next revision, and the change feed lists, per revision, the
- * records it changed with their old and new values. */
+ * write of that record; a record's version is the revision of the commit
+ * that last wrote it. Revisions are monotonic but not necessarily dense:
+ * every commit gets a revision larger than all before it (the embedded
+ * store counts 1, 2, 3...; ZooKeeper uses the transaction's zxid), and two
+ * members of a cluster at the same revision hold the same records. The
+ * change feed lists, per revision, the records it changed with their old
+ * and new values.
+ *
+ * Errors of txn besides -EINVAL and -ECANCELED: -ENOTCONN when the store
+ * is unavailable (ZooKeeper quorum lost, session being renewed) and
+ * nothing was sent; -ETIMEDOUT when the connection broke during the commit
+ * so it may or may not have been applied; -EIO when the embedded log could
+ * not be made durable (nothing applied). Reads never fail for want of a
+ * quorum: they are served from the member's copy. */
 #ifndef XVPC_CTRL_STORE_H
 #define XVPC_CTRL_STORE_H
 
@@ -72,8 +83,9 @@ struct store_ops {
 		    size_t limit, store_rec_cb cb, void *arg);
 	/* All ops or none. -ECANCELED when a version check fails (then
 	 * *failed is the index of the first failing op, if failed != NULL),
-	 * -EIO when the commit could not be made durable. *rev gets the new
-	 * revision on success (rev may be NULL). */
+	 * see above for the others. *rev gets the new revision on success
+	 * (rev may be NULL); with the ZooKeeper backend the member's copy
+	 * already holds the commit when txn returns. */
 	int (*txn)(struct store *s, const struct store_op *ops, size_t n,
 		   uint64_t *rev, size_t *failed);
 	uint64_t (*revision)(struct store *s);
@@ -148,5 +160,36 @@ int store_embed_open(const char *dir, const struct store_embed_opts *opts,
 int store_embed_compact(struct store *s);
 /* Size of the log file in bytes (for tests). */
 size_t store_embed_log_size(struct store *s);
+
+/* ZooKeeper backend (store_zk.c, docs/zookeeper.md): records are znodes
+ * under <root>/store, a commit is one zoo_multi that also publishes the
+ * change on the bus channel <root>/bus/store, and each member serves reads
+ * from its own copy, built from a snapshot and kept current from the bus.
+ * It renews an expired session and resynchronises by itself. */
+struct zk;
+struct store_zk_opts {
+	const char *hosts;	/* "127.0.0.1:2181,..." */
+	const char *root;	/* NULL: "/xvpc" */
+	int session_timeout_ms; /* 0: 10000 */
+	int reconnect_wait_ms;	/* 0: 2000 (see struct zk_config) */
+	size_t feed_changes;	/* 0: 65536 */
+};
+
+int store_zk_open(const struct store_zk_opts *opts, struct store **out);
+/* Calls fn(zk) now with the current session, and again from the store's
+ * own thread whenever it changes: fn(NULL) before the old session is
+ * closed (drop everything made on it), fn(new) once the copy is in sync
+ * again. One watcher per store. */
+void store_zk_watch_session(struct store *s,
+			    void (*fn)(struct zk *zk, void *arg), void *arg);
+/* Deletes bus messages that every member in sync has applied, keeping the
+ * latest `keep` (run by the leader); *deleted (may be NULL) gets their
+ * number. */
+int store_zk_gc(struct store *s, int keep, int *deleted);
+/* Whether the session is connected to a member with a quorum. */
+bool store_zk_connected(struct store *s);
+/* Resynchronisations from a fresh snapshot since open (a missed message,
+ * a new session), for tests. */
+uint64_t store_zk_resyncs(struct store *s);
 
 #endif

@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "store_mem.h"
 
 #define LOG_MAGIC     "XVPCLOG1"
 #define LOG_MAGIC_LEN 8
@@ -34,43 +35,18 @@
 #define OP_PUT	      1
 #define OP_DEL	      2
 
-#define SKIP_LEVELS 24
-
-/* Records live in a skip list ordered by key: O(log n) lookups and
- * inserts, and in-order walks for listing by prefix. */
-struct rec {
-	char *key;
-	char *val;
-	size_t len;
-	uint64_t ver;
-	int levels;
-	struct rec *next[];
-};
-
-struct feed_ent {
-	uint64_t rev;
-	char *key;
-	char *old_val;
-	char *new_val;
-};
-
 struct emb {
 	struct store base;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	struct rec *head; /* skip list sentinel, SKIP_LEVELS high */
-	size_t n;
-	uint64_t rnd;
+	struct mem_map map;
 	uint64_t rev;
-	size_t live_bytes;
 	int fd;
 	char *path;
 	char *dir;
 	size_t log_size;
 	size_t compact_bytes;
-	struct feed_ent *feed; /* ring */
-	size_t fcap, fhead, fcount;
-	uint64_t feed_base; /* the feed holds every change after this */
+	struct mem_feed feed;
 };
 
 struct buf {
@@ -157,160 +133,6 @@ static uint32_t crc32c(const void *data, size_t len)
 	return ~c;
 }
 
-/* First record whose key is >= key; prev[] gets the last record before it
- * on every level (when prev is not NULL). */
-static struct rec *lower_bound(struct emb *e, const char *key,
-			       struct rec **prev)
-{
-	struct rec *x = e->head;
-
-	for (int l = SKIP_LEVELS - 1; l >= 0; l--) {
-		while (x->next[l] && strcmp(x->next[l]->key, key) < 0)
-			x = x->next[l];
-		if (prev)
-			prev[l] = x;
-	}
-	return x->next[0];
-}
-
-static struct rec *find(struct emb *e, const char *key)
-{
-	struct rec *r = lower_bound(e, key, NULL);
-
-	return r && !strcmp(r->key, key) ? r : NULL;
-}
-
-static int random_levels(struct emb *e)
-{
-	int l = 1;
-
-	/* xorshift64; a quarter of the nodes climb each level */
-	e->rnd ^= e->rnd << 13;
-	e->rnd ^= e->rnd >> 7;
-	e->rnd ^= e->rnd << 17;
-	for (uint64_t r = e->rnd; l < SKIP_LEVELS && (r & 3) == 0; r >>= 2)
-		l++;
-	return l;
-}
-
-/* Takes ownership of val (malloc'ed, NUL terminated). */
-static int mem_put(struct emb *e, const char *key, char *val, size_t len,
-		   uint64_t ver)
-{
-	struct rec *prev[SKIP_LEVELS], *r = lower_bound(e, key, prev);
-	int levels;
-
-	if (r && !strcmp(r->key, key)) {
-		e->live_bytes -= r->len;
-		free(r->val);
-		r->val = val;
-		r->len = len;
-		r->ver = ver;
-		e->live_bytes += len;
-		return 0;
-	}
-	levels = random_levels(e);
-	r = malloc(sizeof(*r) + levels * sizeof(r->next[0]));
-	if (!r)
-		return -ENOMEM;
-	r->key = strdup(key);
-	if (!r->key) {
-		free(r);
-		return -ENOMEM;
-	}
-	r->val = val;
-	r->len = len;
-	r->ver = ver;
-	r->levels = levels;
-	for (int l = 0; l < levels; l++) {
-		r->next[l] = prev[l]->next[l];
-		prev[l]->next[l] = r;
-	}
-	e->n++;
-	e->live_bytes += len + strlen(key);
-	return 0;
-}
-
-static void mem_del(struct emb *e, const char *key)
-{
-	struct rec *prev[SKIP_LEVELS], *r = lower_bound(e, key, prev);
-
-	if (!r || strcmp(r->key, key))
-		return;
-	for (int l = 0; l < r->levels; l++)
-		prev[l]->next[l] = r->next[l];
-	e->live_bytes -= r->len + strlen(r->key);
-	free(r->key);
-	free(r->val);
-	free(r);
-	e->n--;
-}
-
-static void mem_clear(struct emb *e)
-{
-	struct rec *r = e->head ? e->head->next[0] : NULL, *next;
-
-	for (; r; r = next) {
-		next = r->next[0];
-		free(r->key);
-		free(r->val);
-		free(r);
-	}
-	if (e->head)
-		memset(e->head->next, 0,
-		       SKIP_LEVELS * sizeof(e->head->next[0]));
-	e->n = 0;
-	e->live_bytes = 0;
-}
-
-static char *dup_val(const char *v, size_t len)
-{
-	char *p = malloc(len + 1);
-
-	if (p) {
-		memcpy(p, v, len);
-		p[len] = '\0';
-	}
-	return p;
-}
-
-static void feed_push(struct emb *e, uint64_t rev, const char *key,
-		      const char *old_val, const char *new_val)
-{
-	struct feed_ent *f;
-
-	if (e->fcount == e->fcap) {
-		f = &e->feed[e->fhead];
-		e->feed_base = f->rev;
-		free(f->key);
-		free(f->old_val);
-		free(f->new_val);
-		e->fhead = (e->fhead + 1) % e->fcap;
-		e->fcount--;
-	}
-	f = &e->feed[(e->fhead + e->fcount) % e->fcap];
-	f->rev = rev;
-	f->key = strdup(key);
-	f->old_val = old_val ? strdup(old_val) : NULL;
-	f->new_val = new_val ? strdup(new_val) : NULL;
-	if (!f->key || (old_val && !f->old_val) || (new_val && !f->new_val)) {
-		/* Out of memory: forget the feed so readers take snapshots. */
-		free(f->key);
-		free(f->old_val);
-		free(f->new_val);
-		for (size_t i = 0; i < e->fcount; i++) {
-			f = &e->feed[(e->fhead + i) % e->fcap];
-			free(f->key);
-			free(f->old_val);
-			free(f->new_val);
-		}
-		e->fcount = 0;
-		e->feed_base = rev;
-		return;
-	}
-	e->fcount++;
-}
-
 static int write_all(int fd, const void *p, size_t len)
 {
 	const char *c = p;
@@ -363,8 +185,9 @@ static int snap_payload(struct emb *e, struct buf *b)
 	int err = buf_u8(b, KIND_SNAP);
 
 	err = err ?: buf_u64(b, e->rev);
-	err = err ?: buf_u32(b, e->n);
-	for (struct rec *r = e->head->next[0]; !err && r; r = r->next[0]) {
+	err = err ?: buf_u32(b, e->map.n);
+	for (struct mem_rec *r = mem_map_first(&e->map); !err && r;
+	     r = r->next[0]) {
 		err = buf_u64(b, r->ver);
 		err = err ?: buf_str(b, r->key, strlen(r->key));
 		err = err ?: buf_str(b, r->val, r->len);
@@ -449,17 +272,17 @@ static int emb_get(struct store *s, const char *key, char **val,
 		   uint64_t *version)
 {
 	struct emb *e = (struct emb *)s;
-	struct rec *r;
+	struct mem_rec *r;
 	int err = 0;
 
 	pthread_mutex_lock(&e->mu);
-	r = find(e, key);
+	r = mem_map_find(&e->map, key);
 	if (!r) {
 		err = -ENOENT;
 		goto out;
 	}
 	if (val) {
-		*val = dup_val(r->val, r->len);
+		*val = mem_dup(r->val, r->len);
 		if (!*val) {
 			err = -ENOMEM;
 			goto out;
@@ -476,26 +299,10 @@ static int emb_list(struct store *s, const char *prefix, const char *after,
 		    size_t limit, store_rec_cb cb, void *arg)
 {
 	struct emb *e = (struct emb *)s;
-	size_t plen = strlen(prefix), count = 0;
-	struct rec *r;
-	int ret = 0;
+	int ret;
 
 	pthread_mutex_lock(&e->mu);
-	r = lower_bound(e, prefix, NULL);
-	if (after && strcmp(after, prefix) >= 0) {
-		r = lower_bound(e, after, NULL);
-		if (r && !strcmp(r->key, after))
-			r = r->next[0];
-	}
-	for (; r && (!limit || count < limit); r = r->next[0], count++) {
-		struct store_rec sr = {r->key, r->val, r->len, r->ver};
-
-		if (strncmp(r->key, prefix, plen))
-			break;
-		ret = cb(&sr, arg);
-		if (ret)
-			break;
-	}
+	ret = mem_map_list(&e->map, prefix, after, limit, cb, arg);
 	pthread_mutex_unlock(&e->mu);
 	return ret;
 }
@@ -505,14 +312,14 @@ static int check_ops(struct emb *e, const struct store_op *ops, size_t n,
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct store_op *op = &ops[i];
-		struct rec *r;
+		struct mem_rec *r;
 
 		if (!op->key || !*op->key || strlen(op->key) >= STORE_KEY_MAX ||
 		    (op->type == STORE_PUT &&
 		     (op->len > STORE_VAL_MAX || (!op->val && op->len))) ||
 		    op->type > STORE_CHECK)
 			return -EINVAL;
-		r = find(e, op->key);
+		r = mem_map_find(&e->map, op->key);
 		if ((op->expect == STORE_ABSENT && r) ||
 		    (op->expect != STORE_ABSENT && op->expect != STORE_ANY &&
 		     (!r || r->ver != op->expect)) ||
@@ -560,7 +367,7 @@ static int emb_txn(struct store *s, const struct store_op *ops, size_t n,
 		err = err ?: buf_str(&b, op->key, strlen(op->key));
 		if (op->type == STORE_PUT) {
 			err = err ?: buf_str(&b, op->val, op->len);
-			vals[i] = err ? NULL : dup_val(op->val, op->len);
+			vals[i] = err ? NULL : mem_dup(op->val, op->len);
 			if (!err && !vals[i])
 				err = -ENOMEM;
 		} else {
@@ -576,15 +383,16 @@ static int emb_txn(struct store *s, const struct store_op *ops, size_t n,
 	 * still holds the commit, so say so and keep the process honest. */
 	for (size_t i = 0; i < n; i++) {
 		const struct store_op *op = &ops[i];
-		struct rec *r = find(e, op->key);
+		struct mem_rec *r = mem_map_find(&e->map, op->key);
 		char *old = r ? r->val : NULL;
 
 		if (op->type == STORE_CHECK)
 			continue;
-		feed_push(e, rev, op->key, old, vals[i]);
+		mem_feed_push(&e->feed, rev, op->key, old, vals[i]);
 		if (op->type == STORE_DEL) {
-			mem_del(e, op->key);
-		} else if (mem_put(e, op->key, vals[i], op->len, rev)) {
+			mem_map_del(&e->map, op->key);
+		} else if (!mem_map_put(&e->map, op->key, vals[i], op->len,
+					rev)) {
 			pr_err("store: out of memory applying revision %llu; "
 			       "restart to recover it from the log",
 			       (unsigned long long)rev);
@@ -596,7 +404,8 @@ static int emb_txn(struct store *s, const struct store_op *ops, size_t n,
 	if (rev_out)
 		*rev_out = rev;
 	pthread_cond_broadcast(&e->cond);
-	if (e->log_size > e->compact_bytes && e->log_size > 2 * e->live_bytes)
+	if (e->log_size > e->compact_bytes &&
+	    e->log_size > 2 * e->map.live_bytes)
 		compact_locked(e);
 out:
 	pthread_mutex_unlock(&e->mu);
@@ -623,27 +432,10 @@ static int emb_changes(struct store *s, uint64_t since, store_change_cb cb,
 		       void *arg, uint64_t *upto)
 {
 	struct emb *e = (struct emb *)s;
-	int ret = 0;
+	int ret;
 
 	pthread_mutex_lock(&e->mu);
-	if (since < e->feed_base || since > e->rev) {
-		ret = -ERANGE;
-		goto out;
-	}
-	for (size_t i = 0; i < e->fcount; i++) {
-		struct feed_ent *f = &e->feed[(e->fhead + i) % e->fcap];
-		struct store_change c = {f->rev, f->key, f->old_val,
-					 f->new_val};
-
-		if (f->rev <= since)
-			continue;
-		ret = cb(&c, arg);
-		if (ret)
-			goto out;
-	}
-	if (upto)
-		*upto = e->rev;
-out:
+	ret = mem_feed_walk(&e->feed, since, e->rev, cb, arg, upto);
 	pthread_mutex_unlock(&e->mu);
 	return ret;
 }
@@ -672,16 +464,8 @@ static uint64_t emb_wait(struct store *s, uint64_t rev, int timeout_ms)
 
 static void emb_free(struct emb *e)
 {
-	mem_clear(e);
-	free(e->head);
-	for (size_t i = 0; e->feed && i < e->fcount; i++) {
-		struct feed_ent *f = &e->feed[(e->fhead + i) % e->fcap];
-
-		free(f->key);
-		free(f->old_val);
-		free(f->new_val);
-	}
-	free(e->feed);
+	mem_map_fini(&e->map);
+	mem_feed_fini(&e->feed);
 	if (e->fd >= 0)
 		close(e->fd);
 	pthread_cond_destroy(&e->cond);
@@ -769,7 +553,7 @@ static int replay_payload(struct emb *e, const uint8_t *p, size_t len)
 	if (err)
 		return err;
 	if (kind == KIND_SNAP)
-		mem_clear(e);
+		mem_map_clear(&e->map);
 	else if (kind != KIND_TXN || rev != e->rev + 1)
 		return -EBADMSG;
 	for (uint32_t i = 0; i < count; i++) {
@@ -788,18 +572,17 @@ static int replay_payload(struct emb *e, const uint8_t *p, size_t len)
 		memcpy(key, k, klen);
 		key[klen] = '\0';
 		if (op == OP_DEL) {
-			mem_del(e, key);
+			mem_map_del(&e->map, key);
 			continue;
 		}
 		if (op != OP_PUT)
 			continue; /* a version check */
-		val = dup_val(v, vlen);
+		val = mem_dup(v, vlen);
 		if (!val)
 			return -ENOMEM;
-		err = mem_put(e, key, val, vlen, ver);
-		if (err) {
+		if (!mem_map_put(&e->map, key, val, vlen, ver)) {
 			free(val);
-			return err;
+			return -ENOMEM;
 		}
 	}
 	e->rev = rev;
@@ -927,14 +710,6 @@ int store_embed_open(const char *dir, const struct store_embed_opts *opts,
 		return -ENOMEM;
 	e->base.ops = &emb_ops;
 	e->fd = -1;
-	e->rnd = 0x9e3779b97f4a7c15ull;
-	e->head = calloc(1, sizeof(*e->head) +
-				    SKIP_LEVELS * sizeof(e->head->next[0]));
-	if (!e->head) {
-		free(e);
-		return -ENOMEM;
-	}
-	e->head->levels = SKIP_LEVELS;
 	pthread_mutex_init(&e->mu, NULL);
 	{
 		pthread_condattr_t ca;
@@ -946,11 +721,14 @@ int store_embed_open(const char *dir, const struct store_embed_opts *opts,
 	}
 	e->compact_bytes =
 		opts && opts->compact_bytes ? opts->compact_bytes : 8u << 20;
-	e->fcap = opts && opts->feed_changes ? opts->feed_changes : 65536;
-	e->feed = calloc(e->fcap, sizeof(*e->feed));
 	e->path = strdup(path);
 	e->dir = strdup(dir);
-	if (!e->feed || !e->path || !e->dir) {
+	if (mem_map_init(&e->map) ||
+	    mem_feed_init(&e->feed,
+			  opts && opts->feed_changes ? opts->feed_changes
+						     : 65536,
+			  0) ||
+	    !e->path || !e->dir) {
 		err = -ENOMEM;
 		goto err;
 	}
@@ -971,8 +749,8 @@ int store_embed_open(const char *dir, const struct store_embed_opts *opts,
 		pr_err("store: cannot recover %s: %s", path, strerror(-err));
 		goto err;
 	}
-	e->feed_base = e->rev;
-	pr_info("store: %s: %zu records at revision %llu", path, e->n,
+	mem_feed_reset(&e->feed, e->rev);
+	pr_info("store: %s: %zu records at revision %llu", path, e->map.n,
 		(unsigned long long)e->rev);
 	*out = &e->base;
 	return 0;

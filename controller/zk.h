@@ -228,6 +228,10 @@ struct zk_snapshot {
 	 * the state after seq. Otherwise some changes after seq may be in
 	 * the copy too (zk_snapshot_covers() tells which). */
 	bool exact;
+	/* Every change in the copy was committed by a transaction <= zxid
+	 * (the channel's pzxid read after the copy): a message with a
+	 * larger zxid is new to the copy. 0 when the channel is absent. */
+	int64_t zxid;
 	struct zk_record *recs; /* depth first, children in name order */
 	int n;
 };

@@ -180,6 +180,7 @@ int zk_snapshot_take(struct zk *zk, const char *root, const char *chan,
 	}
 	s->seq = seq;
 	s->exact = before == after;
+	s->zxid = after;
 	s->recs = v.recs;
 	s->n = v.n;
 	*out = s;

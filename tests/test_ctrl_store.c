@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The embedded store: commits, version checks, listing, the change feed,
- * recovery after a restart, a torn tail record, compaction. */
+/* The store: conformance cases that every backend must pass (commits,
+ * version checks, listing, the change feed, recovery after a restart), run
+ * here on the embedded store and by test_ctrl_zk.c, which includes this
+ * file with STORE_CASES_ONLY, on ZooKeeper; then the embedded store's own
+ * cases (a torn tail record, corruption, compaction). */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -19,8 +22,21 @@
 struct fix {
 	char dir[64];
 	char log[96];
+	char root[64]; /* ZooKeeper: a fresh root per test */
 	struct store *s;
 };
+
+/* Set by test_ctrl_zk.c's group setup: run the cases on ZooKeeper. */
+static const char *zk_hosts;
+
+static int open_store(struct fix *f)
+{
+	struct store_zk_opts o = {.hosts = zk_hosts, .root = f->root};
+
+	if (zk_hosts)
+		return store_zk_open(&o, &f->s);
+	return store_embed_open(f->dir, NULL, &f->s);
+}
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
@@ -34,11 +50,14 @@ static int setup(void **state)
 {
 	struct fix *f = calloc(1, sizeof(*f));
 
+	static int n;
+
 	strcpy(f->dir, "/tmp/xvpc-store-XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(f->log, sizeof(f->log), "%s/store.log", f->dir);
-	if (store_embed_open(f->dir, NULL, &f->s))
+	snprintf(f->root, sizeof(f->root), "/t%d-%d", (int)getpid(), ++n);
+	if (open_store(f))
 		return -1;
 	*state = f;
 	return 0;
@@ -58,7 +77,7 @@ static void reopen(struct fix *f)
 {
 	store_close(f->s);
 	f->s = NULL;
-	assert_int_equal(store_embed_open(f->dir, NULL, &f->s), 0);
+	assert_int_equal(open_store(f), 0);
 }
 
 static int put(struct store *s, const char *k, const char *v, uint64_t expect)
@@ -164,25 +183,37 @@ static void test_change_feed(void **state)
 {
 	struct fix *f = *state;
 	struct feed fd = {0};
-	uint64_t rev0 = store_revision(f->s), upto;
+	uint64_t rev0 = store_revision(f->s), r1, r2, r3, upto, ver;
 	struct store_op del = {STORE_DEL, "k1", NULL, 0, STORE_ANY};
+	struct store_op p1 = {STORE_PUT, "k1", "v", 1, STORE_ANY};
+	struct store_op p2 = {STORE_PUT, "k2", "v", 1, STORE_ANY};
 
-	assert_int_equal(put(f->s, "k1", "v", STORE_ANY), 0);
-	assert_int_equal(put(f->s, "k2", "v", STORE_ANY), 0);
-	assert_int_equal(store_txn(f->s, &del, 1, NULL, NULL), 0);
+	/* Revisions grow with every commit (not necessarily by one), and
+	 * a record's version is the revision that wrote it. */
+	assert_int_equal(store_txn(f->s, &p1, 1, &r1, NULL), 0);
+	assert_int_equal(store_txn(f->s, &p2, 1, &r2, NULL), 0);
+	assert_int_equal(store_get(f->s, "k2", NULL, &ver), 0);
+	assert_int_equal(ver, r2);
+	assert_int_equal(store_txn(f->s, &del, 1, &r3, NULL), 0);
+	assert_true(rev0 < r1 && r1 < r2 && r2 < r3);
+	assert_int_equal(store_revision(f->s), r3);
 	assert_int_equal(store_changes(f->s, rev0, feed_cb, &fd, &upto), 0);
-	assert_int_equal(upto, rev0 + 3);
+	assert_int_equal(upto, r3);
 	assert_int_equal(fd.n, 3);
 	assert_string_equal(fd.keys[2], "k1");
 	assert_true(fd.deleted[2]);
+	fd.n = 0;
+	assert_int_equal(store_changes(f->s, r2, feed_cb, &fd, &upto), 0);
+	assert_int_equal(fd.n, 1);
 	/* Waiting returns at once when the revision is already past. */
-	assert_int_equal(store_wait(f->s, rev0, 5000), rev0 + 3);
-	assert_int_equal(store_wait(f->s, rev0 + 3, 10), rev0 + 3);
+	assert_int_equal(store_wait(f->s, rev0, 5000), r3);
+	assert_int_equal(store_wait(f->s, r3, 10), r3);
 	/* After a restart the feed starts over: older revisions are gone. */
 	reopen(f);
+	assert_int_equal(store_revision(f->s), r3);
 	assert_int_equal(store_changes(f->s, rev0, feed_cb, &fd, &upto),
 			 -ERANGE);
-	assert_int_equal(store_changes(f->s, rev0 + 3, feed_cb, &fd, &upto), 0);
+	assert_int_equal(store_changes(f->s, r3, feed_cb, &fd, &upto), 0);
 }
 
 static void test_recover(void **state)
@@ -202,9 +233,27 @@ static void test_recover(void **state)
 	assert_int_equal(store_get(f->s, "r/1", NULL, &ver2), 0);
 	assert_int_equal(ver, ver2);
 	assert_int_equal(store_get(f->s, "r/2", NULL, NULL), -ENOENT);
-	/* A second process cannot open the same directory. */
+	/* The old version still guards the record after the restart. */
+	assert_int_equal(put(f->s, "r/1", "changed", ver), 0);
+	assert_int_equal(put(f->s, "r/1", "stale", ver), -ECANCELED);
+}
+
+/* The cases every backend passes. */
+static const struct CMUnitTest store_cases[] = {
+	cmocka_unit_test_setup_teardown(test_commit_and_checks, setup,
+					teardown),
+	cmocka_unit_test_setup_teardown(test_list_prefix, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_change_feed, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+};
+
+#ifndef STORE_CASES_ONLY
+static void test_locked(void **state)
+{
+	struct fix *f = *state;
 	struct store *other = NULL;
 
+	/* A second process cannot open the same directory. */
 	assert_int_equal(store_embed_open(f->dir, NULL, &other), -EBUSY);
 }
 
@@ -295,13 +344,7 @@ static void test_compaction(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_commit_and_checks, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_list_prefix, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_change_feed, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_middle_refused,
@@ -310,5 +353,10 @@ int main(void)
 						teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int fails = cmocka_run_group_tests_name("store conformance, embedded",
+						store_cases, NULL, NULL);
+
+	return fails +
+	       cmocka_run_group_tests_name("embedded store", tests, NULL, NULL);
 }
+#endif

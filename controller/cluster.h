@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The controller's place in its cluster and the leader's duties.
+ *
+ * With ZooKeeper, each controller joins the team <root>/members (ephemeral
+ * sequential, data = its API address); the lowest member leads (zk_team,
+ * no herd). On the embedded store the single controller always leads.
+ * The leader, once per tick:
+ *   - node liveness: an agent's state polls refresh seen/<node> (api.c);
+ *     a node whose seen/<node> record has not changed for down_after_s
+ *     seconds, as observed by the leader's own clock, gets "status":
+ *     "down" in node/<node>, and "up" again when it changes;
+ *   - garbage collection of the store's bus messages (all but gc_keep).
+ * VNI uniqueness needs no leader: the vni/<vni> record is created with an
+ * absence check in the subnet's own transaction. */
+#ifndef XVPC_CTRL_CLUSTER_H
+#define XVPC_CTRL_CLUSTER_H
+
+#include <stdbool.h>
+
+#include "store.h"
+
+struct cluster_opts {
+	struct store *store;
+	bool zookeeper;	      /* store is store_zk_open()'s */
+	const char *root;     /* NULL: "/xvpc" (as the store's) */
+	const char *api_addr; /* the member's data, "127.0.0.1:8470" */
+	int down_after_s;     /* 0: 15 */
+	int tick_ms;	      /* 0: 1000 */
+	int gc_keep;	      /* bus messages kept; 0: 2000 */
+	int gc_every_s;	      /* 0: 5 */
+};
+
+struct cluster;
+
+int cluster_start(const struct cluster_opts *opts, struct cluster **out);
+void cluster_stop(struct cluster *c);
+bool cluster_is_leader(struct cluster *c);
+/* The member name ("m-0000000003"; "" on the embedded store or while not
+ * registered). */
+void cluster_self(struct cluster *c, char *buf, size_t len);
+
+#endif

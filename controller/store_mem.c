@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Ordered map of records and change feed, shared by the store backends. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_mem.h"
+
+char *mem_dup(const char *v, size_t len)
+{
+	char *p = malloc(len + 1);
+
+	if (p) {
+		memcpy(p, v, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
+int mem_map_init(struct mem_map *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->head = calloc(1, sizeof(*m->head) +
+				    MEM_LEVELS * sizeof(m->head->next[0]));
+	if (!m->head)
+		return -ENOMEM;
+	m->head->levels = MEM_LEVELS;
+	m->rnd = 0x9e3779b97f4a7c15ull;
+	return 0;
+}
+
+void mem_map_clear(struct mem_map *m)
+{
+	struct mem_rec *r = m->head ? m->head->next[0] : NULL, *next;
+
+	for (; r; r = next) {
+		next = r->next[0];
+		free(r->key);
+		free(r->val);
+		free(r);
+	}
+	if (m->head)
+		memset(m->head->next, 0, MEM_LEVELS * sizeof(m->head->next[0]));
+	m->n = 0;
+	m->live_bytes = 0;
+}
+
+void mem_map_fini(struct mem_map *m)
+{
+	mem_map_clear(m);
+	free(m->head);
+	m->head = NULL;
+}
+
+/* First record whose key is >= key; prev[] gets the last record before it
+ * on every level (when prev is not NULL). */
+static struct mem_rec *lower_bound(const struct mem_map *m, const char *key,
+				   struct mem_rec **prev)
+{
+	struct mem_rec *x = m->head;
+
+	for (int l = MEM_LEVELS - 1; l >= 0; l--) {
+		while (x->next[l] && strcmp(x->next[l]->key, key) < 0)
+			x = x->next[l];
+		if (prev)
+			prev[l] = x;
+	}
+	return x->next[0];
+}
+
+struct mem_rec *mem_map_seek(const struct mem_map *m, const char *key)
+{
+	return lower_bound(m, key, NULL);
+}
+
+struct mem_rec *mem_map_find(const struct mem_map *m, const char *key)
+{
+	struct mem_rec *r = lower_bound(m, key, NULL);
+
+	return r && !strcmp(r->key, key) ? r : NULL;
+}
+
+static int random_levels(struct mem_map *m)
+{
+	int l = 1;
+
+	/* xorshift64; a quarter of the nodes climb each level */
+	m->rnd ^= m->rnd << 13;
+	m->rnd ^= m->rnd >> 7;
+	m->rnd ^= m->rnd << 17;
+	for (uint64_t r = m->rnd; l < MEM_LEVELS && (r & 3) == 0; r >>= 2)
+		l++;
+	return l;
+}
+
+struct mem_rec *mem_map_put(struct mem_map *m, const char *key, char *val,
+			    size_t len, uint64_t ver)
+{
+	struct mem_rec *prev[MEM_LEVELS], *r = lower_bound(m, key, prev);
+	int levels;
+
+	if (r && !strcmp(r->key, key)) {
+		m->live_bytes -= r->len;
+		free(r->val);
+		r->val = val;
+		r->len = len;
+		r->ver = ver;
+		m->live_bytes += len;
+		return r;
+	}
+	levels = random_levels(m);
+	r = malloc(sizeof(*r) + levels * sizeof(r->next[0]));
+	if (!r)
+		return NULL;
+	r->key = strdup(key);
+	if (!r->key) {
+		free(r);
+		return NULL;
+	}
+	r->val = val;
+	r->len = len;
+	r->ver = ver;
+	r->aux = 0;
+	r->levels = levels;
+	for (int l = 0; l < levels; l++) {
+		r->next[l] = prev[l]->next[l];
+		prev[l]->next[l] = r;
+	}
+	m->n++;
+	m->live_bytes += len + strlen(key);
+	return r;
+}
+
+void mem_map_del(struct mem_map *m, const char *key)
+{
+	struct mem_rec *prev[MEM_LEVELS], *r = lower_bound(m, key, prev);
+
+	if (!r || strcmp(r->key, key))
+		return;
+	for (int l = 0; l < r->levels; l++)
+		prev[l]->next[l] = r->next[l];
+	m->live_bytes -= r->len + strlen(r->key);
+	free(r->key);
+	free(r->val);
+	free(r);
+	m->n--;
+}
+
+int mem_map_list(const struct mem_map *m, const char *prefix, const char *after,
+		 size_t limit, store_rec_cb cb, void *arg)
+{
+	size_t plen = strlen(prefix), count = 0;
+	struct mem_rec *r = lower_bound(m, prefix, NULL);
+	int ret = 0;
+
+	if (after && strcmp(after, prefix) >= 0) {
+		r = lower_bound(m, after, NULL);
+		if (r && !strcmp(r->key, after))
+			r = r->next[0];
+	}
+	for (; r && (!limit || count < limit); r = r->next[0], count++) {
+		struct store_rec sr = {r->key, r->val, r->len, r->ver};
+
+		if (strncmp(r->key, prefix, plen))
+			break;
+		ret = cb(&sr, arg);
+		if (ret)
+			break;
+	}
+	return ret;
+}
+
+static void ent_free(struct mem_feed_ent *e)
+{
+	free(e->key);
+	free(e->old_val);
+	free(e->new_val);
+	e->key = e->old_val = e->new_val = NULL;
+}
+
+int mem_feed_init(struct mem_feed *f, size_t cap, uint64_t base)
+{
+	memset(f, 0, sizeof(*f));
+	f->ents = calloc(cap ? cap : 1, sizeof(*f->ents));
+	if (!f->ents)
+		return -ENOMEM;
+	f->cap = cap ? cap : 1;
+	f->base = base;
+	return 0;
+}
+
+void mem_feed_reset(struct mem_feed *f, uint64_t base)
+{
+	for (size_t i = 0; f->ents && i < f->count; i++)
+		ent_free(&f->ents[(f->head + i) % f->cap]);
+	f->head = f->count = 0;
+	f->base = base;
+}
+
+void mem_feed_fini(struct mem_feed *f)
+{
+	mem_feed_reset(f, 0);
+	free(f->ents);
+	f->ents = NULL;
+}
+
+void mem_feed_push(struct mem_feed *f, uint64_t rev, const char *key,
+		   const char *old_val, const char *new_val)
+{
+	struct mem_feed_ent *e;
+
+	if (f->count == f->cap) {
+		e = &f->ents[f->head];
+		f->base = e->rev;
+		ent_free(e);
+		f->head = (f->head + 1) % f->cap;
+		f->count--;
+	}
+	e = &f->ents[(f->head + f->count) % f->cap];
+	e->rev = rev;
+	e->key = strdup(key);
+	e->old_val = old_val ? strdup(old_val) : NULL;
+	e->new_val = new_val ? strdup(new_val) : NULL;
+	if (!e->key || (old_val && !e->old_val) || (new_val && !e->new_val)) {
+		ent_free(e);
+		mem_feed_reset(f, rev);
+		return;
+	}
+	f->count++;
+}
+
+int mem_feed_walk(const struct mem_feed *f, uint64_t since, uint64_t cur,
+		  store_change_cb cb, void *arg, uint64_t *upto)
+{
+	int ret;
+
+	if (since < f->base || since > cur)
+		return -ERANGE;
+	for (size_t i = 0; i < f->count; i++) {
+		const struct mem_feed_ent *e = &f->ents[(f->head + i) % f->cap];
+		struct store_change c = {e->rev, e->key, e->old_val,
+					 e->new_val};
+
+		if (e->rev <= since)
+			continue;
+		ret = cb(&c, arg);
+		if (ret)
+			return ret;
+	}
+	if (upto)
+		*upto = cur;
+	return 0;
+}

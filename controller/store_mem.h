@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* In-memory pieces shared by the store backends: an ordered map of records
+ * (a skip list: O(log n) lookups and inserts, in-order walks for listing by
+ * prefix) and the change feed (a ring of the latest changes).
+ *
+ * Neither locks: the backend holds its own lock around every call. */
+#ifndef XVPC_CTRL_STORE_MEM_H
+#define XVPC_CTRL_STORE_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define MEM_LEVELS 24
+
+struct mem_rec {
+	char *key;
+	char *val; /* NUL terminated */
+	size_t len;
+	uint64_t ver; /* the store version */
+	int64_t aux;  /* the backend's own (ZooKeeper: the data version) */
+	int levels;
+	struct mem_rec *next[];
+};
+
+struct mem_map {
+	struct mem_rec *head; /* sentinel, MEM_LEVELS high */
+	size_t n;
+	size_t live_bytes; /* keys and values */
+	uint64_t rnd;
+};
+
+int mem_map_init(struct mem_map *m);
+void mem_map_fini(struct mem_map *m);
+void mem_map_clear(struct mem_map *m);
+struct mem_rec *mem_map_find(const struct mem_map *m, const char *key);
+/* First record whose key is >= key, or NULL. */
+struct mem_rec *mem_map_seek(const struct mem_map *m, const char *key);
+static inline struct mem_rec *mem_map_first(const struct mem_map *m)
+{
+	return m->head->next[0];
+}
+/* Creates or replaces; takes ownership of val (malloc'ed, NUL terminated)
+ * on success only. NULL when out of memory. */
+struct mem_rec *mem_map_put(struct mem_map *m, const char *key, char *val,
+			    size_t len, uint64_t ver);
+void mem_map_del(struct mem_map *m, const char *key);
+/* store_ops.list on the map. */
+int mem_map_list(const struct mem_map *m, const char *prefix, const char *after,
+		 size_t limit, store_rec_cb cb, void *arg);
+/* malloc'ed copy of len bytes plus a NUL. */
+char *mem_dup(const char *v, size_t len);
+
+/* The change feed: the latest `cap` changes, in revision order. It holds
+ * every change with a revision > base. */
+struct mem_feed_ent {
+	uint64_t rev;
+	char *key;
+	char *old_val;
+	char *new_val;
+};
+
+struct mem_feed {
+	struct mem_feed_ent *ents;
+	size_t cap, head, count;
+	uint64_t base;
+};
+
+int mem_feed_init(struct mem_feed *f, size_t cap, uint64_t base);
+void mem_feed_fini(struct mem_feed *f);
+/* Forgets every change: the feed then starts after base. */
+void mem_feed_reset(struct mem_feed *f, uint64_t base);
+/* Appends one change (copies the strings). Out of memory forgets the feed,
+ * so readers take snapshots instead of missing a change. */
+void mem_feed_push(struct mem_feed *f, uint64_t rev, const char *key,
+		   const char *old_val, const char *new_val);
+/* store_ops.changes: every change with revision > since, given the
+ * backend's current revision cur; -ERANGE when since is before the feed's
+ * base or after cur. */
+int mem_feed_walk(const struct mem_feed *f, uint64_t since, uint64_t cur,
+		  store_change_cb cb, void *arg, uint64_t *upto);
+
+#endif

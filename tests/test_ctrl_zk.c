@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The controller on ZooKeeper, against one real server (zk_harness):
+ *   - the store conformance cases of test_ctrl_store.c on the ZooKeeper
+ *     backend;
+ *   - two members on one root: each sees the other's commits, conflicting
+ *     writers get -ECANCELED, a member that joins later (after the bus was
+ *     garbage-collected) recovers the whole state;
+ *   - the HTTP API handlers on two members: a tenant and a VPC created on
+ *     one are read on the other;
+ *   - leader election: the first member leads, and when it stops the
+ *     second takes over. */
+#define STORE_CASES_ONLY
+#include "test_ctrl_store.c"
+
+#include <json-c/json.h>
+
+#include "controller/api.h"
+#include "controller/cluster.h"
+#include "zk_harness.h"
+
+static struct zkh zkh;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (zkh_start(&zkh, 1))
+		return -1;
+	zk_hosts = zkh.hosts;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	return zkh_stop(&zkh);
+}
+
+struct members {
+	char root[64];
+	struct store *a, *b;
+};
+
+static int open_member(const char *root, struct store **s)
+{
+	struct store_zk_opts o = {.hosts = zkh.hosts, .root = root};
+
+	return store_zk_open(&o, s);
+}
+
+static int members_setup(void **state)
+{
+	static int n;
+	struct members *m = calloc(1, sizeof(*m));
+
+	snprintf(m->root, sizeof(m->root), "/m%d-%d", (int)getpid(), ++n);
+	if (open_member(m->root, &m->a) || open_member(m->root, &m->b))
+		return -1;
+	*state = m;
+	return 0;
+}
+
+static int members_teardown(void **state)
+{
+	struct members *m = *state;
+
+	store_close(m->a);
+	store_close(m->b);
+	free(m);
+	return 0;
+}
+
+/* Waits (bounded) until s has reached revision rev. */
+static void sync_to(struct store *s, uint64_t rev)
+{
+	for (int i = 0; i < 100 && store_revision(s) < rev; i++)
+		store_wait(s, store_revision(s), 100);
+	assert_true(store_revision(s) >= rev);
+}
+
+static void test_members_see_each_other(void **state)
+{
+	struct members *m = *state;
+	uint64_t rev, va, vb;
+	char *v = NULL;
+
+	struct store_op op = {STORE_PUT, "x/1", "from-a", 6, STORE_ABSENT};
+
+	assert_int_equal(store_txn(m->a, &op, 1, &rev, NULL), 0);
+	sync_to(m->b, rev);
+	assert_int_equal(store_get(m->b, "x/1", &v, &vb), 0);
+	assert_string_equal(v, "from-a");
+	free(v);
+	assert_int_equal(store_get(m->a, "x/1", NULL, &va), 0);
+	/* Same version and revision on both members. */
+	assert_int_equal(va, vb);
+	assert_int_equal(store_revision(m->a), store_revision(m->b));
+
+	/* b updates with the version it read; a's copy of the version is
+	 * now stale, whether or not a has seen b's commit yet. */
+	op = (struct store_op){STORE_PUT, "x/1", "from-b", 6, vb};
+	assert_int_equal(store_txn(m->b, &op, 1, &rev, NULL), 0);
+	op = (struct store_op){STORE_PUT, "x/1", "lost", 4, va};
+	assert_int_equal(store_txn(m->a, &op, 1, NULL, NULL), -ECANCELED);
+	sync_to(m->a, rev);
+	assert_int_equal(store_get(m->a, "x/1", &v, NULL), 0);
+	assert_string_equal(v, "from-b");
+	free(v);
+
+	/* Creating the same key on both: exactly one wins. */
+	op = (struct store_op){STORE_PUT, "x/2", "a", 1, STORE_ABSENT};
+	struct store_op op2 = {STORE_PUT, "x/2", "b", 1, STORE_ABSENT};
+	int ea = store_txn(m->a, &op, 1, NULL, NULL);
+	int eb = store_txn(m->b, &op2, 1, NULL, NULL);
+
+	assert_true((ea == 0 && eb == -ECANCELED) ||
+		    (ea == -ECANCELED && eb == 0));
+}
+
+static int count_cb(const struct store_rec *r, void *arg)
+{
+	(void)r;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_new_member_recovers(void **state)
+{
+	struct members *m = *state;
+	struct store *c = NULL;
+	char key[32], val[32], *v = NULL;
+	uint64_t rev = 0;
+	int n = 0, deleted = 0;
+
+	for (int i = 0; i < 200; i++) {
+		struct store_op op = {STORE_PUT, key, val, 0, STORE_ANY};
+
+		snprintf(key, sizeof(key), "r/%04d", i);
+		snprintf(val, sizeof(val), "v%d", i);
+		op.len = strlen(val);
+		assert_int_equal(
+			store_txn(i % 2 ? m->a : m->b, &op, 1, &rev, NULL), 0);
+	}
+	struct store_op del = {STORE_DEL, "r/0007", NULL, 0, STORE_ANY};
+
+	sync_to(m->a, rev);
+	assert_int_equal(store_txn(m->a, &del, 1, &rev, NULL), 0);
+	/* Collect all but the last 10 messages: the new member cannot
+	 * replay from the start, it must take the snapshot. */
+	assert_int_equal(store_zk_gc(m->a, 10, &deleted), 0);
+	assert_true(deleted > 150);
+	assert_int_equal(open_member(m->root, &c), 0);
+	assert_true(store_revision(c) >= rev);
+	assert_int_equal(store_list(c, "r/", NULL, 0, count_cb, &n), 0);
+	assert_int_equal(n, 199);
+	assert_int_equal(store_get(c, "r/0199", &v, NULL), 0);
+	assert_string_equal(v, "v199");
+	free(v);
+	assert_int_equal(store_get(c, "r/0007", NULL, NULL), -ENOENT);
+	/* And it follows later commits. */
+	struct store_op op = {STORE_PUT, "r/new", "n", 1, STORE_ABSENT};
+
+	assert_int_equal(store_txn(m->b, &op, 1, &rev, NULL), 0);
+	sync_to(c, rev);
+	assert_int_equal(store_get(c, "r/new", NULL, NULL), 0);
+	store_close(c);
+}
+
+/* ---- the API on two members ------------------------------------------ */
+
+static const char *no_query(void *arg, const char *name)
+{
+	(void)arg;
+	(void)name;
+	return NULL;
+}
+
+static json_object *call(struct api *api, const char *method, const char *path,
+			 const char *token, const char *body, int want)
+{
+	char auth[160];
+	struct api_req req = {
+		.method = method,
+		.path = path,
+		.authorization = auth,
+		.body = body,
+		.body_len = body ? strlen(body) : 0,
+		.query = no_query,
+	};
+	struct api_resp resp = {0};
+	json_object *o;
+
+	snprintf(auth, sizeof(auth), "Bearer %s", token);
+	api_handle(api, &req, &resp);
+	if (resp.status != want)
+		fprintf(stderr, "%s %s: %d %s\n", method, path, resp.status,
+			resp.body ?: "");
+	assert_int_equal(resp.status, want);
+	o = resp.body ? json_tokener_parse(resp.body) : NULL;
+	free(resp.body);
+	return o;
+}
+
+static void test_api_on_two_members(void **state)
+{
+	struct members *m = *state;
+	struct api a, b;
+	bool gen;
+	json_object *t, *v;
+	char tok[128], path[64];
+
+	assert_int_equal(api_init(&a, m->a, "admin-token-1", &gen), 0);
+	assert_int_equal(api_init(&b, m->b, "admin-token-1", &gen), 0);
+	t = call(&a, "POST", "/v1/tenants", "admin-token-1",
+		 "{\"name\":\"acme\"}", 201);
+	snprintf(tok, sizeof(tok), "%s",
+		 json_object_get_string(json_object_object_get(t, "token")));
+	json_object_put(t);
+	/* The tenant's token works on the other member at once: a commit
+	 * returns once the writer's copy has it, and b's copy follows. */
+	sync_to(m->b, store_revision(m->a));
+	v = call(&b, "POST", "/v1/vpcs", tok,
+		 "{\"name\":\"v\",\"cidr\":\"10.0.0.0/16\"}", 201);
+	snprintf(path, sizeof(path), "/v1/vpcs/%d",
+		 json_object_get_int(json_object_object_get(v, "id")));
+	json_object_put(v);
+	sync_to(m->a, store_revision(m->b));
+	v = call(&a, "GET", path, tok, NULL, 200);
+	assert_string_equal(
+		json_object_get_string(json_object_object_get(v, "cidr")),
+		"10.0.0.0/16");
+	json_object_put(v);
+	api_fini(&a);
+	api_fini(&b);
+}
+
+/* ---- leader election -------------------------------------------------- */
+
+static bool is_leader(void *arg)
+{
+	return cluster_is_leader(arg);
+}
+
+static void test_leader_hands_over(void **state)
+{
+	struct members *m = *state;
+	struct cluster_opts o = {.zookeeper = true, .root = m->root};
+	struct cluster *ca = NULL, *cb = NULL;
+
+	o.store = m->a;
+	o.api_addr = "127.0.0.1:1";
+	assert_int_equal(cluster_start(&o, &ca), 0);
+	o.store = m->b;
+	o.api_addr = "127.0.0.1:2";
+	assert_int_equal(cluster_start(&o, &cb), 0);
+	assert_true(zkh_until(is_leader, ca, 5000));
+	assert_false(cluster_is_leader(cb));
+	cluster_stop(ca);
+	assert_true(zkh_until(is_leader, cb, 10000));
+	cluster_stop(cb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest cluster[] = {
+		cmocka_unit_test_setup_teardown(test_members_see_each_other,
+						members_setup,
+						members_teardown),
+		cmocka_unit_test_setup_teardown(test_new_member_recovers,
+						members_setup,
+						members_teardown),
+		cmocka_unit_test_setup_teardown(test_api_on_two_members,
+						members_setup,
+						members_teardown),
+		cmocka_unit_test_setup_teardown(test_leader_hands_over,
+						members_setup,
+						members_teardown),
+	};
+	int fails;
+
+	/* One server for both groups. */
+	if (group_setup(NULL))
+		return 1;
+	fails = cmocka_run_group_tests_name("store conformance, zookeeper",
+					    store_cases, NULL, NULL);
+	fails += cmocka_run_group_tests_name("controller cluster", cluster,
+					     NULL, NULL);
+	if (group_teardown(NULL))
+		fails++;
+	return fails;
+}
