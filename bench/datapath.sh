@@ -188,7 +188,7 @@ for s in $SETUPS; do
 		fi
 		;;
 	xvpc_xdp)
-		MODE[xvpc_xdp]="XDP (native, veth) on the underlay, tc ingress on the endpoint veths; GRO on in the VMs"
+		MODE[xvpc_xdp]="XDP (native, veth) on the underlay, tc ingress on the endpoint veths; GRO on in the VMs; tx checksum offload off on the veth underlay (loader), so no GSO crosses the underlay"
 		if xv_agent_supports underlay-mode; then
 			run_setup xvpc_xdp setup_xvpc_xdp
 		else
