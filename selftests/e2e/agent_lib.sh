@@ -142,9 +142,9 @@ xa_ctl() {
 	xa_innode "$node" "$XA_CTL" --json --pin-dir "${XV_NODE_PIN[$node]}" "$@"
 }
 
-# xa_ifindex NODE IFNAME
+# xa_ifindex NODE IFNAME (not from /sys/class/net: /sys is the host's)
 xa_ifindex() {
-	xa_innode "$1" cat "/sys/class/net/$2/ifindex"
+	ip -n "${XV_NODE_NS[$1]}" -j link show dev "$2" | jq -e '.[0].ifindex'
 }
 
 # xa_ifindexes NODE: {"ifname": ifindex, ...} of the node's interfaces.
