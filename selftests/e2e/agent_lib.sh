@@ -202,7 +202,7 @@ end | sort
 EOF
 ) || return 1
 		if [ "$got" != "$want" ]; then
-			echo "xvpc_$m on $node differs from $state:"
+			echo "xvpc_$m on $node differs from $state (<: desired, >: map):"
 			diff <(echo "$want" | jq -c '.[]') \
 				<(echo "$got" | jq -c '.[]') | head -n 20
 			bad=1

@@ -16,7 +16,8 @@
 #
 # Then: not one ping lost, every reconciled map on both nodes equals the
 # desired state, /healthz is 200 and /metrics has the drop counters and the
-# map occupancy.
+# map occupancy. Once with the underlay in tc, once in XDP
+# (XVPC_E2E_MODES, default "tc xdp").
 #
 #                underlay bridge br0 (192.168.250.0/24)
 #          ul0 .1 --------------------------------- ul0 .2
@@ -34,6 +35,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . selftests/e2e/lib.sh
 . selftests/e2e/agent_lib.sh
 
+MODES=${XVPC_E2E_MODES:-tc xdp} # underlay attach modes to run
 E1_MAC2=02:00:00:01:01:99
 GHOST='{"vpc": 1, "ip": "10.0.1.99", "mac": "02:00:00:01:01:63",
 	"node_ip": "192.168.250.3"}'
@@ -71,7 +73,7 @@ round() {
 	[ $# -gt 0 ] && { "$@" || return 1; }
 	state_all "$filter" || return 1
 	for node in $nodes; do
-		xa_start "$node" tc || return 1
+		xa_start "$node" "$MODE" || return 1
 	done
 	applied n1 && applied n2
 }
@@ -129,72 +131,84 @@ healthz() {
 	[ "$out" = ok ] || { echo "/healthz said: $out"; return 1; }
 }
 
+run_mode() {
+	MODE=$1
+	REV=1
+	XA_PID=()
+	XA_REV=()
+	echo "== underlay mode: $MODE"
+	xv_underlay && xv_node n1 $XV_UL_NET.1 && xv_node n2 $XV_UL_NET.2 &&
+		xv_node_neighs || return 1
+	xv_vpc 1 blue
+	xv_subnet 1 10.0.1.0/24 101 10.0.1.1
+	xv_subnet 1 10.0.2.0/24 102 10.0.2.1
+	xv_vm a1 n1 1 10.0.1.10 && xv_vm a3 n1 1 10.0.2.10 &&
+		xv_vm a2 n2 1 10.0.1.11 && xv_vm a4 n2 1 10.0.2.11 &&
+		xv_vm e1 n2 1 10.0.1.20 || return 1
+
+	# Start: everything but e1.
+	xa_state n1 $REV "$NO_E1" && xa_state n2 $REV "$NO_E1" || return 1
+	if xa_start n1 "$MODE" && xa_start n2 "$MODE"; then
+		xv_check "[$MODE] agent daemons on n1 and n2 start and report healthy" true
+	else
+		xv_check "[$MODE] agent daemons on n1 and n2 start and report healthy" false
+		return
+	fi
+	xv_check "[$MODE] maps equal the desired state on n1 at start" xa_maps_match n1
+	xv_check "[$MODE] maps equal the desired state on n2 at start" xa_maps_match n2
+	xv_check "[$MODE] ping a1 -> a2 before the stream" xv_ping a1 10.0.1.11
+	xv_check "[$MODE] ping a4 -> a1 (routed) before the stream" xv_ping a4 10.0.1.10
+
+	xa_ping_start a1 10.0.1.11
+	P1=$XA_PING_PID
+	xa_ping_start a4 10.0.1.10
+	P2=$XA_PING_PID
+	sleep 1
+
+	xa_do "[$MODE] round 1: SIGKILL n1, add endpoint e1, restart n1" \
+		round 1 n1 .
+	xv_check "[$MODE] round 1: e1 (new) reaches a1 across nodes" ping_e1 a1
+	xa_do "[$MODE] round 2: SIGKILL n2, change e1's MAC, restart n2" \
+		round 2 n2 . set_e1_mac
+	xa_do "[$MODE] round 2: e1 with its new MAC reaches a1" ping_e1 a1
+	xa_do "[$MODE] round 3: SIGKILL n1 and n2, add a remote-only endpoint, restart both" \
+		round 3 "n1 n2" "$GHOST_ADD"
+	xa_do "[$MODE] round 4: SIGKILL n2, remove e1, restart n2" \
+		round 4 n2 "$NO_E1 | $GHOST_ADD"
+	xa_do "[$MODE] round 5: SIGKILL n1, no change, restart n1" \
+		round 5 n1 "$NO_E1 | $GHOST_ADD"
+	xv_check "[$MODE] the streams ran through all the rounds" still_running "$P1" "$P2"
+	sleep 1
+	xa_ping_stop "$P1"
+	xa_ping_stop "$P2"
+	xv_check "[$MODE] a1 -> a2: 100/s ping through 5 rounds of SIGKILL and restart, none lost" \
+		xa_ping_lossless a1 10.0.1.11
+	xv_check "[$MODE] a4 -> a1 (routed): 100/s ping through the same rounds, none lost" \
+		xa_ping_lossless a4 10.0.1.10
+	xa_ping_lossless a1 10.0.1.11 | head -n 1 | sed 's/^/     /'
+	xa_ping_lossless a4 10.0.1.10 | head -n 1 | sed 's/^/     /'
+
+	xv_check "[$MODE] maps equal the desired state on n1 after the rounds" xa_maps_match n1
+	xv_check "[$MODE] maps equal the desired state on n2 after the rounds" xa_maps_match n2
+	xv_check "[$MODE] e1 is gone from n1's endpoints (removed in round 4)" \
+		sh -c "! nsenter --net=/run/netns/${XV_NODE_NS[n1]} $XA_CTL --json \
+			--pin-dir ${XV_NODE_PIN[n1]} map dump xvpc_endpoints |
+			jq -e '.entries[] | select(.ip == \"10.0.1.20\")'"
+	xv_check "[$MODE] /healthz on n1 is 200 ok" healthz n1
+	xv_check "[$MODE] /healthz on n2 is 200 ok" healthz n2
+	xv_check "[$MODE] /metrics on n1: drop counters by reason, map occupancy and capacity" \
+		check_metrics n1
+	xv_check "[$MODE] /metrics on n2: drop counters by reason, map occupancy and capacity" \
+		check_metrics n2
+	xv_check "[$MODE] no agent logged an error" \
+		sh -c "! grep -h ' error xvpc-agent: ' $XV_TMP/agent-n1.log $XV_TMP/agent-n2.log"
+	[ "${XV_VERBOSE:-0}" = 1 ] && cat "$XV_TMP"/agent-n*.log
+	return 0
+}
+
 xv_init
-xv_underlay && xv_node n1 $XV_UL_NET.1 && xv_node n2 $XV_UL_NET.2 &&
-	xv_node_neighs || exit 1
-xv_vpc 1 blue
-xv_subnet 1 10.0.1.0/24 101 10.0.1.1
-xv_subnet 1 10.0.2.0/24 102 10.0.2.1
-xv_vm a1 n1 1 10.0.1.10 && xv_vm a3 n1 1 10.0.2.10 &&
-	xv_vm a2 n2 1 10.0.1.11 && xv_vm a4 n2 1 10.0.2.11 &&
-	xv_vm e1 n2 1 10.0.1.20 || exit 1
-
-# Start: everything but e1.
-xa_state n1 $REV "$NO_E1" && xa_state n2 $REV "$NO_E1" || exit 1
-if xa_start n1 tc && xa_start n2 tc; then
-	xv_check "agent daemons on n1 and n2 start and report healthy" true
-else
-	xv_check "agent daemons on n1 and n2 start and report healthy" false
-	xv_summary
-	exit 1
-fi
-xv_check "maps equal the desired state on n1 at start" xa_maps_match n1
-xv_check "maps equal the desired state on n2 at start" xa_maps_match n2
-xv_check "ping a1 -> a2 before the stream" xv_ping a1 10.0.1.11
-xv_check "ping a4 -> a1 (routed) before the stream" xv_ping a4 10.0.1.10
-
-xa_ping_start a1 10.0.1.11
-P1=$XA_PING_PID
-xa_ping_start a4 10.0.1.10
-P2=$XA_PING_PID
-sleep 1
-
-xa_do "round 1: SIGKILL n1, add endpoint e1, restart n1" \
-	round 1 n1 .
-xv_check "round 1: e1 (new) reaches a1 across nodes" ping_e1 a1
-xa_do "round 2: SIGKILL n2, change e1's MAC, restart n2" \
-	round 2 n2 . set_e1_mac
-xa_do "round 2: e1 with its new MAC reaches a1" ping_e1 a1
-xa_do "round 3: SIGKILL n1 and n2, add a remote-only endpoint, restart both" \
-	round 3 "n1 n2" "$GHOST_ADD"
-xa_do "round 4: SIGKILL n2, remove e1, restart n2" \
-	round 4 n2 "$NO_E1 | $GHOST_ADD"
-xa_do "round 5: SIGKILL n1, no change, restart n1" \
-	round 5 n1 "$NO_E1 | $GHOST_ADD"
-xv_check "the streams ran through all the rounds" still_running "$P1" "$P2"
-sleep 1
-xa_ping_stop "$P1"
-xa_ping_stop "$P2"
-xv_check "a1 -> a2: 100/s ping through 5 rounds of SIGKILL and restart, none lost" \
-	xa_ping_lossless a1 10.0.1.11
-xv_check "a4 -> a1 (routed): 100/s ping through the same rounds, none lost" \
-	xa_ping_lossless a4 10.0.1.10
-xa_ping_lossless a1 10.0.1.11 | head -n 1 | sed 's/^/     /'
-xa_ping_lossless a4 10.0.1.10 | head -n 1 | sed 's/^/     /'
-
-xv_check "maps equal the desired state on n1 after the rounds" xa_maps_match n1
-xv_check "maps equal the desired state on n2 after the rounds" xa_maps_match n2
-xv_check "e1 is gone from n1's endpoints (removed in round 4)" \
-	sh -c "! nsenter --net=/run/netns/${XV_NODE_NS[n1]} $XA_CTL --json \
-		--pin-dir ${XV_NODE_PIN[n1]} map dump xvpc_endpoints |
-		jq -e '.entries[] | select(.ip == \"10.0.1.20\")'"
-xv_check "/healthz on n1 is 200 ok" healthz n1
-xv_check "/healthz on n2 is 200 ok" healthz n2
-xv_check "/metrics on n1: drop counters by reason, map occupancy and capacity" \
-	check_metrics n1
-xv_check "/metrics on n2: drop counters by reason, map occupancy and capacity" \
-	check_metrics n2
-xv_check "no agent logged an error" \
-	sh -c "! grep -h 'error\|cannot\|incomplete' $XV_TMP/agent-n1.log $XV_TMP/agent-n2.log"
-[ "${XV_VERBOSE:-0}" = 1 ] && cat "$XV_TMP"/agent-n*.log
+for mode in $MODES; do
+	run_mode "$mode" || xv_check "[$mode] topology and desired state set up" false
+	xv_reset
+done
 xv_summary

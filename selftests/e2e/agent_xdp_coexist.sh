@@ -149,6 +149,8 @@ fallback() {
 		refused
 	xv_check "xv_count is still the program on ul0" in_legacy xv_count
 	xv_check "xv_count still counts" still_counts
+	[ -e "${XV_NODE_PIN[n1]}" ] &&
+		echo "note: the refused start left in its pin dir: $(find "${XV_NODE_PIN[n1]}" -mindepth 1 -printf "%f ")"
 	xa_do "xvpc-agent --uninstall after the refused start exits 0" \
 		xa_innode n1 "$XV_AGENT" --uninstall --pin-dir "${XV_NODE_PIN[n1]}" \
 		--underlay ul0
