@@ -62,7 +62,7 @@ applied() {
 # round N "NODES" FILTER [SETUP-CMD]: kill NODES, write the new state
 # (after SETUP-CMD), restart NODES, wait until every agent has applied it.
 round() {
-	local n=$1 nodes=$2 filter=$3 node
+	local nodes=$2 filter=$3 node # $1: the round number, for the reader
 	shift 3
 	for node in $nodes; do
 		xa_kill "$node"
