@@ -439,8 +439,15 @@ static int xdp_attach(struct xvpc_dp *dp, int ifindex)
 		return err;
 	}
 	dp->prog_fd[XVPC_P_XDP_DECAP] = xdp_program__fd(xp);
-	pr_info("attached XDP program id %u to ifindex %d (libxdp %s)",
-		xdp_program__id(xp), ifindex, "dispatcher");
+	mp = xdp_multiprog__get_from_ifindex(ifindex);
+	pr_info("attached XDP program id %u to ifindex %d (%s)",
+		xdp_program__id(xp), ifindex,
+		mp && !libxdp_get_error(mp) && !xdp_multiprog__is_legacy(mp)
+			? "through libxdp's dispatcher"
+			: "as the only program: the kernel refused a "
+			  "dispatcher");
+	if (mp && !libxdp_get_error(mp))
+		xdp_multiprog__close(mp);
 	return pin_prog(dp, dp->ul_xdp->progs.xvpc_xdp_decap);
 }
 
@@ -526,15 +533,16 @@ static int attach_underlay(struct xvpc_dp *dp, const struct xvpc_dp_opts *o)
 	err = write_config(dp, o, ifindex);
 	if (err)
 		return err;
+	/* Only an earlier run can have left the other attach mode behind. */
 	if (o->mode == XVPC_UNDERLAY_XDP) {
 		veth_wire_checksums(o->underlay_ifname);
 		err = xdp_attach(dp, ifindex);
-		if (!err)
+		if (!err && dp->adopted)
 			err = tc_detach(ifindex);
 	} else {
 		err = tc_attach(ifindex, dp->prog_fd[XVPC_P_TC_DECAP],
 				o->underlay_ifname, !dp->adopted);
-		if (!err)
+		if (!err && dp->adopted)
 			err = xdp_detach_ours(ifindex);
 	}
 	if (!err)
