@@ -15,9 +15,11 @@
 static const struct cli_cmd commands[] = {
 	{"trace", cmd_trace, "run a packet through the datapath and explain"},
 	{"map", cmd_map, "datapath maps: list, dump <map>"},
-	{"stats", cmd_stats, "datapath counters, drops by reason, per endpoint"},
+	{"stats", cmd_stats,
+	 "datapath counters, drops by reason, per endpoint"},
 	{"endpoint", cmd_endpoint, "endpoints in the datapath: list"},
-	{"tenant", cmd_tenant, "tenants (admin token): create|list|show|delete"},
+	{"tenant", cmd_tenant,
+	 "tenants (admin token): create|list|show|delete"},
 	{"vpc", cmd_vpc, "VPCs: create|list|show|delete"},
 	{"subnet", cmd_subnet, "subnets: create|list|show|delete"},
 	{"port", cmd_port, "ports: create|list|show|delete"},
