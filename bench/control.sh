@@ -1,0 +1,203 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# make bench-control: state distribution from the controllers to the agents.
+#
+# For each store (the embedded one; ZooKeeper, a 3-member ensemble from
+# tests/zk_harness.sh, when this build's controller supports --zookeeper)
+# and each agent count (100 and 1000), a fresh controller is started and
+# bin/bench/bench_control (see its header comment) runs that many simulated
+# agents (the agent's real controller source and reconciler over in-memory
+# maps) against it:
+#
+#   apply   time from a port-create API call returning until every agent
+#           has the port's endpoint in its maps: p50, p99, max
+#   ports   port creations per second through the API (16 clients) while
+#           the agents are connected and applying every one of them
+#
+# and writes bench/results/control.json.
+# Environment: BENCH_AGENTS (default 100,1000), BENCH_CHANGES (default: 300
+# at 100 agents, 100 at 1000), BENCH_PORTS_SECS (default 5),
+# BENCH_CLIENTS (default 16), BENCH_ZK_CONTROLLERS (controllers on the
+# ensemble, default 1), BENCH_STORES (default embedded,zookeeper).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bench=bin/bench/bench_control
+ctl=bin/xvpc-controller
+for b in "$bench" "$ctl"; do
+	[ -x "$b" ] || { echo "bench: $b not built (make all)" >&2; exit 1; }
+done
+out=bench/results/control.json
+agents_list=${BENCH_AGENTS:-100,1000}
+stores=${BENCH_STORES:-embedded,zookeeper}
+zk_ctls=${BENCH_ZK_CONTROLLERS:-1}
+token=xva_bench_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+work=$(mktemp -d /tmp/xvpc-bench-control.XXXXXX)
+ctl_pids=()
+zk_up=
+
+stop_controllers() {
+	local p
+	for p in "${ctl_pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${ctl_pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	ctl_pids=()
+}
+
+cleanup() {
+	stop_controllers
+	[ -n "$zk_up" ] && tests/zk_harness.sh stop "$work/zk" >/dev/null 2>&1
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Thread-per-connection controller: a socket and a thread per agent.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		[ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ] && {
+			echo "$p"
+			return
+		}
+	done
+}
+
+# start_controller NAME ARGS...: appends its URL to urls once it serves
+# (not in a subshell: ctl_pids must see it).
+start_controller() {
+	local name=$1 port i
+	shift
+	port=$(free_port)
+	"$ctl" --listen "127.0.0.1:$port" --admin-token "$token" \
+		--log-level warn "$@" >"$work/$name.log" 2>&1 &
+	ctl_pids+=($!)
+	for i in $(seq 300); do
+		if curl -sf --noproxy '*' -o /dev/null \
+			"http://127.0.0.1:$port/v1/openapi.json"; then
+			urls+=("http://127.0.0.1:$port")
+			return 0
+		fi
+		kill -0 "${ctl_pids[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "bench: controller $name did not start:" >&2
+	tail -5 "$work/$name.log" >&2
+	return 1
+}
+
+# null figures with the reason, for a run that could not be made
+skipped() {
+	jq -n --arg why "$1" --argjson n "$2" --arg store "$3" \
+		'{store: $store, agents: $n, apply_p50_ms: null,
+		  apply_p99_ms: null, apply_max_ms: null, ports_per_s: null,
+		  skipped: $why}'
+}
+
+zk_supported() {
+	"$ctl" --help 2>&1 | grep -q -- '--zookeeper' &&
+		! "$ctl" --help 2>&1 | grep -A2 -- '--zookeeper' |
+			grep -qi 'not supported'
+}
+
+run() { # store n
+	local store=$1 n=$2 args=() u i res=$work/$1-$2.json
+	urls=()
+	stop_controllers
+	case $store in
+	embedded)
+		mkdir -p "$work/data-$n"
+		start_controller "emb-$n" --data-dir "$work/data-$n" ||
+			{ skipped "the controller did not start" "$n" "$store" >"$res"; return; }
+		;;
+	zookeeper)
+		if ! zk_supported; then
+			skipped "this build's xvpc-controller has no --zookeeper mode" \
+				"$n" "$store" >"$res"
+			return
+		fi
+		if [ -z "$zk_up" ]; then
+			zk_hosts=$(tests/zk_harness.sh start 3 "$work/zk" $$) ||
+				{ skipped "the ZooKeeper ensemble did not start" "$n" "$store" >"$res"; return; }
+			zk_up=1
+		fi
+		for i in $(seq "$zk_ctls"); do
+			mkdir -p "$work/zkdata-$n-$i"
+			start_controller "zk-$n-$i" --zookeeper "$zk_hosts" \
+				--zk-root "/xvpc-bench-$n" \
+				--data-dir "$work/zkdata-$n-$i" ||
+				{ skipped "a controller did not start on ZooKeeper" "$n" "$store" >"$res"; return; }
+		done
+		;;
+	esac
+	for u in "${urls[@]}"; do
+		args+=(--url "$u")
+	done
+	for i in "${ctl_pids[@]}"; do
+		args+=(--ctl-pid "$i")
+	done
+	[ -n "${BENCH_CHANGES:-}" ] && args+=(--changes "$BENCH_CHANGES")
+	if ! "$bench" "${args[@]}" --token "$token" --agents "$n" \
+		--store "$store" --ports-secs "${BENCH_PORTS_SECS:-5}" \
+		--clients "${BENCH_CLIENTS:-16}" --out "$res"; then
+		skipped "bench_control failed (see above)" "$n" "$store" >"$res"
+	fi
+	stop_controllers
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+IFS=, read -ra ns <<<"$agents_list"
+IFS=, read -ra sts <<<"$stores"
+for store in embedded zookeeper; do
+	for n in "${ns[@]}"; do
+		if [[ ",$stores," == *",$store,"* ]]; then
+			run "$store" "$n"
+		else
+			skipped "not run (BENCH_STORES=$stores)" "$n" "$store" \
+				>"$work/$store-$n.json"
+		fi
+	done
+done
+
+machine=$(bench/machine.sh)
+args=()
+filter='{machine: $machine, load_average_before: $load, method: $method'
+for store in embedded zookeeper; do
+	filter+=", $store: {"
+	sep=
+	for n in "${ns[@]}"; do
+		args+=(--slurpfile "${store}_$n" "$work/$store-$n.json")
+		filter+="$sep\"$n\": \$${store}_$n[0]"
+		sep=", "
+	done
+	filter+="}"
+done
+filter+='}'
+method="Simulated agents: agent/source_ctrl.c and agent/reconcile.c over \
+in-memory maps, all in one process on the same machine as the controller(s); \
+one VPC with a port on every node, so every change reaches every agent. apply: \
+API call returning -> endpoint in the agent's maps, over all (change, agent) \
+pairs, changes one after another. ports_per_s: bound port creations by \
+${BENCH_CLIENTS:-16} API clients for ${BENCH_PORTS_SECS:-5} s while every agent \
+applies every one."
+jq -n --argjson machine "$machine" --arg load "$load_before" \
+	--arg method "$method" "${args[@]}" "$filter" >"$out.tmp"
+mv "$out.tmp" "$out"
+
+echo
+printf '%-10s %6s %10s %10s %10s %10s\n' store agents p50_ms p99_ms max_ms ports/s
+for store in embedded zookeeper; do
+	for n in "${ns[@]}"; do
+		jq -r --arg s "$store" --arg n "$n" \
+			'.[$s][$n] | [$s, $n, (.apply_p50_ms // "-"), (.apply_p99_ms // "-"),
+			 (.apply_max_ms // "-"), (.ports_per_s // "-")] | @tsv' "$out" |
+			awk -F'\t' '{printf "%-10s %6s %10s %10s %10s %10s\n", $1, $2, $3, $4, $5, $6}'
+	done
+done
+echo "targets: apply p99 < 100 ms at 1000 agents; >= 2000 ports/s on ZooKeeper"
+echo "wrote $out"
