@@ -19,7 +19,12 @@
 # Environment: BENCH_AGENTS (default 100,1000), BENCH_CHANGES (default: 300
 # at 100 agents, 100 at 1000), BENCH_PORTS_SECS (default 5),
 # BENCH_CLIENTS (default 16), BENCH_ZK_CONTROLLERS (controllers on the
-# ensemble, default 1), BENCH_STORES (default embedded,zookeeper).
+# ensemble, default 1), BENCH_STORES (default
+# embedded,zookeeper,no_liveness).
+#
+# no_liveness is a diagnostic: the same controller code (store, API, HTTP)
+# inside bench_control, without the cluster's liveness duty and without the
+# per-poll seen/ writes, to show what the distribution path costs alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=bin/bench/bench_control
@@ -29,7 +34,7 @@ for b in "$bench" "$ctl"; do
 done
 out=bench/results/control.json
 agents_list=${BENCH_AGENTS:-100,1000}
-stores=${BENCH_STORES:-embedded,zookeeper}
+stores=${BENCH_STORES:-embedded,zookeeper,no_liveness}
 zk_ctls=${BENCH_ZK_CONTROLLERS:-1}
 token=xva_bench_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 work=$(mktemp -d /tmp/xvpc-bench-control.XXXXXX)
@@ -134,6 +139,10 @@ run() { # store n
 				{ skipped "a controller did not start on ZooKeeper" "$n" "$store" >"$res"; return; }
 		done
 		;;
+	no_liveness)
+		mkdir -p "$work/inproc-$n"
+		args+=(--inproc "$work/inproc-$n")
+		;;
 	esac
 	for u in "${urls[@]}"; do
 		args+=(--url "$u")
@@ -153,7 +162,7 @@ run() { # store n
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 IFS=, read -ra ns <<<"$agents_list"
 IFS=, read -ra sts <<<"$stores"
-for store in embedded zookeeper; do
+for store in embedded zookeeper no_liveness; do
 	for n in "${ns[@]}"; do
 		if [[ ",$stores," == *",$store,"* ]]; then
 			run "$store" "$n"
@@ -167,7 +176,7 @@ done
 machine=$(bench/machine.sh)
 args=()
 filter='{machine: $machine, load_average_before: $load, method: $method'
-for store in embedded zookeeper; do
+for store in embedded zookeeper no_liveness; do
 	filter+=", $store: {"
 	sep=
 	for n in "${ns[@]}"; do
@@ -191,7 +200,7 @@ mv "$out.tmp" "$out"
 
 echo
 printf '%-10s %6s %10s %10s %10s %10s\n' store agents p50_ms p99_ms max_ms ports/s
-for store in embedded zookeeper; do
+for store in embedded zookeeper no_liveness; do
 	for n in "${ns[@]}"; do
 		jq -r --arg s "$store" --arg n "$n" \
 			'.[$s][$n] | [$s, $n, (.apply_p50_ms // "-"), (.apply_p99_ms // "-"),
