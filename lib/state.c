@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+
 #include <json-c/json.h>
 
 #include "netutil.h"
@@ -40,6 +42,9 @@ void xvpc_state_free(struct xvpc_state *st)
 	free(st->vpcs);
 	free(st->subnets);
 	free(st->eps);
+	for (size_t i = 0; i < st->n_svcs; i++)
+		free(st->svcs[i].backends);
+	free(st->svcs);
 	free(st);
 }
 
@@ -93,6 +98,59 @@ int xvpc_state_add_ep(struct xvpc_state *st, const struct xvpc_state_ep *e)
 	st->eps[st->n_eps++] = *e;
 	st->validated = false;
 	return 0;
+}
+
+int xvpc_state_add_svc(struct xvpc_state *st, const struct xvpc_state_svc *s)
+{
+	struct xvpc_state_lb_backend *be = NULL;
+	int err =
+		grow((void **)&st->svcs, &st->cap_svcs, st->n_svcs, sizeof(*s));
+
+	if (err)
+		return err;
+	if (s->n_backends) {
+		if (!s->backends)
+			return -EINVAL;
+		be = malloc(s->n_backends * sizeof(*be));
+		if (!be)
+			return -ENOMEM;
+		memcpy(be, s->backends, s->n_backends * sizeof(*be));
+	}
+	st->svcs[st->n_svcs] = *s;
+	st->svcs[st->n_svcs++].backends = be;
+	st->validated = false;
+	return 0;
+}
+
+void xvpc_state_hc_defaults(struct xvpc_state_hc *hc)
+{
+	if (!hc->interval_ms)
+		hc->interval_ms = 2000;
+	if (!hc->timeout_ms)
+		hc->timeout_ms =
+			hc->interval_ms < 1000 ? hc->interval_ms : 1000;
+	if (!hc->rise)
+		hc->rise = 2;
+	if (!hc->fall)
+		hc->fall = 3;
+	if (!hc->expect_status)
+		hc->expect_status = 200;
+	if (!hc->path[0])
+		strcpy(hc->path, "/");
+}
+
+const struct xvpc_state_svc *xvpc_state_find_svc(const struct xvpc_state *st,
+						 __u32 vpc, __be32 vip,
+						 __u16 port, __u8 proto)
+{
+	for (size_t i = 0; i < st->n_svcs; i++) {
+		const struct xvpc_state_svc *s = &st->svcs[i];
+
+		if (s->vpc == vpc && s->vip == vip && s->port == port &&
+		    s->proto == proto)
+			return s;
+	}
+	return NULL;
 }
 
 /* ---- validation ---- */
@@ -476,6 +534,204 @@ out:
 	return ret;
 }
 
+static const char *proto_name(__u8 proto)
+{
+	return proto == IPPROTO_TCP   ? "tcp"
+	       : proto == IPPROTO_UDP ? "udp"
+				      : "?";
+}
+
+static bool path_ok(const char *p)
+{
+	size_t len = strnlen(p, XVPC_STATE_HC_PATH_MAX);
+
+	if (len >= XVPC_STATE_HC_PATH_MAX || p[0] != '/')
+		return false;
+	for (; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			return false;
+	return true;
+}
+
+static bool ep_listed(const struct xvpc_state *st, __u32 vpc, __be32 ip)
+{
+	for (size_t i = 0; i < st->n_eps; i++)
+		if (st->eps[i].vpc == vpc && st->eps[i].ip == ip)
+			return true;
+	return false;
+}
+
+static int validate_hc(const struct xvpc_state_svc *s, size_t i, const char *w,
+		       char *err, size_t errlen)
+{
+	const struct xvpc_state_hc *hc = &s->hc;
+
+	if (hc->type > XVPC_HC_HTTP) {
+		seterr(err, errlen,
+		       "services[%zu] (%s): field \"health_check.type\": must "
+		       "be \"none\", \"tcp\" or \"http\"",
+		       i, w);
+		return -EINVAL;
+	}
+	if (hc->type == XVPC_HC_NONE)
+		return 0;
+	if (hc->interval_ms < 100 || hc->interval_ms > 3600000) {
+		seterr(err, errlen,
+		       "services[%zu] (%s): field "
+		       "\"health_check.interval_ms\": "
+		       "%u is not in 100 .. 3600000",
+		       i, w, hc->interval_ms);
+		return -EINVAL;
+	}
+	if (hc->timeout_ms < 10 || hc->timeout_ms > hc->interval_ms) {
+		seterr(err, errlen,
+		       "services[%zu] (%s): field \"health_check.timeout_ms\": "
+		       "%u is not in 10 .. interval_ms (%u)",
+		       i, w, hc->timeout_ms, hc->interval_ms);
+		return -EINVAL;
+	}
+	if (hc->rise < 1 || hc->rise > 100 || hc->fall < 1 || hc->fall > 100) {
+		seterr(err, errlen,
+		       "services[%zu] (%s): field \"health_check.%s\": %u is "
+		       "not in 1 .. 100",
+		       i, w, hc->rise < 1 || hc->rise > 100 ? "rise" : "fall",
+		       hc->rise < 1 || hc->rise > 100 ? hc->rise : hc->fall);
+		return -EINVAL;
+	}
+	if (hc->type == XVPC_HC_HTTP && !path_ok(hc->path)) {
+		seterr(err, errlen,
+		       "services[%zu] (%s): field \"health_check.path\": must "
+		       "start with '/', hold no spaces or control characters "
+		       "and be shorter than %d characters",
+		       i, w, XVPC_STATE_HC_PATH_MAX);
+		return -EINVAL;
+	}
+	if (hc->type == XVPC_HC_HTTP &&
+	    (hc->expect_status < 100 || hc->expect_status > 599)) {
+		seterr(err, errlen,
+		       "services[%zu] (%s): field "
+		       "\"health_check.expect_status\": %u is not in 100 .. "
+		       "599",
+		       i, w, hc->expect_status);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int validate_svcs(struct xvpc_state *st, char *err, size_t errlen)
+{
+	char w[64], ip[XVPC_IP_STRLEN];
+
+	for (size_t i = 0; i < st->n_svcs; i++) {
+		struct xvpc_state_svc *s = &st->svcs[i];
+		const struct xvpc_state_subnet *sn;
+		int ret;
+
+		if (s->hc.type != XVPC_HC_NONE)
+			xvpc_state_hc_defaults(&s->hc);
+		snprintf(w, sizeof(w), "vpc %u, %s:%u/%s", s->vpc,
+			 xvpc_fmt_ip(s->vip, ip), s->port,
+			 proto_name(s->proto));
+		if (!vpc_listed(st, s->vpc)) {
+			seterr(err, errlen,
+			       "services[%zu] (%s): field \"vpc\": VPC %u is "
+			       "not listed in \"vpcs\"",
+			       i, w, s->vpc);
+			return -EINVAL;
+		}
+		if (!s->vip || ep_listed(st, s->vpc, s->vip)) {
+			seterr(err, errlen,
+			       "services[%zu] (%s): field \"vip\": %s", i, w,
+			       s->vip ? "is the address of an endpoint"
+				      : "0.0.0.0 is not a service address");
+			return -EINVAL;
+		}
+		sn = xvpc_state_find_subnet(st, s->vpc, s->vip);
+		if (sn && sn->gw_ip == s->vip) {
+			seterr(err, errlen,
+			       "services[%zu] (%s): field \"vip\": is the "
+			       "subnet's gateway_ip",
+			       i, w);
+			return -EINVAL;
+		}
+		if (!s->port) {
+			seterr(err, errlen,
+			       "services[%zu] (%s): field \"port\": must be 1 "
+			       ".. 65535",
+			       i, w);
+			return -EINVAL;
+		}
+		if (s->proto != IPPROTO_TCP && s->proto != IPPROTO_UDP) {
+			seterr(err, errlen,
+			       "services[%zu] (%s): field \"protocol\": must "
+			       "be \"tcp\" or \"udp\"",
+			       i, w);
+			return -EINVAL;
+		}
+		if (s->n_backends > XVPC_STATE_LB_BACKENDS_MAX) {
+			seterr(err, errlen,
+			       "services[%zu] (%s): field \"backends\": %u "
+			       "backends, at most %d",
+			       i, w, s->n_backends, XVPC_STATE_LB_BACKENDS_MAX);
+			return -EINVAL;
+		}
+		for (__u32 j = 0; j < s->n_backends; j++) {
+			const struct xvpc_state_lb_backend *b = &s->backends[j];
+			__u16 pj = b->port ? b->port : s->port;
+
+			if (!b->ip) {
+				seterr(err, errlen,
+				       "services[%zu] (%s): field "
+				       "\"backends[%u].ip\": 0.0.0.0 is not a "
+				       "backend address",
+				       i, w, j);
+				return -EINVAL;
+			}
+			if (b->weight > 65535) {
+				seterr(err, errlen,
+				       "services[%zu] (%s): field "
+				       "\"backends[%u].weight\": %u is not in "
+				       "0 "
+				       ".. 65535",
+				       i, w, j, b->weight);
+				return -EINVAL;
+			}
+			for (__u32 k = 0; k < j; k++) {
+				const struct xvpc_state_lb_backend *c =
+					&s->backends[k];
+
+				if (c->ip == b->ip &&
+				    (c->port ? c->port : s->port) == pj) {
+					seterr(err, errlen,
+					       "services[%zu] (%s): field "
+					       "\"backends[%u]\": %s:%u is "
+					       "already backends[%u]",
+					       i, w, j, xvpc_fmt_ip(b->ip, ip),
+					       pj, k);
+					return -EINVAL;
+				}
+			}
+		}
+		ret = validate_hc(s, i, w, err, errlen);
+		if (ret)
+			return ret;
+		for (size_t k = 0; k < i; k++) {
+			const struct xvpc_state_svc *o = &st->svcs[k];
+
+			if (o->vpc == s->vpc && o->vip == s->vip &&
+			    o->port == s->port && o->proto == s->proto) {
+				seterr(err, errlen,
+				       "services[%zu] (%s): fields \"vpc\", "
+				       "\"vip\", \"port\", \"protocol\": same "
+				       "as services[%zu]",
+				       i, w, k);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
 int xvpc_state_validate(struct xvpc_state *st, __be32 node_ip, char *err,
 			size_t errlen)
 {
@@ -487,6 +743,8 @@ int xvpc_state_validate(struct xvpc_state *st, __be32 node_ip, char *err,
 		ret = validate_subnets(st, err, errlen);
 	if (!ret)
 		ret = validate_eps(st, node_ip, err, errlen);
+	if (!ret)
+		ret = validate_svcs(st, err, errlen);
 	if (ret == -ENOMEM)
 		seterr(err, errlen, "out of memory while validating");
 	if (!ret)
@@ -502,8 +760,14 @@ struct pctx {
 	char where[96]; /* "subnets[3]" */
 };
 
-static const char *const top_fields[] = {"revision", "vpcs", "subnets",
-					 "endpoints", NULL};
+static const char *const top_fields[] = {"revision",  "vpcs",	  "subnets",
+					 "endpoints", "services", NULL};
+static const char *const svc_fields[] = {
+	"vpc", "vip", "port", "protocol", "backends", "health_check", NULL};
+static const char *const be_fields[] = {"ip", "port", "weight", NULL};
+static const char *const hc_fields[] = {
+	"type", "interval_ms", "timeout_ms",	"rise",
+	"fall", "path",	       "expect_status", NULL};
 static const char *const vpc_fields[] = {"id", "name", NULL};
 static const char *const subnet_fields[] = {"vpc",	  "cidr",	 "vni",
 					    "gateway_ip", "gateway_mac", NULL};
@@ -738,6 +1002,195 @@ static int parse_ep(struct pctx *p, struct json_object *o,
 	return xvpc_state_add_ep(st, &e);
 }
 
+/* An optional integer field in lo .. hi; absent leaves *out as it is. */
+static int get_u32_range(struct pctx *p, struct json_object *o,
+			 const char *name, const char *shown, __u32 lo,
+			 __u32 hi, __u32 *out)
+{
+	struct json_object *v;
+	int64_t x;
+	int ret;
+
+	v = get_field(p, o, name, json_type_int, false, &ret);
+	if (!v)
+		return ret;
+	errno = 0;
+	x = json_object_get_int64(v);
+	if (errno || x < lo || x > hi) {
+		seterr(p->err, p->errlen,
+		       "%s: field \"%s\": %s is not in %u .. %u", p->where,
+		       shown, json_object_to_json_string(v), lo, hi);
+		return -EINVAL;
+	}
+	*out = x;
+	return 0;
+}
+
+static int parse_hc(struct pctx *p, struct json_object *o,
+		    struct xvpc_state_hc *hc)
+{
+	const char *type, *path;
+	int ret;
+
+	ret = check_fields(p, o, hc_fields);
+	if (!ret)
+		ret = get_str(p, o, "type", true, &type);
+	if (ret) {
+		if (strstr(p->err ? p->err : "", "field \"type\""))
+			seterr(p->err, p->errlen,
+			       "%s: field \"health_check.type\" is missing "
+			       "or not a string",
+			       p->where);
+		return ret;
+	}
+	if (!strcmp(type, "none"))
+		hc->type = XVPC_HC_NONE;
+	else if (!strcmp(type, "tcp"))
+		hc->type = XVPC_HC_TCP;
+	else if (!strcmp(type, "http"))
+		hc->type = XVPC_HC_HTTP;
+	else {
+		seterr(p->err, p->errlen,
+		       "%s: field \"health_check.type\": \"%s\" is not "
+		       "\"none\", \"tcp\" or \"http\"",
+		       p->where, type);
+		return -EINVAL;
+	}
+	ret = get_u32_range(p, o, "interval_ms", "health_check.interval_ms",
+			    100, 3600000, &hc->interval_ms) ?:
+	      get_u32_range(p, o, "timeout_ms", "health_check.timeout_ms", 10,
+			    3600000, &hc->timeout_ms) ?:
+	      get_u32_range(p, o, "rise", "health_check.rise", 1, 100,
+			    &hc->rise) ?:
+	      get_u32_range(p, o, "fall", "health_check.fall", 1, 100,
+			    &hc->fall) ?:
+	      get_u32_range(p, o, "expect_status",
+			    "health_check.expect_status", 100, 599,
+			    &hc->expect_status) ?:
+	      get_str(p, o, "path", false, &path);
+	if (ret)
+		return ret;
+	if (path) {
+		if (strlen(path) >= sizeof(hc->path) || !path_ok(path)) {
+			seterr(p->err, p->errlen,
+			       "%s: field \"health_check.path\": \"%.40s\" "
+			       "must start with '/', hold no spaces and be "
+			       "shorter than %zu characters",
+			       p->where, path, sizeof(hc->path));
+			return -EINVAL;
+		}
+		strcpy(hc->path, path);
+	}
+	return 0;
+}
+
+static int parse_backend(struct pctx *p, struct json_object *o, __u32 j,
+			 struct xvpc_state_lb_backend *b)
+{
+	char shown[48];
+	__u32 port = 0, weight = 1;
+	int ret;
+
+	ret = check_fields(p, o, be_fields);
+	if (!ret)
+		ret = get_ip(p, o, "ip", &b->ip);
+	if (ret)
+		return ret;
+	snprintf(shown, sizeof(shown), "backends[%u].port", j);
+	ret = get_u32_range(p, o, "port", shown, 0, 65535, &port);
+	snprintf(shown, sizeof(shown), "backends[%u].weight", j);
+	if (!ret)
+		ret = get_u32_range(p, o, "weight", shown, 0, 65535, &weight);
+	b->port = port;
+	b->weight = weight;
+	return ret;
+}
+
+static int parse_svc(struct pctx *p, struct json_object *o,
+		     struct xvpc_state *st)
+{
+	struct xvpc_state_svc s = {0};
+	struct json_object *arr, *hc;
+	const char *proto;
+	char where[sizeof(p->where)], ip[XVPC_IP_STRLEN];
+	__u32 port = 0;
+	int ret;
+
+	ret = check_fields(p, o, svc_fields);
+	if (!ret)
+		ret = get_u32(p, o, "vpc", &s.vpc);
+	if (!ret)
+		ret = get_ip(p, o, "vip", &s.vip);
+	if (!ret && !json_object_object_get_ex(o, "port", NULL)) {
+		seterr(p->err, p->errlen, "%s: field \"port\" is missing",
+		       p->where);
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = get_u32_range(p, o, "port", "port", 1, 65535, &port);
+	if (!ret)
+		ret = get_str(p, o, "protocol", true, &proto);
+	if (ret)
+		return ret;
+	s.port = port;
+	if (!strcmp(proto, "tcp")) {
+		s.proto = IPPROTO_TCP;
+	} else if (!strcmp(proto, "udp")) {
+		s.proto = IPPROTO_UDP;
+	} else {
+		seterr(p->err, p->errlen,
+		       "%s: field \"protocol\": \"%s\" is not \"tcp\" or "
+		       "\"udp\"",
+		       p->where, proto);
+		return -EINVAL;
+	}
+	snprintf(p->where + strlen(p->where),
+		 sizeof(p->where) - strlen(p->where), " (vpc %u, %s:%u/%s)",
+		 s.vpc, xvpc_fmt_ip(s.vip, ip), s.port, proto);
+	hc = get_field(p, o, "health_check", json_type_object, false, &ret);
+	if (ret)
+		return ret;
+	if (hc) {
+		ret = parse_hc(p, hc, &s.hc);
+		if (ret)
+			return ret;
+	}
+	arr = get_field(p, o, "backends", json_type_array, true, &ret);
+	if (!arr)
+		return ret;
+	s.n_backends = json_object_array_length(arr);
+	if (s.n_backends > XVPC_STATE_LB_BACKENDS_MAX) {
+		seterr(p->err, p->errlen,
+		       "%s: field \"backends\": %u backends, at most %d",
+		       p->where, s.n_backends, XVPC_STATE_LB_BACKENDS_MAX);
+		return -EINVAL;
+	}
+	if (s.n_backends) {
+		s.backends = calloc(s.n_backends, sizeof(*s.backends));
+		if (!s.backends)
+			return -ENOMEM;
+	}
+	snprintf(where, sizeof(where), "%s", p->where);
+	for (__u32 j = 0; j < s.n_backends && !ret; j++) {
+		struct json_object *b = json_object_array_get_idx(arr, j);
+
+		if (json_object_get_type(b) != json_type_object) {
+			seterr(p->err, p->errlen,
+			       "%s: field \"backends[%u]\": must be an object",
+			       where, j);
+			ret = -EINVAL;
+			break;
+		}
+		snprintf(p->where, sizeof(p->where), "%.60s backends[%u]",
+			 where, j);
+		ret = parse_backend(p, b, j, &s.backends[j]);
+	}
+	if (!ret)
+		ret = xvpc_state_add_svc(st, &s);
+	free(s.backends);
+	return ret;
+}
+
 typedef int (*parse_fn)(struct pctx *p, struct json_object *o,
 			struct xvpc_state *st);
 
@@ -844,6 +1297,8 @@ int xvpc_state_parse(const char *json, size_t len, __be32 node_ip,
 		ret = parse_array(&p, top, "subnets", parse_subnet, st);
 	if (!ret)
 		ret = parse_array(&p, top, "endpoints", parse_ep, st);
+	if (!ret && json_object_object_get_ex(top, "services", NULL))
+		ret = parse_array(&p, top, "services", parse_svc, st);
 	if (ret == -ENOMEM)
 		seterr(err, errlen, "out of memory while parsing");
 	if (!ret)
@@ -992,6 +1447,68 @@ static struct json_object *ep_json(const struct xvpc_state_ep *e)
 	return o;
 }
 
+static struct json_object *hc_json(const struct xvpc_state_hc *hc)
+{
+	static const char *const types[] = {"none", "tcp", "http"};
+	struct json_object *o = json_object_new_object();
+	int err;
+
+	if (!o)
+		return NULL;
+	err = add(o, "type",
+		  jstr(types[hc->type <= XVPC_HC_HTTP ? hc->type : 0]));
+	if (!err && hc->type != XVPC_HC_NONE)
+		err = add(o, "interval_ms",
+			  json_object_new_int64(hc->interval_ms)) ||
+		      add(o, "timeout_ms",
+			  json_object_new_int64(hc->timeout_ms)) ||
+		      add(o, "rise", json_object_new_int64(hc->rise)) ||
+		      add(o, "fall", json_object_new_int64(hc->fall));
+	if (!err && hc->type == XVPC_HC_HTTP)
+		err = add(o, "path", jstr(hc->path)) ||
+		      add(o, "expect_status",
+			  json_object_new_int64(hc->expect_status));
+	if (err) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+static struct json_object *svc_json(const struct xvpc_state_svc *s)
+{
+	char ip[XVPC_IP_STRLEN];
+	struct json_object *o = json_object_new_object(), *arr;
+
+	if (!o)
+		return NULL;
+	arr = json_object_new_array_ext(s->n_backends);
+	if (add(o, "vpc", json_object_new_int64(s->vpc)) ||
+	    add(o, "vip", jstr(xvpc_fmt_ip(s->vip, ip))) ||
+	    add(o, "port", json_object_new_int64(s->port)) ||
+	    add(o, "protocol", jstr(proto_name(s->proto))) ||
+	    add(o, "backends", arr))
+		goto fail;
+	for (__u32 j = 0; j < s->n_backends; j++) {
+		const struct xvpc_state_lb_backend *b = &s->backends[j];
+		struct json_object *bo = json_object_new_object();
+
+		if (put_arr(arr, bo) ||
+		    add(bo, "ip", jstr(xvpc_fmt_ip(b->ip, ip))) ||
+		    (b->port &&
+		     add(bo, "port", json_object_new_int64(b->port))) ||
+		    add(bo, "weight", json_object_new_int64(b->weight)))
+			goto fail;
+	}
+	if (s->hc.type != XVPC_HC_NONE &&
+	    add(o, "health_check", hc_json(&s->hc)))
+		goto fail;
+	return o;
+fail:
+	json_object_put(o);
+	return NULL;
+}
+
 int xvpc_state_to_json(const struct xvpc_state *st, bool pretty, char **out)
 {
 	struct json_object *top, *vpcs, *subnets, *eps;
@@ -1023,6 +1540,16 @@ int xvpc_state_to_json(const struct xvpc_state *st, bool pretty, char **out)
 	for (size_t i = 0; i < st->n_eps; i++)
 		if (put_arr(eps, ep_json(&st->eps[i])))
 			goto out;
+	if (st->n_svcs) {
+		struct json_object *svcs =
+			json_object_new_array_ext(st->n_svcs);
+
+		if (add(top, "services", svcs))
+			goto out;
+		for (size_t i = 0; i < st->n_svcs; i++)
+			if (put_arr(svcs, svc_json(&st->svcs[i])))
+				goto out;
+	}
 	s = json_object_to_json_string_ext(
 		top, JSON_C_TO_STRING_NOSLASHESCAPE |
 			     (pretty ? JSON_C_TO_STRING_PRETTY |

@@ -44,6 +44,42 @@ struct xvpc_state_ep {
 	char ifname[IF_NAMESIZE]; /* "" when not given */
 };
 
+/* Load balancer services (docs/state-format.md, "services"). */
+#define XVPC_STATE_LB_BACKENDS_MAX 4096 /* backends of one service */
+#define XVPC_STATE_HC_PATH_MAX	   128	/* HTTP path, including the NUL */
+
+enum xvpc_state_hc_type {
+	XVPC_HC_NONE = 0, /* every backend counts as up */
+	XVPC_HC_TCP,	  /* a TCP connect that completes */
+	XVPC_HC_HTTP,	  /* GET path answered with expect_status */
+};
+
+struct xvpc_state_hc {
+	enum xvpc_state_hc_type type;
+	__u32 interval_ms;   /* between probes of one backend */
+	__u32 timeout_ms;    /* of one probe; <= interval_ms */
+	__u32 rise;	     /* consecutive successes to come back */
+	__u32 fall;	     /* consecutive failures to leave */
+	__u32 expect_status; /* HTTP only */
+	char path[XVPC_STATE_HC_PATH_MAX]; /* HTTP only */
+};
+
+struct xvpc_state_lb_backend {
+	__be32 ip;
+	__u16 port;   /* host order; 0: the service's port */
+	__u32 weight; /* 0 .. 65535; 0: in the service, no new flows */
+};
+
+struct xvpc_state_svc {
+	__u32 vpc;
+	__be32 vip;
+	__u16 port;				/* host order */
+	__u8 proto;				/* IPPROTO_TCP or IPPROTO_UDP */
+	struct xvpc_state_lb_backend *backends; /* owned by the state */
+	__u32 n_backends;
+	struct xvpc_state_hc hc;
+};
+
 struct xvpc_state {
 	__u64 revision;
 	struct xvpc_state_vpc *vpcs;
@@ -52,6 +88,8 @@ struct xvpc_state {
 	size_t n_subnets, cap_subnets;
 	struct xvpc_state_ep *eps;
 	size_t n_eps, cap_eps;
+	struct xvpc_state_svc *svcs;
+	size_t n_svcs, cap_svcs;
 	bool validated; /* set by xvpc_state_validate(); cleared by adds */
 };
 
@@ -63,6 +101,13 @@ int xvpc_state_add_vpc(struct xvpc_state *st, const struct xvpc_state_vpc *v);
 int xvpc_state_add_subnet(struct xvpc_state *st,
 			  const struct xvpc_state_subnet *s);
 int xvpc_state_add_ep(struct xvpc_state *st, const struct xvpc_state_ep *e);
+/* Copies s and its backends array. A zero hc gets the defaults of
+ * xvpc_state_hc_defaults() when validated. */
+int xvpc_state_add_svc(struct xvpc_state *st, const struct xvpc_state_svc *s);
+/* Fill the unset (0) fields of a health check with the documented
+ * defaults: interval 2000 ms, timeout min(1000, interval), rise 2, fall 3,
+ * path "/", expect_status 200. */
+void xvpc_state_hc_defaults(struct xvpc_state_hc *hc);
 
 /*
  * Check every rule of docs/state-format.md. node_ip is this node's underlay
@@ -90,5 +135,10 @@ int xvpc_state_to_json(const struct xvpc_state *st, bool pretty, char **out);
 /* The subnet of vpc that contains ip, or NULL. Needs a validated state. */
 const struct xvpc_state_subnet *
 xvpc_state_find_subnet(const struct xvpc_state *st, __u32 vpc, __be32 ip);
+
+/* The service (vpc, vip, port, proto), or NULL. Linear. */
+const struct xvpc_state_svc *xvpc_state_find_svc(const struct xvpc_state *st,
+						 __u32 vpc, __be32 vip,
+						 __u16 port, __u8 proto);
 
 #endif
