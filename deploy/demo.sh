@@ -1,33 +1,49 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# make demo: two nodes, two tenants with the same CIDRs, a few VMs, all in
-# network namespaces on this machine; the xvpc datapath set up by the node
-# agent from a state file. Shows pings within and across subnets, tenant
-# isolation, the pinned maps and the counters, then tears everything down
-# (also on Ctrl-C). Takes well under a minute; touches no real interface.
+# make demo: the controller drives the datapath. One xvpc-controller (its
+# embedded store), two nodes with an xvpc-agent each in --controller mode,
+# two tenants whose VPCs use the same CIDRs; VPCs, subnets and ports made
+# through xvpcctl; the VMs are network namespaces plugged in with the MAC
+# and IP the API gave their ports. Shows pings within and across subnets,
+# tenant isolation, a new port reaching the datapath, xvpcctl's views of
+# the API and of a node's datapath, then tears everything down (also on
+# Ctrl-C). Takes well under a minute; touches no real interface.
 #
-#              underlay bridge (192.168.250.0/24, MTU 1500)
-#          +----------------------------------------------+
-#        node n1 (.1)                                 node n2 (.2)
-#   blue-web   10.0.1.10  (blue)                blue-app 10.0.1.11 (blue)
-#   red-db     10.0.2.10  (red)                 blue-db  10.0.2.10 (blue)
-#                                               red-web  10.0.1.10 (red)
+#   root namespace: xvpc-controller on 169.254.M.1:8470 (embedded store)
+#            | management veths (169.254.M.0/24, link-local)
+#        node n1 (.250.1)                             node n2 (.250.2)
+#          xvpc-agent --controller                      xvpc-agent --controller
+#   blue-web   10.0.1.2  (blue)                   blue-app 10.0.1.3 (blue)
+#   red-db     10.0.2.2  (red)                    blue-db  10.0.2.2 (blue)
+#                                                 red-web  10.0.1.2 (red)
+#        +------------ underlay bridge (192.168.250.0/24) ------------+
 #
-#   blue (VPC 1): 10.0.1.0/24 VNI 101, 10.0.2.0/24 VNI 102
-#   red  (VPC 2): 10.0.1.0/24 VNI 201, 10.0.2.0/24 VNI 202
+#   tenant blue, VPC 10.0.0.0/16: subnets 10.0.1.0/24, 10.0.2.0/24
+#   tenant red,  VPC 10.0.0.0/16: subnets 10.0.1.0/24, 10.0.2.0/24
+#   (addresses, MACs and VNIs as the API allocates them)
 #
 # DEMO_MODE=xdp runs the underlay program in XDP instead of tc.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 . selftests/e2e/lib.sh
+. selftests/e2e/agent_lib.sh
+. selftests/e2e/ctl_lib.sh
 
 MODE=${DEMO_MODE:-tc}
+CTL=$XV_ROOT/bin/xvpcctl
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() {
 	printf '$ %s\n' "$*"
 	"$@" 2>&1 | sed 's/^/  /'
+}
+# api TOKEN-NAME ARGS...: show an xvpcctl call against the controller.
+api() {
+	local tok=$1
+	shift
+	printf '$ xvpcctl %s   # token of %s\n' "$*" "$tok"
+	XC_HUMAN=1 xc_ctl "${TOKEN[$tok]}" "$@" 2>&1 | sed 's/^/  /'
 }
 # vm_ping VM DST WHAT: ping from a VM and say what it shows.
 vm_ping() {
@@ -41,81 +57,124 @@ in_node() {
 	shift
 	nsenter --net="/run/netns/${XV_NODE_NS[$n]}" "$@"
 }
-
-if [ ! -x "$XV_AGENT" ]; then
-	echo "demo: $XV_AGENT is missing; run 'make all' first" >&2
+die() {
+	echo "demo: $*" >&2
 	exit 1
-fi
+}
 
-xv_init
-step "Topology: 2 nodes on an underlay bridge, VPCs blue and red with the same CIDRs (run $XV_RUN)"
+for b in "$XV_AGENT" "$XC_CTRL" "$CTL"; do
+	[ -x "$b" ] || die "$b is missing; run 'make all' first"
+done
+command -v jq >/dev/null || die "jq is missing (deploy/deps.sh installs it)"
+
+xc_init
+declare -A TOKEN VPC SUB
+TOKEN[admin]=demo-admin-$XV_RUN-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+step "Topology: 2 nodes on an underlay bridge, a management link from each to the controller (run $XV_RUN)"
 xv_underlay &&
 	xv_node n1 $XV_UL_NET.1 &&
 	xv_node n2 $XV_UL_NET.2 &&
-	xv_node_neighs || exit 1
-xv_vpc 1 blue
-xv_vpc 2 red
-xv_subnet 1 10.0.1.0/24 101 10.0.1.1
-xv_subnet 1 10.0.2.0/24 102 10.0.2.1
-xv_subnet 2 10.0.1.0/24 201 10.0.1.1
-xv_subnet 2 10.0.2.0/24 202 10.0.2.1
-xv_vm blue-web n1 1 10.0.1.10 &&
-	xv_vm blue-app n2 1 10.0.1.11 &&
-	xv_vm blue-db n2 1 10.0.2.10 &&
-	xv_vm red-web n2 2 10.0.1.10 &&
-	xv_vm red-db n1 2 10.0.2.10 || exit 1
-for vm in "${XV_VMS[@]}"; do
-	printf '  %-9s vpc %s  %-10s on %s  mac %s  gw %s\n' "$vm" \
-		"${XV_VM_VPC[$vm]}" "${XV_VM_IP[$vm]}" "${XV_VM_NODE[$vm]}" \
-		"${XV_VM_MAC[$vm]}" "${XV_VM_GW[$vm]}"
-done
+	xv_node_neighs && xc_mgmt_all || exit 1
+XC_API=http://$XC_ADDR:8470
+echo "  nodes n1 ${XV_NODE_IP[n1]}, n2 ${XV_NODE_IP[n2]}; controller at $XC_API"
 
-step "Start the datapath: xvpc-agent --once on each node ($MODE underlay mode)"
-xv_state n1 "$XV_TMP/state-n1.json"
-echo "  desired state of n1 ($XV_TMP/state-n1.json):"
-sed 's/^/    /' "$XV_TMP/state-n1.json"
+step "Start the controller (embedded store in $XV_TMP/store)"
+echo "  xvpc-controller --listen $XC_ADDR:8470 --data-dir $XV_TMP/store (admin token from XVPC_ADMIN_TOKEN)"
+xc_controller_start "$XV_TMP/controller.log" "${TOKEN[admin]}" \
+	--listen "$XC_ADDR:8470" --data-dir "$XV_TMP/store" || exit 1
+sed 's/^/  | /' "$XV_TMP/controller.log"
+
+step "Start an agent on each node: xvpc-agent --controller $XC_API ($MODE underlay mode)"
 for n in n1 n2; do
-	echo "  $n: $XV_AGENT --once --node-name $n --underlay ul0 --node-ip ${XV_NODE_IP[$n]} --pin-dir /sys/fs/bpf/xvpc-e2e-$$-$n ..."
-	xv_agent "$n" "$MODE" || exit 1
+	echo "  $n: xvpc-agent --node-name $n --underlay ul0 --node-ip ${XV_NODE_IP[$n]} --controller $XC_API --pin-dir ${XV_NODE_PIN[$n]:-/sys/fs/bpf/xvpc-e2e-$$-$n}"
+	xc_agent_start "$n" "$MODE" "$XC_API" "${TOKEN[admin]}" || exit 1
 done
-in_node n1 tc filter show dev h-blue-web ingress | sed 's/^/  n1 h-blue-web ingress: /'
+grep -h -e 'registered\|snapshot from\|connected to' "$XV_TMP"/agent-n*.log |
+	sed 's/^/  | /'
+echo "  the agents registered their nodes:"
+api admin node list
+
+step "Tenants, VPCs with the same CIDR, subnets (xvpcctl, admin then tenant tokens)"
+for t in blue red; do
+	out=$(xc_ctl "${TOKEN[admin]}" tenant create "$t") || die "tenant $t: $out"
+	TOKEN[$t]=$(jq -r .token <<<"$out")
+	echo "$ xvpcctl tenant create $t  -> id $(jq -r .id <<<"$out"), token ${TOKEN[$t]:0:8}..."
+	out=$(xc_ctl "${TOKEN[$t]}" vpc create "$t-vpc" --cidr 10.0.0.0/16) ||
+		die "vpc of $t: $out"
+	VPC[$t]=$(jq -r .id <<<"$out")
+	for s in 1 2; do
+		xc_subnet "${TOKEN[$t]}" "${VPC[$t]}" "10.0.$s.0/24" "$t-$s" || exit 1
+		SUB[$t$s]=$XC_ID
+	done
+done
+api blue vpc list
+api red vpc list
+api blue subnet list
+api red subnet list
+
+step "Ports through the API; each VM plugged in with its port's MAC and IP"
+xc_vm "${TOKEN[blue]}" "${SUB[blue1]}" blue-web n1 &&
+	xc_vm "${TOKEN[blue]}" "${SUB[blue1]}" blue-app n2 &&
+	xc_vm "${TOKEN[blue]}" "${SUB[blue2]}" blue-db n2 &&
+	xc_vm "${TOKEN[red]}" "${SUB[red1]}" red-web n2 &&
+	xc_vm "${TOKEN[red]}" "${SUB[red2]}" red-db n1 || exit 1
+api blue port list
+api red port list
+echo "$ xvpcctl --json port show $(jq -r .id <<<"$XC_PORT")   # the last one, red-db"
+xc_ctl "${TOKEN[red]}" port show "$(jq -r .id <<<"$XC_PORT")" | sed 's/^/  /'
+for n in n1 n2; do
+	xv_wait 10 xc_maps_match_api "$n" "${TOKEN[admin]}" ||
+		die "the agent on $n did not apply the API's state within 10 s"
+done
+echo "  both agents hold what the API says (maps compared with GET /v1/nodes/NODE/state)"
 for vm in "${XV_VMS[@]}"; do
 	xv_whoami_start "$vm"
 done
 
 step "Traffic within a VPC (every packet through BPF: ARP answered locally, VXLAN to the other node)"
-vm_ping blue-web 10.0.1.11 "blue, same subnet, n1 -> n2"
-vm_ping blue-web 10.0.2.10 "blue, routed 10.0.1/24 -> 10.0.2/24, n1 -> n2"
-vm_ping red-web 10.0.2.10 "red, routed, n2 -> n1"
-vm_ping blue-db 10.0.1.11 "blue, routed, same node n2"
+ip_of() { echo "${XV_VM_IP[$1]}"; }
+vm_ping blue-web "$(ip_of blue-app)" "blue, same subnet, n1 -> n2"
+vm_ping blue-web "$(ip_of blue-db)" "blue, routed 10.0.1/24 -> 10.0.2/24, n1 -> n2"
+vm_ping red-web "$(ip_of red-db)" "red, routed, n2 -> n1"
+vm_ping blue-db "$(ip_of blue-app)" "blue, routed, same node n2"
 echo "  a TCP service in each VM answers its name:"
-for pair in "blue-web 10.0.2.10" "red-web 10.0.2.10" "blue-app 10.0.1.10" "red-db 10.0.1.10"; do
-	read -r from ip <<<"$pair"
-	printf '    %-9s -> %-10s answered by %s\n' "$from" "$ip" "$(xv_whoami "$from" "$ip" || echo nobody)"
+for pair in "blue-web blue-db" "red-web red-db" "blue-app blue-web" "red-db red-web"; do
+	read -r from to <<<"$pair"
+	printf '    %-9s -> %-10s answered by %s\n' "$from" "$(ip_of "$to")" \
+		"$(xv_whoami "$from" "$(ip_of "$to")" || echo nobody)"
 done
 
-step "Isolation: the same addresses in red are unreachable from blue"
+step "Isolation: blue and red use the same addresses; neither reaches the other"
 before=$(xv_rx red-db)
-vm_ping blue-web 10.0.2.10 "reaches blue-db; red-db has the same IP"
+vm_ping blue-web "$(ip_of blue-db)" "reaches blue-db; red-db has the same IP"
 printf '  red-db received %s packets meanwhile\n' $(($(xv_rx red-db) - before))
-vm_ping blue-web 10.0.1.20 "no such VM in blue: dropped by BPF"
+vm_ping blue-web 10.0.1.200 "no such port in blue: dropped by BPF"
+
+step "A new port reaches the datapath"
+t0=$(date +%s%N)
+xc_vm "${TOKEN[blue]}" "${SUB[blue2]}" blue-new n1 || exit 1
+made=$((($(date +%s%N) - t0) / 1000000))
+if ms=$(xc_wait_ping 10 blue-app "$(ip_of blue-new)"); then
+	echo "  port created and its VM plugged in: ${made} ms; first ping from blue-app answered ${ms} ms later"
+else
+	echo "  blue-app could not reach blue-new within 10 s"
+fi
+xc_ctl "${TOKEN[blue]}" port delete "$XC_ID" >/dev/null &&
+	xv_wait 10 xc_maps_match_api n2 "${TOKEN[admin]}" &&
+	vm_ping blue-app "$(ip_of blue-new)" "port deleted through the API"
 
 step "ARP never left the node: the gateway and peers were answered by BPF"
 show xv_in blue-web ip neigh show dev eth0
 
-step "Pinned maps and counters on n1"
-if [ -x bin/xvpcctl ] && bin/xvpcctl --help 2>&1 | grep -q endpoint; then
-	show in_node n1 bin/xvpcctl --pin-dir "${XV_NODE_PIN[n1]}" endpoint list
-fi
-show bpftool map dump pinned "${XV_NODE_PIN[n1]}/xvpc_endpoints" | head -n 16
-echo "  ..."
-if [ -x bin/xvpcctl ] && bin/xvpcctl --help 2>&1 | grep -q stats; then
-	show in_node n1 bin/xvpcctl --pin-dir "${XV_NODE_PIN[n1]}" stats
-else
-	show bpftool map dump pinned "${XV_NODE_PIN[n1]}/xvpc_stats" | head -n 30
-fi
+step "The datapath on n1: maps, endpoints, counters (xvpcctl on the node)"
+show in_node n1 "$CTL" --pin-dir "${XV_NODE_PIN[n1]}" map dump xvpc_endpoints
+show in_node n1 "$CTL" --pin-dir "${XV_NODE_PIN[n1]}" stats
+echo "  agent n1, from its metrics:"
+xa_curl n1 /metrics | grep -E '^xvpc_(state_revision|reconcile_runs_total|map_entries\{map="xvpc_endpoints")' |
+	sed 's/^/    /'
 
 step "Tear down"
-xv_teardown
+xc_teardown
 echo "  namespaces left of this run: $(ip netns list | grep -c "^xv$XV_RUN-")"
 echo "done"
