@@ -49,6 +49,100 @@ static int dp_unbind(void *ctx, int ifindex)
 	return err;
 }
 
+static int lb_set(void *ctx, const struct xvpc_lb_svc_key *key,
+		  const struct xvpc_lb_backend_spec *be, __u32 n)
+{
+	struct agent *a = ctx;
+
+	return xvpc_lb_set_service(a->dp, key, be, n, 0);
+}
+
+static int lb_del(void *ctx, const struct xvpc_lb_svc_key *key)
+{
+	struct agent *a = ctx;
+
+	return xvpc_lb_delete_service(a->dp, key);
+}
+
+static int lb_list(void *ctx, struct xvpc_lb_svc_key **keys, size_t *n)
+{
+	struct agent *a = ctx;
+	struct xvpc_lb_service_info *info = NULL;
+	size_t max = 64, count = 0;
+	int err;
+
+	for (;;) {
+		free(info);
+		info = calloc(max, sizeof(*info));
+		if (!info)
+			return -ENOMEM;
+		err = xvpc_lb_list_services(a->dp, info, max, &count);
+		if (err) {
+			free(info);
+			return err;
+		}
+		if (count <= max)
+			break;
+		max = count;
+	}
+	*keys = calloc(count + 1, sizeof(**keys));
+	if (!*keys) {
+		free(info);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < count; i++)
+		(*keys)[i] = info[i].key;
+	*n = count;
+	free(info);
+	return 0;
+}
+
+static const struct agent_lb_ops lb_ops = {
+	.set = lb_set,
+	.del = lb_del,
+	.list = lb_list,
+};
+
+static bool lb_up(void *ctx, const struct xvpc_state_svc *s,
+		  const struct xvpc_state_lb_backend *b)
+{
+	return agent_hc_up(ctx, s, b);
+}
+
+static int lb_sync_locked(struct agent *a)
+{
+	struct agent_lb_stats st;
+	int err;
+
+	if (!a->state)
+		return 0;
+	err = agent_lb_sync(a->lbsync, a->state, lb_up, a->hc, &st);
+	if (err)
+		a->lb_errors++;
+	a->lb_last = st;
+	if (st.added || st.changed || st.removed || st.failed)
+		pr_info("load balancer: %llu services added, %llu replaced, "
+			"%llu deleted, %llu unchanged, %llu failed; %llu "
+			"backends down",
+			(unsigned long long)st.added,
+			(unsigned long long)st.changed,
+			(unsigned long long)st.removed,
+			(unsigned long long)st.unchanged,
+			(unsigned long long)st.failed,
+			(unsigned long long)st.backends_down);
+	return err;
+}
+
+/* Health checker thread: a backend went down or came back. */
+static void on_health_change(void *ctx)
+{
+	struct agent *a = ctx;
+
+	pthread_mutex_lock(&a->lock);
+	lb_sync_locked(a);
+	pthread_mutex_unlock(&a->lock);
+}
+
 int agent_open(struct agent *a, const struct agent_config *cfg, __be32 node_ip)
 {
 	struct xvpc_dp_opts opts = {
@@ -92,12 +186,27 @@ int agent_open(struct agent *a, const struct agent_config *cfg, __be32 node_ip)
 		return -ENOMEM;
 	}
 	a->env.cache = a->cache;
+	a->lbsync = agent_lb_sync_new(&lb_ops, a);
+	if (!a->lbsync) {
+		agent_close(a);
+		return -ENOMEM;
+	}
+	err = agent_hc_start(on_health_change, a, &a->hc);
+	if (err) {
+		a->hc = NULL;
+		agent_close(a);
+		return err;
+	}
 	return 0;
 }
 
 void agent_close(struct agent *a)
 {
 	agent_events_stop(&a->events);
+	agent_hc_stop(a->hc);
+	a->hc = NULL;
+	agent_lb_sync_free(a->lbsync);
+	a->lbsync = NULL;
 	for (int i = 0; i < XVPC_RC__COUNT; i++) {
 		xvpc_mapbe_destroy(a->maps.m[i]);
 		a->maps.m[i] = NULL;
@@ -120,6 +229,11 @@ static int reconcile_locked(struct agent *a)
 
 	err = xvpc_reconcile(&a->maps, &a->env, a->state, &res);
 	xvpc_rc_log_result(&res);
+	/* Services after the endpoints they point at. */
+	if (a->hc && agent_hc_set(a->hc, a->state))
+		pr_warn("health: out of memory updating the probed backends");
+	if (lb_sync_locked(a) && !err)
+		err = -EIO;
 	a->rc.runs++;
 	a->rc.last_ns = res.duration_ns;
 	a->rc.sum_ns += res.duration_ns;
@@ -159,8 +273,10 @@ int agent_resync(struct agent *a, bool reread)
 	int err = 0;
 
 	pthread_mutex_lock(&a->lock);
-	if (reread)
+	if (reread) {
 		xvpc_rc_cache_invalidate(a->cache);
+		agent_lb_sync_invalidate(a->lbsync);
+	}
 	a->resync_wanted = false;
 	if (a->state)
 		err = reconcile_locked(a);

@@ -13,6 +13,8 @@
 #include "config.h"
 #include "datapath.h"
 #include "events.h"
+#include "health.h"
+#include "lbsync.h"
 #include "netlink.h"
 #include "reconcile.h"
 #include "state.h"
@@ -44,6 +46,10 @@ struct agent {
 	struct agent_events events;
 	pthread_mutex_t lock; /* rc, state */
 	struct agent_rc_stats rc;
+	struct agent_lb_sync *lbsync; /* services -> lib/lb.h, as a diff */
+	struct agent_hc *hc;	      /* backend health checks */
+	struct agent_lb_stats lb_last;
+	__u64 lb_errors;
 	bool resync_wanted;
 };
 
