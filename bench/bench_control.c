@@ -701,9 +701,12 @@ static int measure_apply(json_object *out)
 				 : NULL);
 	qsort(lat, k, sizeof(*lat), cmp_double);
 	qsort(per_change_max, made, sizeof(double), cmp_double);
-	json_object_object_add(out, "apply_p50_ms", jd(pct(lat, k, 0.50)));
-	json_object_object_add(out, "apply_p99_ms", jd(pct(lat, k, 0.99)));
-	json_object_object_add(out, "apply_max_ms", jd(k ? lat[k - 1] : 0));
+	/* No sample (every create failed): no figure rather than 0. */
+	json_object_object_add(out, "apply_p50_ms",
+			       k ? jd(pct(lat, k, 0.50)) : NULL);
+	json_object_object_add(out, "apply_p99_ms",
+			       k ? jd(pct(lat, k, 0.99)) : NULL);
+	json_object_object_add(out, "apply_max_ms", k ? jd(lat[k - 1]) : NULL);
 	json_object_object_add(out, "apply_all_agents_p50_ms",
 			       jd(pct(per_change_max, made, 0.5)));
 	json_object_object_add(out, "apply_changes", json_object_new_int(made));
@@ -778,7 +781,8 @@ static void measure_ports(json_object *out, long base_eps)
 	s1 = self_cpu_s();
 	caught = all_have(base_eps + L.ok, CATCHUP_TIMEOUT_S);
 	t2 = now_s();
-	json_object_object_add(out, "ports_per_s", jd(L.ok / (t1 - t0)));
+	json_object_object_add(out, "ports_per_s",
+			       L.ok ? jd(L.ok / (t1 - t0)) : NULL);
 	json_object_object_add(out, "ports_created",
 			       json_object_new_int64(L.ok));
 	json_object_object_add(out, "ports_failed",
