@@ -229,6 +229,23 @@ void mem_feed_push(struct mem_feed *f, uint64_t rev, const char *key,
 	f->count++;
 }
 
+/* Index (from the oldest entry) of the first entry with a revision after
+ * since: the ring is in revision order, so a binary search finds it. */
+static size_t feed_first_after(const struct mem_feed *f, uint64_t since)
+{
+	size_t lo = 0, hi = f->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f->ents[(f->head + mid) % f->cap].rev <= since)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 int mem_feed_walk(const struct mem_feed *f, uint64_t since, uint64_t cur,
 		  store_change_cb cb, void *arg, uint64_t *upto)
 {
@@ -236,13 +253,11 @@ int mem_feed_walk(const struct mem_feed *f, uint64_t since, uint64_t cur,
 
 	if (since < f->base || since > cur)
 		return -ERANGE;
-	for (size_t i = 0; i < f->count; i++) {
+	for (size_t i = feed_first_after(f, since); i < f->count; i++) {
 		const struct mem_feed_ent *e = &f->ents[(f->head + i) % f->cap];
 		struct store_change c = {e->rev, e->key, e->old_val,
 					 e->new_val};
 
-		if (e->rev <= since)
-			continue;
 		ret = cb(&c, arg);
 		if (ret)
 			return ret;
