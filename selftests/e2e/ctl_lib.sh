@@ -165,7 +165,7 @@ xc_vm() {
 # xc_agent_start NODE MODE URLS TOKEN [AGENT-ARGS...]: the agent as a
 # daemon in --controller mode (token through the environment). Returns once
 # /healthz answers 200 (the first snapshot is applied); 1 with the log's
-# tail if not within 20 s.
+# tail if not within 20 s. With XC_NOWAIT=1, returns at once.
 xc_agent_start() {
 	local node=$1 mode=$2 urls=$3 tok=$4 ns=${XV_NODE_NS[$1]} log vm
 	shift 4
@@ -195,6 +195,7 @@ xc_agent_start() {
 		>>"$log" 2>&1 </dev/null &
 	XA_PID[$node]=$!
 	XV_PGIDS+=("${XA_PID[$node]}")
+	[ "${XC_NOWAIT:-0}" = 1 ] && return 0
 	if ! xv_wait 20 xc_agent_up "$node"; then
 		xv_err "agent on $node not ready within 20 s:"
 		tail -n 20 "$log" | sed 's/^/    | /' >&2
@@ -214,11 +215,38 @@ xc_node_state() {
 }
 
 # xc_maps_match_api NODE TOKEN: the node's maps equal what the API says
-# (agent_lib.sh's xa_maps_match on the node's state from the API).
+# (agent_lib.sh's xa_maps_match on the node's state from the API), where a
+# local endpoint whose interface does not exist on the node is pending: not
+# in the maps, and counted in the agent's xvpc_endpoints_pending.
 xc_maps_match_api() {
-	local f=$XV_TMP/api-state-$1.json
-	xc_node_state "$1" "$2" "$f" || { echo "GET state of $1 failed"; return 1; }
-	xa_maps_match "$1" "$f"
+	local node=$1 f=$XV_TMP/api-state-$1.json ifx pending got
+	xc_node_state "$node" "$2" "$f.all" ||
+		{ echo "GET state of $node failed"; return 1; }
+	ifx=$(xa_ifindexes "$node") || return 1
+	jq --arg me "${XV_NODE_IP[$node]}" --argjson ifx "$ifx" '
+		.endpoints |= map(select(.node_ip != $me or $ifx[.ifname] != null))' \
+		"$f.all" >"$f" || return 1
+	xa_maps_match "$node" "$f" || return 1
+	pending=$(($(jq '.endpoints | length' "$f.all") - $(jq '.endpoints | length' "$f")))
+	got=$(xa_metric "$node" xvpc_endpoints_pending) || return 1
+	[ "${got%.*}" = "$pending" ] ||
+		{ echo "$node: xvpc_endpoints_pending is $got, the API has $pending local endpoints without an interface"; return 1; }
+}
+
+# xc_now_ms: wall clock in ms.
+xc_now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# xc_applied_ms NODE SINCE_MS: the time (ms, wall clock) of the first state
+# the node's agent applied at or after SINCE_MS, from its log ("N changes
+# applied" or a snapshot); 1 if there is none.
+xc_applied_ms() {
+	local line ts ms
+	while read -r line; do
+		ts=${line%% *}
+		ms=$(date -d "$ts" +%s%3N 2>/dev/null) || continue
+		[ "$ms" -ge "$2" ] && { echo "$ms"; return 0; }
+	done < <(grep -E 'changes applied|: snapshot' "$XV_TMP/agent-$1.log")
+	return 1
 }
 
 # xc_wait_ping SECONDS VM DST: ping (one packet, 100 ms deadline) until one
