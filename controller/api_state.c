@@ -520,6 +520,7 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	struct idset vpcs = {0};
 	json_object *top, *arr;
 	long long deadline;
+	int every = api->seen_every_ms ?: API_SEEN_EVERY_MS;
 	char key[128];
 	int err;
 
@@ -573,9 +574,11 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		if (json_object_array_length(arr) || left <= 0 || api->stopping)
 			break;
 		node_seen(api, c->param);
-		/* Nothing for this node up to upto: wait past it. */
+		/* Nothing for this node up to upto: sleep until the revision
+		 * moves past it (the store's condition variable), waking
+		 * only to refresh the node's liveness. */
 		since = upto;
-		store_wait(api->store, upto, left < 250 ? (int)left : 250);
+		store_wait(api->store, upto, left < every ? (int)left : every);
 	}
 	feed_free(&f);
 	free(vpcs.v);

@@ -232,6 +232,7 @@ void http_stop(struct http_server *srv)
 	if (!srv)
 		return;
 	srv->api->stopping = true;
+	store_wake_all(srv->api->store);
 	MHD_stop_daemon(srv->d);
 	free(srv);
 }

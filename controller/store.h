@@ -98,6 +98,8 @@ struct store_ops {
 	/* Blocks until the revision exceeds rev or timeout_ms passes;
 	 * returns the current revision. */
 	uint64_t (*wait)(struct store *s, uint64_t rev, int timeout_ms);
+	/* Ends every store_wait in progress at once (shutting down). */
+	void (*wake_all)(struct store *s);
 	void (*close)(struct store *s);
 };
 
@@ -138,6 +140,11 @@ static inline int store_changes(struct store *s, uint64_t since,
 static inline uint64_t store_wait(struct store *s, uint64_t rev, int timeout_ms)
 {
 	return s->ops->wait(s, rev, timeout_ms);
+}
+
+static inline void store_wake_all(struct store *s)
+{
+	s->ops->wake_all(s);
 }
 
 static inline void store_close(struct store *s)

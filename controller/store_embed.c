@@ -41,6 +41,7 @@ struct emb {
 	pthread_cond_t cond;
 	struct mem_map map;
 	uint64_t rev;
+	uint64_t wakes; /* store_wake_all() calls */
 	int fd;
 	char *path;
 	char *dir;
@@ -444,7 +445,7 @@ static uint64_t emb_wait(struct store *s, uint64_t rev, int timeout_ms)
 {
 	struct emb *e = (struct emb *)s;
 	struct timespec ts;
-	uint64_t cur;
+	uint64_t cur, wakes;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += timeout_ms / 1000;
@@ -454,12 +455,23 @@ static uint64_t emb_wait(struct store *s, uint64_t rev, int timeout_ms)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&e->mu);
-	while (e->rev <= rev && timeout_ms > 0)
+	wakes = e->wakes;
+	while (e->rev <= rev && timeout_ms > 0 && e->wakes == wakes)
 		if (pthread_cond_timedwait(&e->cond, &e->mu, &ts) == ETIMEDOUT)
 			break;
 	cur = e->rev;
 	pthread_mutex_unlock(&e->mu);
 	return cur;
+}
+
+static void emb_wake_all(struct store *s)
+{
+	struct emb *e = (struct emb *)s;
+
+	pthread_mutex_lock(&e->mu);
+	e->wakes++;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->mu);
 }
 
 static void emb_free(struct emb *e)
@@ -487,6 +499,7 @@ static const struct store_ops emb_ops = {
 	.revision = emb_revision,
 	.changes = emb_changes,
 	.wait = emb_wait,
+	.wake_all = emb_wake_all,
 	.close = emb_close,
 };
 

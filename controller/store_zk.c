@@ -75,6 +75,7 @@ struct zks {
 	struct mem_map map;
 	struct mem_feed feed;
 	uint64_t rev;
+	uint64_t wakes;	     /* store_wake_all() calls */
 	int64_t base_zxid;   /* of the snapshot: older messages are quiet */
 	int64_t applied_seq; /* last message applied */
 	uint64_t gen;	     /* subscription generation */
@@ -899,7 +900,7 @@ static uint64_t zks_wait(struct store *st, uint64_t rev, int timeout_ms)
 {
 	struct zks *s = (struct zks *)st;
 	struct timespec ts;
-	uint64_t cur;
+	uint64_t cur, wakes;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += timeout_ms / 1000;
@@ -909,12 +910,23 @@ static uint64_t zks_wait(struct store *st, uint64_t rev, int timeout_ms)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&s->mu);
-	while (s->rev <= rev && timeout_ms > 0 && !s->stop)
+	wakes = s->wakes;
+	while (s->rev <= rev && timeout_ms > 0 && !s->stop && s->wakes == wakes)
 		if (pthread_cond_timedwait(&s->cond, &s->mu, &ts) == ETIMEDOUT)
 			break;
 	cur = s->rev;
 	pthread_mutex_unlock(&s->mu);
 	return cur;
+}
+
+static void zks_wake_all(struct store *st)
+{
+	struct zks *s = (struct zks *)st;
+
+	pthread_mutex_lock(&s->mu);
+	s->wakes++;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void zks_free(struct zks *s)
@@ -950,6 +962,7 @@ static const struct store_ops zks_ops = {
 	.revision = zks_revision,
 	.changes = zks_changes,
 	.wait = zks_wait,
+	.wake_all = zks_wake_all,
 	.close = zks_close,
 };
 
