@@ -766,6 +766,7 @@ void api_fini(struct api *api)
 {
 	pthread_mutex_destroy(&api->hint_mu);
 	pthread_mutex_destroy(&api->seq_mu);
+	api_seen_free(api);
 	pthread_mutex_destroy(&api->seen_mu);
 }
 

@@ -27,6 +27,8 @@
 #define API_SEEN_SLOTS	  1024
 #define API_SEEN_EVERY_MS 5000
 
+struct api_seen;
+
 struct api {
 	struct store *store;
 	char admin_token[128];
@@ -40,15 +42,14 @@ struct api {
 		uint32_t offset;
 	} ip_hint[API_HINT_SLOTS];
 	uint32_t vni_hint;
-	/* Node liveness: when this controller last wrote seen/<node> for
-	 * an agent's poll (slot by name hash; a collision only writes more
-	 * often). */
+	/* Node liveness, in memory only (no store commit): when each node's
+	 * agent last polled its state here and how many of its long-polls
+	 * are parked here now (hash of API_SEEN_SLOTS chains). The cluster
+	 * duties read it with api_live_nodes(). */
 	pthread_mutex_t seen_mu;
-	struct {
-		uint32_t hash;
-		long long at_ms;
-	} seen[API_SEEN_SLOTS];
-	int seen_every_ms; /* 0: API_SEEN_EVERY_MS */
+	struct api_seen *seen[API_SEEN_SLOTS];
+	int seen_every_ms; /* longest sleep of an idle long-poll before it
+			      looks again; 0: API_SEEN_EVERY_MS */
 	pthread_mutex_t seq_mu;
 	struct {
 		int64_t next, end; /* ids reserved, not yet handed out */
@@ -99,6 +100,11 @@ extern const struct api_route api_routes[];
 int api_init(struct api *api, struct store *store, const char *token,
 	     bool *generated);
 void api_fini(struct api *api);
+/* Calls cb for every node whose agent polled this controller in the last
+ * within_ms milliseconds or has a long-poll parked here now. cb runs under
+ * the table's lock and must not call into the API. */
+void api_live_nodes(struct api *api, long long within_ms,
+		    void (*cb)(const char *node, void *arg), void *arg);
 /* Handles one request; always fills resp (an error response on failure).
  */
 void api_handle(struct api *api, const struct api_req *req,

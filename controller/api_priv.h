@@ -100,6 +100,8 @@ int api_node_get(struct api *api, struct api_ctx *c);
 int api_node_patch(struct api *api, struct api_ctx *c);
 int api_node_delete(struct api *api, struct api_ctx *c);
 int api_node_state(struct api *api, struct api_ctx *c);
+/* Frees the liveness table (api_fini). */
+void api_seen_free(struct api *api);
 int api_vpc_create(struct api *api, struct api_ctx *c);
 int api_vpc_list(struct api *api, struct api_ctx *c);
 int api_vpc_get(struct api *api, struct api_ctx *c);

@@ -472,41 +472,74 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-/* The node's agent polled: refresh seen/<node> (at most every
- * seen_every_ms per node), which the leader watches for liveness. A
- * failure (quorum lost) only means the node may look down meanwhile. */
-static void node_seen(struct api *api, const char *node)
+/* ---- node liveness ---------------------------------------------------- */
+
+struct api_seen {
+	struct api_seen *next;
+	long long at_ms; /* end of the node's last poll here */
+	int polls;	 /* long-polls parked here now */
+	char node[];
+};
+
+/* The node's agent polls (delta +1 when a long-poll parks, -1 when it
+ * ends, 0 for a plain request): note it in the in-memory table that the
+ * cluster duties read for liveness. Nothing is written to the store, so
+ * liveness moves neither the revision nor the change feed. On failure to
+ * allocate, the node only looks down until a later poll. */
+static void node_seen(struct api *api, const char *node, int delta)
 {
-	int every = api->seen_every_ms ?: API_SEEN_EVERY_MS;
 	uint32_t h = 2166136261u;
-	long long now = now_ms();
-	struct store_op op = {STORE_PUT, NULL, NULL, 0, STORE_ANY};
-	char key[128], val[64];
-	bool due;
-	int err;
+	struct api_seen **slot, *s;
 
 	for (const char *p = node; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
+	slot = &api->seen[h % API_SEEN_SLOTS];
 	pthread_mutex_lock(&api->seen_mu);
-	due = api->seen[h % API_SEEN_SLOTS].hash != h ||
-	      now - api->seen[h % API_SEEN_SLOTS].at_ms >= every;
-	if (due) {
-		api->seen[h % API_SEEN_SLOTS].hash = h;
-		api->seen[h % API_SEEN_SLOTS].at_ms = now;
+	for (s = *slot; s && strcmp(s->node, node); s = s->next)
+		;
+	if (!s) {
+		s = calloc(1, sizeof(*s) + strlen(node) + 1);
+		if (!s) {
+			pthread_mutex_unlock(&api->seen_mu);
+			pr_debug("api: cannot note that node '%s' polled: %s",
+				 node, strerror(ENOMEM));
+			return;
+		}
+		strcpy(s->node, node);
+		s->next = *slot;
+		*slot = s;
 	}
+	s->at_ms = now_ms();
+	s->polls += delta;
+	if (s->polls < 0) /* its +1 found no memory */
+		s->polls = 0;
 	pthread_mutex_unlock(&api->seen_mu);
-	if (!due)
-		return;
-	snprintf(key, sizeof(key), "seen/%s", node);
-	snprintf(val, sizeof(val), "{\"at_ms\":%lld}",
-		 (long long)time(NULL) * 1000);
-	op.key = key;
-	op.val = val;
-	op.len = strlen(val);
-	err = store_txn(api->store, &op, 1, NULL, NULL);
-	if (err)
-		pr_debug("api: cannot note that node '%s' polled: %s", node,
-			 strerror(-err));
+}
+
+void api_live_nodes(struct api *api, long long within_ms,
+		    void (*cb)(const char *node, void *arg), void *arg)
+{
+	long long now = now_ms();
+
+	pthread_mutex_lock(&api->seen_mu);
+	for (size_t i = 0; i < API_SEEN_SLOTS; i++)
+		for (struct api_seen *s = api->seen[i]; s; s = s->next)
+			if (s->polls > 0 || now - s->at_ms <= within_ms)
+				cb(s->node, arg);
+	pthread_mutex_unlock(&api->seen_mu);
+}
+
+void api_seen_free(struct api *api)
+{
+	for (size_t i = 0; i < API_SEEN_SLOTS; i++) {
+		struct api_seen *s = api->seen[i], *next;
+
+		for (; s; s = next) {
+			next = s->next;
+			free(s);
+		}
+		api->seen[i] = NULL;
+	}
 }
 
 int api_node_state(struct api *api, struct api_ctx *c)
@@ -537,7 +570,7 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	if (qw && !qs)
 		return api_fail(c, 400, "missing_field", "since",
 				"wait needs since");
-	node_seen(api, c->param);
+	node_seen(api, c->param, 0);
 	if (!qs) {
 		err = build_snapshot(api, c->param, false, &top);
 		return err ? api_fail_store(c, err) : api_reply(c, 200, top);
@@ -553,6 +586,8 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		store_wait(api->store, since - 1, 1000);
 	deadline = now_ms() + (long long)wait * 1000;
 	arr = json_object_new_array();
+	/* A parked poll keeps its node alive. */
+	node_seen(api, c->param, 1);
 	for (;;) {
 		long long left;
 
@@ -573,13 +608,13 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		left = deadline - now_ms();
 		if (json_object_array_length(arr) || left <= 0 || api->stopping)
 			break;
-		node_seen(api, c->param);
 		/* Nothing for this node up to upto: sleep until the revision
-		 * moves past it (the store's condition variable), waking
-		 * only to refresh the node's liveness. */
+		 * moves past it (the store's condition variable); the bound
+		 * only covers a shutdown racing with this check. */
 		since = upto;
 		store_wait(api->store, upto, left < every ? (int)left : every);
 	}
+	node_seen(api, c->param, -1);
 	feed_free(&f);
 	free(vpcs.v);
 	if (err == -ERANGE || f.need_snapshot) {

@@ -9,15 +9,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "cluster.h"
 #include "log.h"
-#include "zk.h"
+#include "zk_priv.h"
 
 struct seen {
 	char node[128];
-	uint64_t ver;	 /* of seen/<node>; 0 when absent */
-	long long since; /* leader's clock when ver last changed */
-	bool mark;
+	long long since; /* leader's clock when last reported alive */
+};
+
+/* A member's live/<member> record as the leader last read it. */
+struct live_rec {
+	char member[64];
+	int64_t mzxid;
 };
 
 struct cluster {
@@ -29,6 +34,8 @@ struct cluster {
 	pthread_cond_t cond;
 	struct zk_team *team;
 	char self[32];
+	struct zk *zk; /* the store's session; NULL while none */
+	char live_dir[300];
 	bool stop;
 	pthread_t thread;
 	bool thread_started;
@@ -38,6 +45,9 @@ struct cluster {
 	struct seen *seen;
 	size_t nseen, cap;
 	long long last_gc;
+	struct live_rec *live;
+	size_t nlive, live_cap;
+	long long last_publish;
 };
 
 static long long now_ms(void)
@@ -78,6 +88,7 @@ static void on_session(struct zk *zk, void *arg)
 		/* The store closes the session, and the team with it. */
 		c->team = NULL;
 		c->self[0] = '\0';
+		c->zk = NULL;
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
@@ -87,6 +98,7 @@ static void on_session(struct zk *zk, void *arg)
 	}
 	err = zk_team_join(zk, c->members, data, strlen(data), &team_ops, c,
 			   &t);
+	c->zk = zk;
 	if (err) {
 		pr_err("cluster: cannot join the team %s: %s", c->members,
 		       strerror(-err));
@@ -145,16 +157,124 @@ static struct seen *seen_find(struct cluster *c, const char *node, bool add)
 	return s;
 }
 
-static int note_seen(const struct store_rec *r, void *arg)
+static void mark_alive(const char *node, void *arg)
 {
 	struct cluster *c = arg;
-	struct seen *s = seen_find(c, r->key + strlen("seen/"), true);
+	struct seen *s = seen_find(c, node, true);
 
-	if (s && s->ver != r->version) {
-		s->ver = r->version;
+	if (s)
 		s->since = now_ms();
+}
+
+/* How often a member reports the nodes polling it, and how far back a
+ * poll counts: a third of the down time, so one late report cannot mark
+ * a node down. */
+static long long live_every_ms(const struct cluster *c)
+{
+	long long every = c->o.down_after_s * 1000LL / 3;
+
+	return every < API_SEEN_EVERY_MS ? every : API_SEEN_EVERY_MS;
+}
+
+static void add_name(const char *node, void *arg)
+{
+	json_object_array_add(arg, json_object_new_string(node));
+}
+
+/* ZooKeeper: every member writes the nodes polling it into its ephemeral
+ * <root>/live/<member> record, outside the store (no revision, no change
+ * feed): one write per member every live_every_ms. */
+static void publish_live(struct cluster *c)
+{
+	json_object *arr;
+	const char *val;
+	char path[400];
+	int err;
+
+	if (!c->o.api || now_ms() - c->last_publish < live_every_ms(c))
+		return;
+	c->last_publish = now_ms();
+	arr = json_object_new_array();
+	api_live_nodes(c->o.api, 2 * live_every_ms(c), add_name, arr);
+	val = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN);
+	pthread_mutex_lock(&c->mu);
+	if (!c->zk || !c->self[0]) {
+		err = -ENOTCONN;
+		goto out;
 	}
-	return 0;
+	snprintf(path, sizeof(path), "%s/%s", c->live_dir, c->self);
+	err = zk_put(c->zk, path, val, strlen(val), ZK_ANY_VERSION, NULL);
+	if (err == -ENOENT)
+		err = zk_create_node(c->zk, path, val, strlen(val),
+				     ZOO_EPHEMERAL, NULL, 0);
+out:
+	pthread_mutex_unlock(&c->mu);
+	if (err)
+		pr_debug("cluster: cannot report the nodes polling this "
+			 "member: %s",
+			 strerror(-err));
+	json_object_put(arr);
+}
+
+static struct live_rec *live_find(struct cluster *c, const char *member)
+{
+	struct live_rec *l;
+
+	for (size_t i = 0; i < c->nlive; i++)
+		if (!strcmp(c->live[i].member, member))
+			return &c->live[i];
+	if (c->nlive == c->live_cap) {
+		size_t cap = c->live_cap ? 2 * c->live_cap : 8;
+
+		l = realloc(c->live, cap * sizeof(*l));
+		if (!l)
+			return NULL;
+		c->live = l;
+		c->live_cap = cap;
+	}
+	l = &c->live[c->nlive++];
+	memset(l, 0, sizeof(*l));
+	snprintf(l->member, sizeof(l->member), "%s", member);
+	return l;
+}
+
+/* The leader, on ZooKeeper: the nodes in every member's live record that
+ * was rewritten since the last look are alive now. */
+static void collect_live(struct cluster *c)
+{
+	char **names = NULL, path[400], *val;
+	struct zk_stat st;
+	int n = 0, len, err;
+
+	pthread_mutex_lock(&c->mu);
+	err = c->zk ? zk_children(c->zk, c->live_dir, &names, &n) : -ENOTCONN;
+	for (int i = 0; !err && i < n; i++) {
+		struct live_rec *l = live_find(c, names[i]);
+		json_object *arr;
+
+		snprintf(path, sizeof(path), "%s/%s", c->live_dir, names[i]);
+		if (!l || zk_get(c->zk, path, &val, &len, &st))
+			continue;
+		if (st.mzxid != l->mzxid) {
+			l->mzxid = st.mzxid;
+			arr = json_tokener_parse(val);
+			for (size_t j = 0;
+			     json_object_is_type(arr, json_type_array) &&
+			     j < json_object_array_length(arr);
+			     j++)
+				mark_alive(json_object_get_string(
+						   json_object_array_get_idx(
+							   arr, j)),
+					   c);
+			json_object_put(arr);
+		}
+		free(val);
+	}
+	pthread_mutex_unlock(&c->mu);
+	zk_strings_free(names, n);
+	if (err && err != -ENOENT)
+		pr_debug("cluster: cannot read the members' live records: %s",
+			 strerror(-err));
 }
 
 struct node_list {
@@ -219,7 +339,12 @@ static void liveness(struct cluster *c)
 	struct node_list l = {0};
 	long long now = now_ms(), limit = c->o.down_after_s * 1000LL;
 
-	store_list(c->o.store, "seen/", NULL, 0, note_seen, c);
+	if (!c->o.api)
+		return;
+	if (c->o.zookeeper)
+		collect_live(c);
+	else
+		api_live_nodes(c->o.api, c->o.tick_ms, mark_alive, c);
 	if (store_list(c->o.store, "node/", NULL, 0, note_node, &l))
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {
@@ -249,6 +374,8 @@ static void tick(struct cluster *c)
 	} else if (!lead && c->leading) {
 		pr_info("cluster: no longer the leader");
 	}
+	if (c->o.zookeeper)
+		publish_live(c);
 	c->leading = lead;
 	if (!lead)
 		return;
@@ -314,6 +441,8 @@ int cluster_start(const struct cluster_opts *opts, struct cluster **out)
 		c->o.gc_every_s = 5;
 	snprintf(c->members, sizeof(c->members), "%s/members",
 		 opts->root ?: "/xvpc");
+	snprintf(c->live_dir, sizeof(c->live_dir), "%s/live",
+		 opts->root ?: "/xvpc");
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -356,5 +485,6 @@ void cluster_stop(struct cluster *c)
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->mu);
 	free(c->seen);
+	free(c->live);
 	free(c);
 }

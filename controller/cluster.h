@@ -5,10 +5,14 @@
  * sequential, data = its API address); the lowest member leads (zk_team,
  * no herd). On the embedded store the single controller always leads.
  * The leader, once per tick:
- *   - node liveness: an agent's state polls refresh seen/<node> (api.c);
- *     a node whose seen/<node> record has not changed for down_after_s
- *     seconds, as observed by the leader's own clock, gets "status":
- *     "down" in node/<node>, and "up" again when it changes;
+ *   - node liveness: an agent's state polls are noted in memory by the
+ *     controller it polls (api_live_nodes(): no store commit, so liveness
+ *     moves neither the revision nor the change feed); with ZooKeeper
+ *     every member writes the nodes polling it into its ephemeral
+ *     <root>/live/<member> record every min(5 s, down_after_s / 3), and
+ *     the leader reads them all. A node not reported for down_after_s
+ *     seconds, by the leader's own clock, gets "status": "down" in
+ *     node/<node>, and "up" again when it is;
  *   - garbage collection of the store's bus messages (all but gc_keep).
  * VNI uniqueness needs no leader: the vni/<vni> record is created with an
  * absence check in the subnet's own transaction. */
@@ -19,11 +23,15 @@
 
 #include "store.h"
 
+struct api;
+
 struct cluster_opts {
 	struct store *store;
 	bool zookeeper;	      /* store is store_zk_open()'s */
 	const char *root;     /* NULL: "/xvpc" (as the store's) */
 	const char *api_addr; /* the member's data, "127.0.0.1:8470" */
+	struct api *api;      /* whose pollers are the live nodes; NULL:
+				 no liveness marking */
 	int down_after_s;     /* 0: 15 */
 	int tick_ms;	      /* 0: 1000 */
 	int gc_keep;	      /* bus messages kept; 0: 2000 */

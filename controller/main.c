@@ -300,6 +300,7 @@ int main(int argc, char **argv)
 			.root = root,
 			.api_addr = addr_s,
 			.down_after_s = down_after,
+			.api = &api,
 		};
 
 		snprintf(addr_s, sizeof(addr_s), "%.*s:%u",
