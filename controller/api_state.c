@@ -7,7 +7,8 @@
  * Changes are computed from the store's change feed: per record, the first
  * old value and the last new value in the window, filtered by the node's
  * VPCs, in revision order. When the node's own set of VPCs may have
- * changed (a port bound to or unbound from it, any node record changed) or
+ * changed (a port bound to or unbound from it, a node record created,
+ * deleted or given another ip; not the leader's status updates) or
  * the feed no longer reaches back to REV, the answer is a full snapshot. */
 #include <errno.h>
 #include <stdio.h>
@@ -304,11 +305,32 @@ struct feed {
 	int err;
 };
 
+/* Whether a change of node/<name> leaves its underlay address as it was
+ * (the leader's up/down status, for one): endpoints only carry the ip, so
+ * no node needs a snapshot for it. */
+static bool node_ip_same(const struct store_change *sc)
+{
+	json_object *o, *n;
+	bool same;
+
+	if (!sc->old_val || !sc->new_val)
+		return false;
+	o = json_tokener_parse(sc->old_val);
+	n = json_tokener_parse(sc->new_val);
+	same = o && n && api_str(o, "ip") && api_str(n, "ip") &&
+	       !strcmp(api_str(o, "ip"), api_str(n, "ip"));
+	json_object_put(o);
+	json_object_put(n);
+	return same;
+}
+
 static int feed_cb(const struct store_change *sc, void *arg)
 {
 	struct feed *f = arg;
 	struct chg *c;
 
+	if (!strncmp(sc->key, "node/", 5) && node_ip_same(sc))
+		return 0;
 	if (!strncmp(sc->key, "node/", 5) ||
 	    !strncmp(sc->key, f->node_prefix, f->node_prefix_len)) {
 		f->need_snapshot = true;
