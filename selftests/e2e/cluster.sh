@@ -337,8 +337,12 @@ timed() {
 	grep '^port ' "$XV_TMP/step.log" | sed 's/^/     /'
 }
 
-# failed_over NODE: the agent's log says it moved to another controller.
-failed_over() { grep -q 'failover to' "$XV_TMP/agent-$1.log"; }
+# failovers NODE: how many times the agent's log says it moved to another
+# controller.
+failovers() { grep -c 'failover to' "$XV_TMP/agent-$1.log"; }
+
+# failed_over NODE BEFORE: it moved since it had BEFORE.
+failed_over() { [ "$(failovers "$1")" -gt "$2" ]; }
 
 declare -A PORT_ID
 setup_nodes
@@ -359,6 +363,8 @@ timed "a new port reaches the datapath" a "$SUB2_a" a4 n2 10.0.2.102 a1
 
 STEP="kill the leader controller"
 L=$(leader)
+FAILOVERS=$(failovers "n$L")
+T_KILL=$(xc_now_ms)
 kill -9 "${CPID[$L]}" 2>/dev/null
 wait "${CPID[$L]}" 2>/dev/null || true
 CPID[$L]=""
@@ -376,7 +382,12 @@ until_ok 10 check_state "${ALIVE_ALL[@]}" || fail "an acknowledged port is missi
 ALIVE=$NL
 use_api "$ALIVE"
 # The agent on nL started with cL first in its list.
-xv_check "agent n$L failed over from c$L" xv_wait 15 failed_over "n$L"
+xv_check "agent n$L failed over from c$L" xv_wait 15 failed_over "n$L" "$FAILOVERS"
+# (Its log says "connected to" only at the first answer of the long-poll
+# on the new controller, which comes with the next change for the node.)
+if T=$(xc_log_ms "n$L" "$T_KILL" 'failover to'); then
+	echo "     agent n$L was polling another controller $((T - T_KILL)) ms after c$L was killed"
+fi
 timed "after the leader died: a new port on n$L reaches the datapath" \
 	b "$SUB2_b" b4 "n$L" 10.0.2.102 b1
 xv_check "after the leader died: every agent holds what the API says" \
@@ -420,8 +431,8 @@ STEP="restart an agent while objects change"
 # one made, and while it starts more change; it must end up with exactly
 # what the API says, and forward for the new port.
 xa_kill n3
-xc_ctl "$TOK_b" port delete "${PORT_ID[b3]}" >/dev/null ||
-	fail "delete port b3"
+out=$(xc_ctl "$TOK_b" port delete "${PORT_ID[b3]}") ||
+	fail "delete port b3: $out"
 ACKED=$((ACKED - 1))
 vm a "$SUB_a" a5 n3 10.0.1.105 || fail "port a5 on n3"
 XC_NOWAIT=1 xc_agent_start n3 tc "$(agent_urls 3)" "$ADMIN" ||

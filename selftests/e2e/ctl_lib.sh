@@ -236,17 +236,23 @@ xc_maps_match_api() {
 # xc_now_ms: wall clock in ms.
 xc_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# xc_applied_ms NODE SINCE_MS: the time (ms, wall clock) of the first state
-# the node's agent applied at or after SINCE_MS, from its log ("N changes
-# applied" or a snapshot); 1 if there is none.
-xc_applied_ms() {
+# xc_log_ms NODE SINCE_MS REGEX: the time (ms, wall clock) of the first
+# line of the node's agent log matching REGEX at or after SINCE_MS; 1 if
+# there is none.
+xc_log_ms() {
 	local line ts ms
 	while read -r line; do
 		ts=${line%% *}
 		ms=$(date -d "$ts" +%s%3N 2>/dev/null) || continue
 		[ "$ms" -ge "$2" ] && { echo "$ms"; return 0; }
-	done < <(grep -E 'changes applied|: snapshot' "$XV_TMP/agent-$1.log")
+	done < <(grep -E "$3" "$XV_TMP/agent-$1.log")
 	return 1
+}
+
+# xc_applied_ms NODE SINCE_MS: when the agent applied the first state at or
+# after SINCE_MS ("N changes applied" or a snapshot).
+xc_applied_ms() {
+	xc_log_ms "$1" "$2" 'changes applied|: snapshot'
 }
 
 # xc_wait_ping SECONDS VM DST: ping (one packet, 100 ms deadline) until one
