@@ -7,9 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "api.h"
 #include "log.h"
+
+#define HTTP_CONN_MIN	  64
+#define HTTP_CONN_MAX	  65536
+#define HTTP_FD_RESERVE	  256	       /* for the store, ZooKeeper, logs */
+#define HTTP_THREAD_STACK (512 * 1024) /* a thread per connection */
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -179,6 +185,28 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	pr_warn("http: %s", msg);
 }
 
+/* Connections the server accepts: one per agent's long-poll plus API
+ * clients, so as many as the descriptors allow (libmicrohttpd's default is
+ * FD_SETSIZE - 4, which 1000 agents reach). The soft descriptor limit is
+ * raised to the hard one first (best effort). */
+static unsigned int connection_limit(void)
+{
+	struct rlimit rl;
+	rlim_t n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return HTTP_CONN_MIN;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	n = rl.rlim_cur > HTTP_FD_RESERVE ? rl.rlim_cur - HTTP_FD_RESERVE : 0;
+	if (n < HTTP_CONN_MIN)
+		n = HTTP_CONN_MIN;
+	return n > HTTP_CONN_MAX ? HTTP_CONN_MAX : (unsigned int)n;
+}
+
 int http_start(struct api *api, const char *listen, struct http_server **out)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -206,6 +234,8 @@ int http_start(struct api *api, const char *listen, struct http_server **out)
 		port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
 		mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &sa,
 		MHD_OPTION_NOTIFY_COMPLETED, on_done, srv,
+		MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned int)(API_WAIT_MAX + 30), MHD_OPTION_END);
 	if (!srv->d) {
