@@ -337,6 +337,16 @@ timed() {
 	grep '^port ' "$XV_TMP/step.log" | sed 's/^/     /'
 }
 
+# port_gone TOKEN ID: delete the port; done when the delete succeeds or
+# the port is no more (a delete answered 503 may have been applied).
+port_gone() {
+	local out
+	out=$(xc_ctl "$1" port delete "$2" 2>&1) && return 0
+	xc_ctl "$1" port show "$2" >/dev/null 2>&1 || return 0
+	echo "$out"
+	return 1
+}
+
 # failovers NODE: how many times the agent's log says it moved to another
 # controller.
 failovers() { grep -c 'failover to' "$XV_TMP/agent-$1.log"; }
@@ -431,14 +441,19 @@ STEP="restart an agent while objects change"
 # one made, and while it starts more change; it must end up with exactly
 # what the API says, and forward for the new port.
 xa_kill n3
-out=$(xc_ctl "$TOK_b" port delete "${PORT_ID[b3]}") ||
-	fail "delete port b3: $out"
+# Writes may still meet a 503 while the ensemble settles: retried, the
+# delete until the port is gone, creations with an idempotency key.
+export XC_TRIES=20
+until_ok 20 port_gone "$TOK_b" "${PORT_ID[b3]}" || {
+	port_gone "$TOK_b" "${PORT_ID[b3]}"
+	fail "delete port b3"
+}
 ACKED=$((ACKED - 1))
 vm a "$SUB_a" a5 n3 10.0.1.105 || fail "port a5 on n3"
 XC_NOWAIT=1 xc_agent_start n3 tc "$(agent_urls 3)" "$ADMIN" ||
 	fail "agent n3 restart"
-new_port "$ALIVE" a && vm b "$SUB2_b" b5 n3 10.0.2.105 &&
-	new_port "$ALIVE" b || fail "changes while n3's agent starts"
+until_ok 20 new_port "$ALIVE" a && vm b "$SUB2_b" b5 n3 10.0.2.105 &&
+	until_ok 20 new_port "$ALIVE" b || fail "changes while n3's agent starts"
 xv_check "restarted agent n3 is up" xv_wait 20 xc_agent_up n3
 xv_check "restarted agent n3 caught up: its maps equal what the API says" \
 	xv_wait 15 xc_maps_match_api n3 "$ADMIN"

@@ -137,12 +137,19 @@ xc_subnet() {
 
 # xc_port TOKEN SUBNET NAME NODE [IP]: a port through the API, bound to
 # NODE and host-side interface h-NAME (what xv_vm creates). XC_PORT holds
-# the answer, XC_ID its id.
+# the answer, XC_ID its id. The request carries an idempotency key made of
+# the run and NAME, so with XC_TRIES=N (default 1) it is sent up to N times,
+# 0.5 s apart, until answered: a retry of a write whose outcome was unknown
+# (a 503 while ZooKeeper recovers) gets the same port, never a second one.
 xc_port() {
-	local tok=$1 sub=$2 name=$3 node=$4 ip=${5:-}
-	XC_PORT=$(xc_ctl "$tok" port create --subnet "$sub" --name "$name" \
-		--node "$node" --ifname "h-$name" ${ip:+--ip "$ip"}) ||
-		{ xv_err "port $name: $XC_PORT"; return 1; }
+	local tok=$1 sub=$2 name=$3 node=$4 ip=${5:-} try
+	for try in $(seq "${XC_TRIES:-1}"); do
+		[ "$try" = 1 ] || sleep 0.5
+		XC_PORT=$(xc_ctl "$tok" port create --subnet "$sub" \
+			--name "$name" --node "$node" --ifname "h-$name" \
+			--idempotency-key "xc-$XV_RUN-$name" ${ip:+--ip "$ip"}) &&
+			break
+	done || { xv_err "port $name: $XC_PORT"; return 1; }
 	XC_ID=$(jq -er .id <<<"$XC_PORT")
 }
 
