@@ -692,9 +692,9 @@ static int measure_apply(json_object *out)
 	ctl1 = ctl_cpu();
 	/* What one change costs: the simulated agents (sources, reconcile,
 	 * and for no_liveness the controller too) and the controller. */
-	json_object_object_add(
-		out, "apply_agents_cpu_us_per_agent_change",
-		made ? jd((cpu1 - cpu0) * 1e6 / made / O.agents) : NULL);
+	json_object_object_add(out, "apply_agents_cpu_us_per_agent_change",
+			       made ? jd((cpu1 - cpu0) * 1e6 / made / O.agents)
+				    : NULL);
 	json_object_object_add(
 		out, "apply_controller_cpu_us_per_agent_change",
 		made && O.n_pids ? jd((ctl1 - ctl0) * 1e6 / made / O.agents)
