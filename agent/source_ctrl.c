@@ -338,21 +338,12 @@ struct pc {
 
 static int only_fields(struct pc *p, json_object *o, const char *const *allowed)
 {
-	json_object_object_foreach(o, key, val)
-	{
-		const char *const *a;
+	const char *bad = xvpc_json_unknown_field(o, allowed);
 
-		(void)val;
-		for (a = allowed; *a; a++)
-			if (!strcmp(*a, key))
-				break;
-		if (!*a) {
-			seterr(p->why, p->len, "%s: unknown field \"%s\"",
-			       p->where, key);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	if (!bad)
+		return 0;
+	seterr(p->why, p->len, "%s: unknown field \"%s\"", p->where, bad);
+	return -EINVAL;
 }
 
 static json_object *field(struct pc *p, json_object *o, const char *name,

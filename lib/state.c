@@ -774,8 +774,8 @@ static const char *const subnet_fields[] = {"vpc",	  "cidr",	 "vni",
 static const char *const ep_fields[] = {"vpc",	   "ip",     "mac",
 					"node_ip", "ifname", NULL};
 
-static int check_fields(struct pctx *p, struct json_object *o,
-			const char *const *allowed)
+const char *xvpc_json_unknown_field(struct json_object *o,
+				    const char *const *allowed)
 {
 	json_object_object_foreach(o, key, val)
 	{
@@ -785,13 +785,21 @@ static int check_fields(struct pctx *p, struct json_object *o,
 		for (a = allowed; *a; a++)
 			if (!strcmp(*a, key))
 				break;
-		if (!*a) {
-			seterr(p->err, p->errlen, "%s: unknown field \"%s\"",
-			       p->where, key);
-			return -EINVAL;
-		}
+		if (!*a)
+			return key;
 	}
-	return 0;
+	return NULL;
+}
+
+static int check_fields(struct pctx *p, struct json_object *o,
+			const char *const *allowed)
+{
+	const char *bad = xvpc_json_unknown_field(o, allowed);
+
+	if (!bad)
+		return 0;
+	seterr(p->err, p->errlen, "%s: unknown field \"%s\"", p->where, bad);
+	return -EINVAL;
 }
 
 static struct json_object *get_field(struct pctx *p, struct json_object *o,

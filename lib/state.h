@@ -122,6 +122,12 @@ int xvpc_state_validate(struct xvpc_state *st, __be32 node_ip, char *err,
 /* Parse and validate a JSON document. Unknown fields, wrong types and every
  * broken rule are errors (-EINVAL with a message); *out is set only on
  * success. */
+struct json_object;
+/* The first key of @o that is not in the NULL-terminated @allowed, or NULL:
+ * every strict JSON reader of the project refuses unknown fields with it. */
+const char *xvpc_json_unknown_field(struct json_object *o,
+				    const char *const *allowed);
+
 int xvpc_state_parse(const char *json, size_t len, __be32 node_ip,
 		     struct xvpc_state **out, char *err, size_t errlen);
 /* Same, from a file; -errno with a message when it cannot be read. */
