@@ -83,4 +83,28 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xvpc_miss_rl SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XVPC_MAX_VPCS);
+	__type(key, __u32);
+	__type(value, struct xvpc_vpc);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xvpc_vpcs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XVPC_MAX_NODES);
+	__type(key, __be32);
+	__type(value, struct xvpc_node);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xvpc_nodes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XVPC_MAX_LEARNED);
+	__type(key, struct xvpc_ep_key);
+	__type(value, struct xvpc_learned);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xvpc_learned SEC(".maps");
+
 #endif

@@ -58,6 +58,9 @@ static const char *const map_names[XVPC_M__COUNT] = {
 	[XVPC_M_LB_TABLES] = XVPC_MAP_LB_TABLES,
 	[XVPC_M_LB_CT] = XVPC_MAP_LB_CT,
 	[XVPC_M_LB_CONFIG] = XVPC_MAP_LB_CONFIG,
+	[XVPC_M_VPCS] = XVPC_MAP_VPCS,
+	[XVPC_M_NODES] = XVPC_MAP_NODES,
+	[XVPC_M_LEARNED] = XVPC_MAP_LEARNED,
 };
 
 static const char *const prog_names[XVPC_P__COUNT] = {
@@ -102,6 +105,12 @@ static const char *const stat_names[XVPC_STAT_MAX] = {
 	[XVPC_STAT_LB_REPLY] = "lb_reply",
 	[XVPC_DROP_LB_NO_BACKEND] = "drop_lb_no_backend",
 	[XVPC_DROP_LB_CSUM] = "drop_lb_csum",
+	[XVPC_STAT_MISS_GW] = "miss_to_gateway",
+	[XVPC_STAT_FORWARD] = "gateway_forward",
+	[XVPC_STAT_RELAY] = "relay_stale",
+	[XVPC_STAT_LEARN] = "learned",
+	[XVPC_DROP_NOT_MEMBER] = "drop_not_member",
+	[XVPC_DROP_NO_GATEWAY] = "drop_no_gateway",
 };
 
 const char *xvpc_stat_name(unsigned int stat)

@@ -37,6 +37,9 @@ enum xvpc_map_id {
 	XVPC_M_LB_TABLES,
 	XVPC_M_LB_CT,
 	XVPC_M_LB_CONFIG,
+	XVPC_M_VPCS,
+	XVPC_M_NODES,
+	XVPC_M_LEARNED,
 	XVPC_M__COUNT,
 };
 

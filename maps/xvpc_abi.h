@@ -17,7 +17,7 @@
 /* Bumped on any change to a struct or map below; the agent refuses to adopt
  * pinned maps of another version and runs the migration in
  * docs/datapath.md instead (see "ABI versions"). */
-#define XVPC_ABI_VERSION 1
+#define XVPC_ABI_VERSION 2
 
 #define XVPC_PIN_DIR	    "/sys/fs/bpf/xvpc"
 #define XVPC_VXLAN_PORT	    4789
@@ -30,6 +30,10 @@
 #define XVPC_MAX_SUBNETS   16384
 #define XVPC_MAX_IFACES	   4096
 #define XVPC_MAX_VNIS	   16384
+#define XVPC_MAX_VPCS	   16384
+#define XVPC_MAX_NODES	   4096
+#define XVPC_MAX_LEARNED   65536
+#define XVPC_MAX_GATEWAYS  4
 
 /* Map names: pinned as XVPC_PIN_DIR "/" name. */
 #define XVPC_MAP_ENDPOINTS "xvpc_endpoints"
@@ -41,6 +45,9 @@
 #define XVPC_MAP_EP_STATS  "xvpc_ep_stats"
 #define XVPC_MAP_EVENTS	   "xvpc_events"
 #define XVPC_MAP_MISS_RL   "xvpc_miss_rl"
+#define XVPC_MAP_VPCS	   "xvpc_vpcs"
+#define XVPC_MAP_NODES	   "xvpc_nodes"
+#define XVPC_MAP_LEARNED   "xvpc_learned"
 
 /* A miss event per (VPC, destination) at most this often. */
 #define XVPC_MISS_INTERVAL_NS 100000000ull /* 100 ms */
@@ -56,8 +63,13 @@ struct xvpc_ep_key {
 };
 
 enum xvpc_ep_flags {
-	XVPC_EP_LOCAL = 1 << 0,	  /* hosted on this node: ifindex is valid */
-	XVPC_EP_LEARNED = 1 << 1, /* installed by learning, not pushed */
+	XVPC_EP_LOCAL = 1 << 0,	   /* hosted on this node: ifindex is valid */
+	XVPC_EP_LEARNED = 1 << 1,  /* in xvpc_learned, not pushed */
+	XVPC_EP_RESOLVED = 1 << 2, /* learned: installed by the agent from a
+				    * controller answer (else: by the datapath
+				    * from a decapsulated packet) */
+	XVPC_EP_NOMAC = 1 << 3,	   /* learned from a routed packet: the MAC is
+				    * unknown (the receiver sets it) */
 };
 
 struct xvpc_ep {
@@ -105,6 +117,62 @@ struct xvpc_vni {
 	__u32 vpc_id;
 	__u32 flags;
 };
+
+/*
+ * Distribution mode per VPC (docs/learning.md). A VPC absent from this map
+ * is in push mode: the node holds every endpoint of it. In learn mode the
+ * node holds its own endpoints; remote ones are learned into xvpc_learned,
+ * and a miss is encapsulated to one of the VPC's gateway nodes (which hold
+ * the full table) instead of being dropped. Key: vpc_id (__u32).
+ */
+enum xvpc_vpc_flags {
+	XVPC_VPC_LEARN = 1 << 0,   /* learn mode */
+	XVPC_VPC_GATEWAY = 1 << 1, /* this node is one of the VPC's gateways */
+};
+
+struct xvpc_vpc {
+	__u32 flags;	  /* enum xvpc_vpc_flags */
+	__u32 n_gateways; /* valid entries of gateways[], 0 .. 4 */
+	__be32 gateways[XVPC_MAX_GATEWAYS]; /* underlay addresses */
+};
+
+/* Members of the cluster: underlay address (__be32) -> node. Only a member
+ * may teach this node an endpoint or relay packets to it. */
+struct xvpc_node {
+	__u32 flags; /* none yet */
+	__u32 pad;
+};
+
+/*
+ * Learned endpoints: LRU hash keyed by struct xvpc_ep_key. The value starts
+ * with a struct xvpc_ep (flags has XVPC_EP_LEARNED), so a lookup in either
+ * map gives the datapath the same view. Pushed entries (xvpc_endpoints)
+ * always win over learned ones. last_ns is written at most every
+ * XVPC_LEARN_TOUCH_NS; the agent ages out entries idle longer than its
+ * configured timeout.
+ */
+#define XVPC_LEARN_TOUCH_NS 1000000000ull
+
+struct xvpc_learned {
+	struct xvpc_ep ep;
+	__u32 pad;
+	__u64 created_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u64 last_ns;	  /* last packet to or from it */
+	__u64 hits;	  /* packets sent to it */
+};
+
+/*
+ * VXLAN between xvpc nodes: bits of the first reserved byte of the flags
+ * word (host order of the 32-bit word; the I flag is 0x08000000). Accepted
+ * only from members (xvpc_nodes).
+ *   RELAY: sent to a gateway by a node that could not deliver the packet
+ *          (stale entry at the sender): the outer source is not the inner
+ *          source's node. The gateway forwards it.
+ *   FWD:   forwarded by a gateway: deliver, never learn from it, never
+ *          forward it again.
+ */
+#define XVPC_VXLAN_F_RELAY 0x00800000u
+#define XVPC_VXLAN_F_FWD   0x00400000u
 
 /* Node underlay configuration: array map with a single entry at key 0. */
 struct xvpc_config {
@@ -158,6 +226,12 @@ enum xvpc_stat {
 	XVPC_STAT_LB_REPLY,	 /* load balancer: reply reverse-translated */
 	XVPC_DROP_LB_NO_BACKEND, /* service without backends */
 	XVPC_DROP_LB_CSUM,	 /* the kernel refused to rewrite the packet */
+	XVPC_STAT_MISS_GW,	 /* learn mode: miss sent to a gateway node */
+	XVPC_STAT_FORWARD,	 /* gateway: forwarded to the endpoint's node */
+	XVPC_STAT_RELAY,	 /* stale: not here any more, relayed to a gw */
+	XVPC_STAT_LEARN,	 /* entry learned or moved by the datapath */
+	XVPC_DROP_NOT_MEMBER, /* flagged or teaching packet from a stranger */
+	XVPC_DROP_NO_GATEWAY, /* learn-mode miss, and no gateway known */
 	XVPC_STAT_MAX,
 };
 

@@ -31,13 +31,17 @@ _Static_assert(sizeof(struct xvpc_lb_config) == 32, "xvpc_lb_config");
 _Static_assert(sizeof(struct xvpc_lb_ct_key) == 20, "xvpc_lb_ct_key");
 _Static_assert(sizeof(struct xvpc_lb_ct) == 32, "xvpc_lb_ct");
 _Static_assert(offsetof(struct xvpc_lb_ct, last_ns) == 24, "last_ns");
+_Static_assert(sizeof(struct xvpc_vpc) == 24, "xvpc_vpc");
+_Static_assert(sizeof(struct xvpc_node) == 8, "xvpc_node");
+_Static_assert(sizeof(struct xvpc_learned) == 48, "xvpc_learned");
+_Static_assert(offsetof(struct xvpc_learned, ep) == 0, "learned ep first");
 
 static void test_sizes(void **state)
 {
 	(void)state;
 	/* The checks above fail the build; this records that they ran. */
 	assert_int_equal(sizeof(struct xvpc_lb_ct), 32);
-	assert_int_equal(XVPC_STAT_MAX, XVPC_DROP_LB_CSUM + 1);
+	assert_int_equal(XVPC_STAT_MAX, XVPC_DROP_NO_GATEWAY + 1);
 }
 
 /* The flow hash decides every node's backend choice: pin its values so a
