@@ -45,6 +45,7 @@ void xvpc_state_free(struct xvpc_state *st)
 	for (size_t i = 0; i < st->n_svcs; i++)
 		free(st->svcs[i].backends);
 	free(st->svcs);
+	free(st->nodes);
 	free(st);
 }
 
@@ -96,6 +97,18 @@ int xvpc_state_add_ep(struct xvpc_state *st, const struct xvpc_state_ep *e)
 	if (err)
 		return err;
 	st->eps[st->n_eps++] = *e;
+	st->validated = false;
+	return 0;
+}
+
+int xvpc_state_add_node(struct xvpc_state *st, __be32 node_ip)
+{
+	int ret = grow((void **)&st->nodes, &st->cap_nodes, st->n_nodes,
+		       sizeof(*st->nodes));
+
+	if (ret)
+		return ret;
+	st->nodes[st->n_nodes++] = node_ip;
 	st->validated = false;
 	return 0;
 }
@@ -262,9 +275,99 @@ xvpc_state_find_subnet(const struct xvpc_state *st, __u32 vpc, __be32 ip)
 	return s;
 }
 
+const struct xvpc_state_vpc *xvpc_state_find_vpc(const struct xvpc_state *st,
+						 __u32 id)
+{
+	size_t lo = 0, hi = st->n_vpcs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (st->vpcs[mid].id == id)
+			return &st->vpcs[mid];
+		if (st->vpcs[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int validate_mode(const struct xvpc_state_vpc *v, size_t i, char *err,
+			 size_t errlen)
+{
+	char ip[XVPC_IP_STRLEN];
+
+	if (v->mode != XVPC_MODE_PUSH && v->mode != XVPC_MODE_LEARN) {
+		seterr(err, errlen,
+		       "vpcs[%zu] (id %u): field \"mode\": must be \"push\" "
+		       "or \"learn\"",
+		       i, v->id);
+		return -EINVAL;
+	}
+	if (v->n_gateways > XVPC_STATE_GATEWAYS_MAX ||
+	    (v->mode == XVPC_MODE_PUSH && v->n_gateways)) {
+		seterr(err, errlen,
+		       "vpcs[%zu] (id %u): field \"gateways\": at most %d, "
+		       "and only in learn mode",
+		       i, v->id, XVPC_STATE_GATEWAYS_MAX);
+		return -EINVAL;
+	}
+	for (__u32 j = 0; j < v->n_gateways; j++) {
+		if (!v->gateways[j]) {
+			seterr(err, errlen,
+			       "vpcs[%zu] (id %u): field \"gateways[%u]\": "
+			       "0.0.0.0 is not a node",
+			       i, v->id, j);
+			return -EINVAL;
+		}
+		for (__u32 k = 0; k < j; k++)
+			if (v->gateways[k] == v->gateways[j]) {
+				seterr(err, errlen,
+				       "vpcs[%zu] (id %u): field "
+				       "\"gateways\": %s listed twice",
+				       i, v->id,
+				       xvpc_fmt_ip(v->gateways[j], ip));
+				return -EINVAL;
+			}
+	}
+	return 0;
+}
+
+static int cmp_be32(const void *a, const void *b)
+{
+	__u32 x = ntohl(*(const __be32 *)a), y = ntohl(*(const __be32 *)b);
+
+	return x < y ? -1 : x > y;
+}
+
+static int validate_nodes(struct xvpc_state *st, char *err, size_t errlen)
+{
+	char ip[XVPC_IP_STRLEN];
+
+	qsort(st->nodes, st->n_nodes, sizeof(*st->nodes), cmp_be32);
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		if (!st->nodes[i]) {
+			seterr(err, errlen,
+			       "nodes: 0.0.0.0 is not a node address");
+			return -EINVAL;
+		}
+		if (i && st->nodes[i] == st->nodes[i - 1]) {
+			seterr(err, errlen, "nodes: %s listed twice",
+			       xvpc_fmt_ip(st->nodes[i], ip));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int validate_vpcs(struct xvpc_state *st, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < st->n_vpcs; i++) {
+		int ret = validate_mode(&st->vpcs[i], i, err, errlen);
+
+		if (ret)
+			return ret;
 		if (!st->vpcs[i].id) {
 			seterr(err, errlen,
 			       "vpcs[%zu]: field \"id\": must be 1 .. "
@@ -745,6 +848,8 @@ int xvpc_state_validate(struct xvpc_state *st, __be32 node_ip, char *err,
 		ret = validate_eps(st, node_ip, err, errlen);
 	if (!ret)
 		ret = validate_svcs(st, err, errlen);
+	if (!ret)
+		ret = validate_nodes(st, err, errlen);
 	if (ret == -ENOMEM)
 		seterr(err, errlen, "out of memory while validating");
 	if (!ret)
@@ -760,15 +865,16 @@ struct pctx {
 	char where[96]; /* "subnets[3]" */
 };
 
-static const char *const top_fields[] = {"revision",  "vpcs",	  "subnets",
-					 "endpoints", "services", NULL};
+static const char *const top_fields[] = {
+	"revision", "vpcs", "subnets", "endpoints", "services", "nodes", NULL};
 static const char *const svc_fields[] = {
 	"vpc", "vip", "port", "protocol", "backends", "health_check", NULL};
 static const char *const be_fields[] = {"ip", "port", "weight", NULL};
 static const char *const hc_fields[] = {
 	"type", "interval_ms", "timeout_ms",	"rise",
 	"fall", "path",	       "expect_status", NULL};
-static const char *const vpc_fields[] = {"id", "name", NULL};
+static const char *const vpc_fields[] = {"id", "name", "mode", "gateways",
+					 NULL};
 static const char *const subnet_fields[] = {"vpc",	  "cidr",	 "vni",
 					    "gateway_ip", "gateway_mac", NULL};
 static const char *const ep_fields[] = {"vpc",	   "ip",     "mac",
@@ -908,6 +1014,94 @@ static int get_mac(struct pctx *p, struct json_object *o, const char *name,
 	return 0;
 }
 
+/* An array of IPv4 address strings, at most max, into out[]. */
+static int get_ip_array(struct pctx *p, struct json_object *o, const char *name,
+			__be32 *out, size_t max, size_t *n)
+{
+	struct json_object *arr;
+	int ret;
+
+	*n = 0;
+	arr = get_field(p, o, name, json_type_array, false, &ret);
+	if (!arr)
+		return ret;
+	if (json_object_array_length(arr) > max) {
+		seterr(p->err, p->errlen, "%s: field \"%s\": more than %zu",
+		       p->where, name, max);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i);
+		const char *s = json_object_get_string(v);
+
+		if (json_object_get_type(v) != json_type_string ||
+		    xvpc_parse_ip(s, &out[i])) {
+			seterr(p->err, p->errlen,
+			       "%s: field \"%s[%zu]\": must be an IPv4 "
+			       "address string",
+			       p->where, name, i);
+			return -EINVAL;
+		}
+	}
+	*n = json_object_array_length(arr);
+	return 0;
+}
+
+static int parse_mode(struct pctx *p, struct json_object *o,
+		      struct xvpc_state_vpc *v)
+{
+	const char *mode;
+	size_t n;
+	int ret;
+
+	ret = get_str(p, o, "mode", false, &mode);
+	if (ret)
+		return ret;
+	if (mode && !strcmp(mode, "learn")) {
+		v->mode = XVPC_MODE_LEARN;
+	} else if (mode && strcmp(mode, "push")) {
+		seterr(p->err, p->errlen,
+		       "%s: field \"mode\": \"%s\" is neither \"push\" nor "
+		       "\"learn\"",
+		       p->where, mode);
+		return -EINVAL;
+	}
+	ret = get_ip_array(p, o, "gateways", v->gateways,
+			   XVPC_STATE_GATEWAYS_MAX, &n);
+	v->n_gateways = n;
+	return ret;
+}
+
+/* Top-level "nodes": cluster members' underlay addresses. */
+static int parse_nodes(struct pctx *p, struct json_object *top,
+		       struct xvpc_state *st)
+{
+	struct json_object *arr;
+	int ret;
+
+	snprintf(p->where, sizeof(p->where), "state");
+	arr = get_field(p, top, "nodes", json_type_array, false, &ret);
+	if (!arr)
+		return ret;
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i);
+		__be32 ip;
+
+		if (json_object_get_type(v) != json_type_string ||
+		    xvpc_parse_ip(json_object_get_string(v), &ip)) {
+			seterr(p->err, p->errlen,
+			       "state: field \"nodes[%zu]\": must be an IPv4 "
+			       "address string",
+			       i);
+			return -EINVAL;
+		}
+		ret = xvpc_state_add_node(st, ip);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int parse_vpc(struct pctx *p, struct json_object *o,
 		     struct xvpc_state *st)
 {
@@ -935,6 +1129,9 @@ static int parse_vpc(struct pctx *p, struct json_object *o,
 		       "%s: field \"id\": must be 1 .. 4294967295", p->where);
 		return -EINVAL;
 	}
+	ret = parse_mode(p, o, &v);
+	if (ret)
+		return ret;
 	return xvpc_state_add_vpc(st, &v);
 }
 
@@ -1307,6 +1504,8 @@ int xvpc_state_parse(const char *json, size_t len, __be32 node_ip,
 		ret = parse_array(&p, top, "endpoints", parse_ep, st);
 	if (!ret && json_object_object_get_ex(top, "services", NULL))
 		ret = parse_array(&p, top, "services", parse_svc, st);
+	if (!ret)
+		ret = parse_nodes(&p, top, st);
 	if (ret == -ENOMEM)
 		seterr(err, errlen, "out of memory while parsing");
 	if (!ret)
@@ -1403,6 +1602,21 @@ static int put_arr(struct json_object *arr, struct json_object *o)
 	return 0;
 }
 
+static struct json_object *ip_array(const __be32 *ips, size_t n)
+{
+	struct json_object *arr = json_object_new_array_ext(n);
+	char ip[XVPC_IP_STRLEN];
+
+	for (size_t i = 0; arr && i < n; i++) {
+		if (put_arr(arr, jstr(xvpc_fmt_ip(ips[i], ip)))) {
+			json_object_put(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+/* A push-mode VPC serializes as before learning mode existed. */
 static struct json_object *vpc_json(const struct xvpc_state_vpc *v)
 {
 	struct json_object *o = json_object_new_object();
@@ -1410,7 +1624,10 @@ static struct json_object *vpc_json(const struct xvpc_state_vpc *v)
 	if (!o)
 		return NULL;
 	if (add(o, "id", json_object_new_int64(v->id)) ||
-	    (v->name[0] && add(o, "name", jstr(v->name)))) {
+	    (v->name[0] && add(o, "name", jstr(v->name))) ||
+	    (v->mode == XVPC_MODE_LEARN &&
+	     (add(o, "mode", jstr("learn")) ||
+	      add(o, "gateways", ip_array(v->gateways, v->n_gateways))))) {
 		json_object_put(o);
 		return NULL;
 	}
@@ -1548,6 +1765,8 @@ int xvpc_state_to_json(const struct xvpc_state *st, bool pretty, char **out)
 	for (size_t i = 0; i < st->n_eps; i++)
 		if (put_arr(eps, ep_json(&st->eps[i])))
 			goto out;
+	if (st->n_nodes && add(top, "nodes", ip_array(st->nodes, st->n_nodes)))
+		goto out;
 	if (st->n_svcs) {
 		struct json_object *svcs =
 			json_object_new_array_ext(st->n_svcs);

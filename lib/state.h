@@ -22,9 +22,23 @@
 #define XVPC_STATE_NAME_MAX 64 /* VPC name, including the NUL */
 #define XVPC_STATE_ERR_LEN  256
 
+#define XVPC_STATE_GATEWAYS_MAX 4 /* = XVPC_MAX_GATEWAYS */
+
+/* Distribution mode of a VPC (docs/learning.md). */
+enum xvpc_state_mode {
+	XVPC_MODE_PUSH = 0, /* every endpoint of the VPC is in the state */
+	XVPC_MODE_LEARN,    /* local endpoints only; the rest is learned */
+};
+
 struct xvpc_state_vpc {
 	__u32 id;
 	char name[XVPC_STATE_NAME_MAX];
+	enum xvpc_state_mode mode;
+	/* learn mode: underlay addresses of the VPC's gateway nodes, which
+	 * hold its full table (a gateway node's own state lists every
+	 * endpoint of the VPC). */
+	__u32 n_gateways;
+	__be32 gateways[XVPC_STATE_GATEWAYS_MAX];
 };
 
 struct xvpc_state_subnet {
@@ -90,6 +104,10 @@ struct xvpc_state {
 	size_t n_eps, cap_eps;
 	struct xvpc_state_svc *svcs;
 	size_t n_svcs, cap_svcs;
+	/* Underlay addresses of the cluster's member nodes: the only nodes
+	 * that may teach this one an endpoint (learn mode). */
+	__be32 *nodes;
+	size_t n_nodes, cap_nodes;
 	bool validated; /* set by xvpc_state_validate(); cleared by adds */
 };
 
@@ -101,6 +119,7 @@ int xvpc_state_add_vpc(struct xvpc_state *st, const struct xvpc_state_vpc *v);
 int xvpc_state_add_subnet(struct xvpc_state *st,
 			  const struct xvpc_state_subnet *s);
 int xvpc_state_add_ep(struct xvpc_state *st, const struct xvpc_state_ep *e);
+int xvpc_state_add_node(struct xvpc_state *st, __be32 node_ip);
 /* Copies s and its backends array. A zero hc gets the defaults of
  * xvpc_state_hc_defaults() when validated. */
 int xvpc_state_add_svc(struct xvpc_state *st, const struct xvpc_state_svc *s);
@@ -141,6 +160,10 @@ int xvpc_state_to_json(const struct xvpc_state *st, bool pretty, char **out);
 /* The subnet of vpc that contains ip, or NULL. Needs a validated state. */
 const struct xvpc_state_subnet *
 xvpc_state_find_subnet(const struct xvpc_state *st, __u32 vpc, __be32 ip);
+
+/* The VPC with that id, or NULL. Needs a validated state (binary search). */
+const struct xvpc_state_vpc *xvpc_state_find_vpc(const struct xvpc_state *st,
+						 __u32 id);
 
 /* The service (vpc, vip, port, proto), or NULL. Linear. */
 const struct xvpc_state_svc *xvpc_state_find_svc(const struct xvpc_state *st,
