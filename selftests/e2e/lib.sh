@@ -217,6 +217,25 @@ xv_vm() {
 	xv_must ip -n "$ns" route add default via "$gw" dev eth0
 }
 
+# xv_vm_move VM NODE: live migration as the overlay sees it: the VM's
+# namespace keeps its address, MAC and routes; its link to the old node is
+# deleted and a new one made to NODE (host side h-VM again).
+xv_vm_move() {
+	local name=$1 node=$2 ns=${XV_VM_NS[$1]} old=${XV_VM_NODE[$1]}
+	[ -n "${XV_NODE_NS[$node]:-}" ] || { xv_err "move $name: no node $node"; return 1; }
+	xv_must ip -n "${XV_NODE_NS[$old]}" link del "h-$name" || return 1
+	xv_must ip -n "${XV_NODE_NS[$node]}" link add "h-$name" mtu $XV_VM_MTU \
+		type veth peer name eth0 netns "$ns" || return 1
+	xv_must ip -n "${XV_NODE_NS[$node]}" link set "h-$name" up || return 1
+	xv_must ip -n "$ns" link set eth0 address "${XV_VM_MAC[$name]}" \
+		mtu $XV_VM_MTU up || return 1
+	xv_must ip -n "$ns" addr add "${XV_VM_IP[$name]}/${XV_VM_PLEN[$name]}" \
+		dev eth0 || return 1
+	xv_must ip -n "$ns" route add default via "${XV_VM_GW[$name]}" dev eth0 ||
+		return 1
+	XV_VM_NODE[$name]=$node
+}
+
 # xv_in VM|NODE|ul CMD...: run CMD inside that namespace.
 xv_in() {
 	local ns
