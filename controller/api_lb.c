@@ -168,10 +168,8 @@ static void error_field(const char *msg, char *field, size_t len)
 /* What follows the place name of a lib/state.c message. */
 static const char *error_text(const char *msg)
 {
-	const char *s = strstr(msg, "unknown field \"");
+	const char *s = strstr(msg, "field \"");
 
-	if (!s)
-		s = strstr(msg, "field \"");
 	if (!s)
 		s = strstr(msg, "fields \"");
 	return s ? s : msg;
@@ -217,6 +215,9 @@ static int check_service(struct api_ctx *c, uint32_t vpc, const char *vip,
 	json_object_put(doc);
 	if (err == -EINVAL) {
 		error_field(msg, field, sizeof(field));
+		if (strstr(msg, "unknown field \""))
+			return api_fail(c, 400, "invalid_value", field,
+					"unknown field \"%s\"", field);
 		return api_fail(c, 400, "invalid_value", field, "%s",
 				error_text(msg));
 	}
