@@ -49,8 +49,8 @@ free_port() {
 # The backends that answered COUNT new flows from c1 to the VIP, sorted,
 # one per line (a flow that got no answer prints "none").
 answers() {
-	local i out
-	for i in $(seq "$1"); do
+	local _ out
+	for _ in $(seq "$1"); do
 		out=$(xv_in c1 timeout 3 nc -w 2 "$VIP" 7000 </dev/null 2>/dev/null)
 		echo "${out:-none}"
 	done | sort -u
@@ -60,24 +60,24 @@ both_answer() { [ "$(answers 24 | tr '\n' ' ')" = "b1 b2 " ]; }
 only_b2() { [ "$(answers 12 | tr '\n' ' ')" = "b2 " ]; }
 none_answers() { [ "$(answers 3 | tr '\n' ' ')" = "none " ]; }
 
-xv_underlay && xv_node n1 "$XV_UL_NET.1" && xv_node n2 "$XV_UL_NET.2" &&
-	xv_node_neighs && xc_mgmt_all || die "topology"
+{ xv_underlay && xv_node n1 "$XV_UL_NET.1" && xv_node n2 "$XV_UL_NET.2" &&
+	xv_node_neighs && xc_mgmt_all; } || die "topology"
 XC_API=http://$XC_ADDR:$(free_port)
 xc_controller_start "$XV_TMP/ctrl.log" "$ADMIN" --listen "${XC_API#http://}" \
 	--data-dir "$XV_TMP/ctrl" --log-level warn || die "controller"
 
-xc_ctl "$ADMIN" node create n1 --ip "$XV_UL_NET.1" >/dev/null &&
-	xc_ctl "$ADMIN" node create n2 --ip "$XV_UL_NET.2" >/dev/null ||
+{ xc_ctl "$ADMIN" node create n1 --ip "$XV_UL_NET.1" >/dev/null &&
+	xc_ctl "$ADMIN" node create n2 --ip "$XV_UL_NET.2" >/dev/null; } ||
 	die "nodes"
 TOK=$(xc_ctl "$ADMIN" tenant create lbt | jq -er .token) || die "tenant"
 VPC=$(xc_ctl "$TOK" vpc create v --cidr 10.0.0.0/16 | jq -er .id) || die "vpc"
 xv_vpc "$VPC" v
 xc_subnet "$TOK" "$VPC" 10.0.1.0/24 || die "subnet"
 SUB=$XC_ID
-xc_vm "$TOK" "$SUB" c1 n1 && xc_vm "$TOK" "$SUB" b1 n1 &&
-	xc_vm "$TOK" "$SUB" b2 n2 || die "VMs"
-xc_agent_start n1 tc "$XC_API" "$ADMIN" && xc_agent_start n2 tc "$XC_API" "$ADMIN" ||
-	die "agents"
+{ xc_vm "$TOK" "$SUB" c1 n1 && xc_vm "$TOK" "$SUB" b1 n1 &&
+	xc_vm "$TOK" "$SUB" b2 n2; } || die "VMs"
+{ xc_agent_start n1 tc "$XC_API" "$ADMIN" &&
+	xc_agent_start n2 tc "$XC_API" "$ADMIN"; } || die "agents"
 xv_whoami_start b1
 xv_whoami_start b2
 
