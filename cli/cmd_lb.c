@@ -634,5 +634,14 @@ static const struct cli_cmd lb_cmds[] = {
 
 int cmd_lb(struct cli_ctx *ctx, int argc, char **argv)
 {
-	return cli_dispatch(ctx, "xvpcctl lb", lb_cmds, argc, argv);
+	int n = 0;
+
+	/* --json may also come after the command. */
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			ctx->json = true;
+		else
+			argv[n++] = argv[i];
+	}
+	return cli_dispatch(ctx, "xvpcctl lb", lb_cmds, n, argv);
 }

@@ -1015,7 +1015,7 @@ static void test_cli(void **state)
 	assert_int_equal(run(false, &out, 2, "delete", "1"), 0);
 	assert_non_null(strstr(out, "deleted lb 1"));
 	free(out);
-	assert_int_equal(run(true, &out, 1, "list"), 0);
+	assert_int_equal(run(false, &out, 2, "list", "--json"), 0);
 	o = json_tokener_parse(out);
 	assert_int_equal(json_object_array_length(o), 0);
 	json_object_put(o);
