@@ -349,6 +349,11 @@ static bool svc80_backends(const void *n)
 	return sv && sv->n_backends == *(const __u32 *)n;
 }
 
+static bool errors_above(const void *n)
+{
+	return stats().errors > *(const __u64 *)n;
+}
+
 static bool rejected_at_least(const void *n)
 {
 	return stats().rejected >= *(const __u64 *)n;
@@ -483,9 +488,13 @@ static void test_resume_after_restart(void **state)
 	join();
 	before = stats();
 
-	/* Same data, same address: the source resumes from its revision. */
+	/* Same data, same address: the source resumes from its revision.
+	 * Restarted once the source has seen it down (a parked long-poll is
+	 * answered on shutdown, and a quick restart could come before the
+	 * next request). */
 	port = F->c.port;
 	ctl_stop(&F->c);
+	assert_true(sync_until(errors_above, &before.errors));
 	assert_int_equal(ctl_start(&F->c, F->dir, port), 0);
 	port_on("n2", "10.9.1.30", "xv30");
 	assert_true(sync_until(has_ep, "10.9.1.30"));
