@@ -101,6 +101,10 @@ static struct xvpc_state *state_dup(const struct xvpc_state *st)
 	DUP_ARRAY(subnets, n_subnets, cap_subnets);
 	DUP_ARRAY(eps, n_eps, cap_eps);
 #undef DUP_ARRAY
+	for (size_t i = 0; i < st->n_svcs; i++)
+		if (xvpc_state_add_svc(d, &st->svcs[i]))
+			goto fail;
+	d->validated = st->validated;
 	return d;
 fail:
 	xvpc_state_free(d);
@@ -539,6 +543,47 @@ static int parse_ep(struct pc *p, json_object *o, struct xvpc_state_ep *e)
 	return 0;
 }
 
+/* A service: the strict parser and the rules of lib/state.c, on a
+ * document holding only it and its VPC; *out gets its own backends. */
+static int parse_svc(struct pc *p, json_object *o, struct xvpc_state_svc *out)
+{
+	json_object *doc = json_object_new_object(), *arr, *v, *vpc;
+	char msg[XVPC_STATE_ERR_LEN];
+	struct xvpc_state *st = NULL;
+	const char *txt;
+	size_t len;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (!doc)
+		return -ENOMEM;
+	vpc = json_object_object_get(o, "vpc");
+	arr = json_object_new_array();
+	v = json_object_new_object();
+	json_object_object_add(v, "id", json_object_get(vpc));
+	json_object_array_add(arr, v);
+	json_object_object_add(doc, "vpcs", arr);
+	json_object_object_add(doc, "subnets", json_object_new_array());
+	json_object_object_add(doc, "endpoints", json_object_new_array());
+	arr = json_object_new_array();
+	json_object_array_add(arr, json_object_get(o));
+	json_object_object_add(doc, "services", arr);
+	txt = json_object_to_json_string_length(doc, JSON_C_TO_STRING_PLAIN,
+						&len);
+	err = txt ? xvpc_state_parse(txt, len, 0, &st, msg, sizeof(msg))
+		  : -ENOMEM;
+	json_object_put(doc);
+	if (err == -EINVAL)
+		seterr(p->why, p->len, "%s: %s", p->where, msg);
+	if (err)
+		return err;
+	*out = st->svcs[0];
+	st->svcs[0].backends = NULL; /* now out's */
+	st->svcs[0].n_backends = 0;
+	xvpc_state_free(st);
+	return 0;
+}
+
 /*
  * Index of one kind of object in a working state: open addressing over
  * array positions (slot = position + 1, 0 empty). Deleted objects are
@@ -549,7 +594,7 @@ struct idx {
 	size_t mask;
 };
 
-enum kind { K_VPC, K_SUBNET, K_EP };
+enum kind { K_VPC, K_SUBNET, K_EP, K_SVC /* not indexed */ };
 
 static __u64 mix(__u64 x)
 {
@@ -678,9 +723,42 @@ static int apply_one(struct work *wk, bool put, enum kind k, const void *obj)
 	return err;
 }
 
+/* Services are few (the datapath holds 1,024): found by a linear search,
+ * deleted ones marked with vpc 0 and compacted away. */
+static int apply_svc(struct xvpc_state *w, bool put, struct xvpc_state_svc *s)
+{
+	struct xvpc_state_svc *cur = NULL;
+	int err = 0;
+
+	for (size_t i = 0; i < w->n_svcs && !cur; i++)
+		if (w->svcs[i].vpc == s->vpc && w->svcs[i].vip == s->vip &&
+		    w->svcs[i].port == s->port && w->svcs[i].proto == s->proto)
+			cur = &w->svcs[i];
+	if (cur) {
+		free(cur->backends);
+		*cur = *s;
+		s->backends = NULL; /* now the state's */
+		if (!put)
+			cur->vpc = 0;
+		w->validated = false;
+	} else if (put) {
+		err = xvpc_state_add_svc(w, s);
+	}
+	return err;
+}
+
 static void compact(struct xvpc_state *w)
 {
 	size_t o = 0;
+
+	for (size_t i = 0; i < w->n_svcs; i++) {
+		if (w->svcs[i].vpc)
+			w->svcs[o++] = w->svcs[i];
+		else
+			free(w->svcs[i].backends);
+	}
+	w->n_svcs = o;
+	o = 0;
 
 	for (size_t i = 0; i < w->n_vpcs; i++)
 		if (w->vpcs[i].id)
@@ -710,6 +788,7 @@ static int change_one(struct work *wk, json_object *c, size_t i, __u64 since,
 		struct xvpc_state_vpc v;
 		struct xvpc_state_subnet s;
 		struct xvpc_state_ep e;
+		struct xvpc_state_svc sv;
 	} u;
 	__u64 rev;
 	enum kind k;
@@ -759,15 +838,26 @@ static int change_one(struct work *wk, json_object *c, size_t i, __u64 since,
 	} else if (!strcmp(kind, "endpoint")) {
 		k = K_EP;
 		err = parse_ep(&p, obj, &u.e);
+	} else if (!strcmp(kind, "service")) {
+		k = K_SVC;
+		err = parse_svc(&p, obj, &u.sv);
 	} else {
 		seterr(why, whylen,
-		       "changes[%zu]: kind \"%s\" is not vpc, subnet or "
-		       "endpoint",
+		       "changes[%zu]: kind \"%s\" is not vpc, subnet, "
+		       "endpoint or service",
 		       i, kind);
 		return -EINVAL;
 	}
 	if (err)
 		return err;
+	if (k == K_SVC) {
+		if (rev <= since)
+			*skipped = true;
+		else
+			err = apply_svc(wk->w, put, &u.sv);
+		free(u.sv.backends);
+		return err;
+	}
 	if ((k == K_SUBNET && !u.s.vpc) || (k == K_EP && !u.e.vpc)) {
 		seterr(why, whylen, "%s: field \"vpc\" must be >= 1", where);
 		return -EINVAL;
@@ -847,9 +937,9 @@ static int apply_changes(struct ctrl_source *cs, json_object *top, __u64 upto,
 		return err;
 	}
 	pr_info("revision %llu from %s: %zu changes applied (%zu VPCs, %zu "
-		"subnets, %zu endpoints)",
+		"subnets, %zu endpoints, %zu services)",
 		(unsigned long long)upto, cur_url(cs), applied, wk.w->n_vpcs,
-		wk.w->n_subnets, wk.w->n_eps);
+		wk.w->n_subnets, wk.w->n_eps, wk.w->n_svcs);
 	return install(cs, wk.w, false, applied);
 }
 
@@ -869,9 +959,9 @@ static int take_snapshot(struct ctrl_source *cs, const char *json, size_t len,
 		return err;
 	}
 	pr_info("snapshot%s from %s at revision %llu: %zu VPCs, %zu subnets, "
-		"%zu endpoints",
+		"%zu endpoints, %zu services",
 		reason, cur_url(cs), (unsigned long long)st->revision,
-		st->n_vpcs, st->n_subnets, st->n_eps);
+		st->n_vpcs, st->n_subnets, st->n_eps, st->n_svcs);
 	cs->want_snapshot = false;
 	return install(cs, st, true, 0);
 }

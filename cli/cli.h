@@ -38,5 +38,14 @@ int cmd_vpc(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_subnet(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_port(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_node(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_lb(struct cli_ctx *ctx, int argc, char **argv);
+
+/* One call to the controller's API (cli/cmd_api.c): ctx->api + path with
+ * ctx->token; body (JSON) and idem (Idempotency-Key) may be NULL. Returns
+ * 0 with *out the parsed answer (NULL for 204), or a negative errno after
+ * printing why (the API's message and field included). */
+struct json_object;
+int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path,
+		 const char *body, const char *idem, struct json_object **out);
 
 #endif

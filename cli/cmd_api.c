@@ -50,10 +50,8 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *arg)
 	return sz * nm;
 }
 
-/* One API call. Returns 0 with *out the parsed answer (may be NULL for
- * 204), or a negative errno after printing why. */
-static int api_call(struct cli_ctx *ctx, const char *method, const char *path,
-		    const char *body, const char *idem, json_object **out)
+int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path,
+		 const char *body, const char *idem, json_object **out)
 {
 	struct curl_slist *h = NULL;
 	struct buf b = {0};
@@ -195,7 +193,7 @@ static int do_list(struct cli_ctx *ctx, const struct kind *k, int argc,
 	for (;;) {
 		snprintf(path, sizeof(path), "%s?limit=1000%s%s", k->path,
 			 after[0] ? "&after=" : "", after);
-		err = api_call(ctx, "GET", path, NULL, NULL, &page);
+		err = cli_api_call(ctx, "GET", path, NULL, NULL, &page);
 		if (err)
 			break;
 		items = json_object_object_get(page, "items");
@@ -239,7 +237,7 @@ static int do_show_delete(struct cli_ctx *ctx, const struct kind *k, bool del,
 					 ? "name"
 					 : "id");
 	snprintf(path, sizeof(path), "%s/%s", k->path, argv[0]);
-	err = api_call(ctx, del ? "DELETE" : "GET", path, NULL, NULL, &o);
+	err = cli_api_call(ctx, del ? "DELETE" : "GET", path, NULL, NULL, &o);
 	if (err)
 		return err;
 	if (del) {
@@ -333,8 +331,8 @@ static int do_create(struct cli_ctx *ctx, const struct kind *k, int argc,
 				k->name, k->positional);
 	}
 	if (!err)
-		err = api_call(ctx, "POST", k->path,
-			       json_object_to_json_string(body), idem, &o);
+		err = cli_api_call(ctx, "POST", k->path,
+				   json_object_to_json_string(body), idem, &o);
 	if (!err && o) {
 		if (ctx->json) {
 			print_object(ctx, k, o);

@@ -24,6 +24,8 @@ static const struct cli_cmd commands[] = {
 	{"subnet", cmd_subnet, "subnets: create|list|show|delete"},
 	{"port", cmd_port, "ports: create|list|show|delete"},
 	{"node", cmd_node, "nodes (admin token): create|list|show|delete"},
+	{"lb", cmd_lb,
+	 "load balancers: create|list|show|delete|backends|health"},
 	{NULL, NULL, NULL},
 };
 

@@ -51,6 +51,11 @@ const struct api_route api_routes[] = {
 	{"GET", "/v1/ports/{id}", api_port_get, API_AUTH_TENANT},
 	{"PATCH", "/v1/ports/{id}", api_port_patch, API_AUTH_TENANT},
 	{"DELETE", "/v1/ports/{id}", api_port_delete, API_AUTH_TENANT},
+	{"POST", "/v1/loadbalancers", api_lb_create, API_AUTH_TENANT},
+	{"GET", "/v1/loadbalancers", api_lb_list, API_AUTH_TENANT},
+	{"GET", "/v1/loadbalancers/{id}", api_lb_get, API_AUTH_TENANT},
+	{"PATCH", "/v1/loadbalancers/{id}", api_lb_patch, API_AUTH_TENANT},
+	{"DELETE", "/v1/loadbalancers/{id}", api_lb_delete, API_AUTH_TENANT},
 	{NULL, NULL, NULL, API_AUTH_NONE},
 };
 
@@ -197,7 +202,10 @@ void api_strs_free(struct api_strs *strs)
 
 static const char *type_name(enum api_ftype t)
 {
-	return t == F_INT ? "an integer" : "a string";
+	return t == F_INT      ? "an integer"
+	       : t == F_ARRAY  ? "an array"
+	       : t == F_OBJECT ? "an object"
+			       : "a string";
 }
 
 int api_parse_body(struct api_ctx *c, const struct api_field *fields,
@@ -268,6 +276,12 @@ int api_parse_body(struct api_ctx *c, const struct api_field *fields,
 			break;
 		case F_STR_OR_NULL:
 			ok = t == json_type_string || t == json_type_null;
+			break;
+		case F_ARRAY:
+			ok = t == json_type_array;
+			break;
+		case F_OBJECT:
+			ok = t == json_type_object;
 			break;
 		default:
 			ok = t == json_type_string;
@@ -448,7 +462,7 @@ bool api_valid_name(const char *s)
 }
 
 static const char *const seq_kinds[API_SEQ_KINDS] = {"tenant", "vpc", "subnet",
-						     "port"};
+						     "port", "lb"};
 
 /* Reserves the next block of ids of a kind in the store. */
 static int seq_reserve(struct api *api, int k)

@@ -14,7 +14,7 @@
 
 #include "store.h"
 
-#define API_BODY_MAX	  (64 * 1024)
+#define API_BODY_MAX	  (256 * 1024)
 #define API_LIST_DEFAULT  100
 #define API_LIST_MAX	  1000
 #define API_WAIT_MAX	  300 /* seconds of a state long-poll */
@@ -23,7 +23,7 @@
 #define API_ADMIN_PREFIX  "xva_"
 #define API_HINT_SLOTS	  4096
 #define API_ID_BLOCK	  64
-#define API_SEQ_KINDS	  4
+#define API_SEQ_KINDS	  5
 #define API_SEEN_SLOTS	  1024
 #define API_SEEN_EVERY_MS 5000
 

@@ -328,6 +328,15 @@ int api_vpc_delete(struct api *api, struct api_ctx *c)
 					  id)
 			       : api_fail_store(c, err);
 	}
+	err = api_lb_in_vpc(api, id);
+	if (err) {
+		json_object_put(o);
+		return err > 0 ? api_fail(c, 409, "in_use", NULL,
+					  "VPC %u still has load balancers; "
+					  "delete them first",
+					  id)
+			       : api_fail_store(c, err);
+	}
 	/* A subnet created meanwhile rewrote the VPC: the check fails. */
 	snprintf(key, sizeof(key), KF_ID, "vpc", id);
 	txb_op(&t, STORE_DEL, key, ver);
@@ -445,6 +454,24 @@ struct subnet_req {
 	char cidr[XVPC_CIDR_STRLEN];
 };
 
+/* A subnet may not cover a load balancer's VIP (api_lb.c). */
+static int subnet_covers_vip(struct api *api, struct api_ctx *c,
+			     const struct subnet_req *r)
+{
+	char ip[XVPC_IP_STRLEN];
+	uint32_t lb;
+	__be32 vip;
+	int err = api_lb_vip_in(api, r->vpc, r->net, r->plen, &lb, &vip);
+
+	if (err < 0)
+		return api_fail_store(c, err);
+	if (err)
+		return api_fail(c, 409, "in_use", "cidr",
+				"%s covers %s, the VIP of load balancer %u",
+				r->cidr, xvpc_fmt_ip(vip, ip), lb);
+	return 0;
+}
+
 static int subnet_create_once(struct api *api, struct api_ctx *c,
 			      const struct subnet_req *r)
 {
@@ -482,6 +509,9 @@ static int subnet_create_once(struct api *api, struct api_ctx *c,
 		err = api_fail_store(c, err);
 		goto out;
 	}
+	err = subnet_covers_vip(api, c, r);
+	if (err)
+		goto out;
 	if (r->vni) {
 		vni = r->vni;
 		snprintf(key, sizeof(key), "vni/%08u", vni);

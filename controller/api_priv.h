@@ -4,6 +4,7 @@
 #define XVPC_CTRL_API_PRIV_H
 
 #include <json-c/json.h>
+#include <linux/types.h>
 
 #include "api.h"
 
@@ -54,6 +55,8 @@ enum api_ftype {
 	F_STR,
 	F_INT,
 	F_STR_OR_NULL,
+	F_ARRAY,
+	F_OBJECT,
 };
 
 struct api_field {
@@ -117,5 +120,17 @@ int api_port_list(struct api *api, struct api_ctx *c);
 int api_port_get(struct api *api, struct api_ctx *c);
 int api_port_patch(struct api *api, struct api_ctx *c);
 int api_port_delete(struct api *api, struct api_ctx *c);
+/* Load balancers (api_lb.c). */
+int api_lb_create(struct api *api, struct api_ctx *c);
+int api_lb_list(struct api *api, struct api_ctx *c);
+int api_lb_get(struct api *api, struct api_ctx *c);
+int api_lb_patch(struct api *api, struct api_ctx *c);
+int api_lb_delete(struct api *api, struct api_ctx *c);
+/* 1 when vpc has a load balancer, 0 when not, or a store error. */
+int api_lb_in_vpc(struct api *api, uint32_t vpc);
+/* 1 with *lb and *vip when net/plen covers the VIP of a load balancer of
+ * vpc, 0 when none, or a store error. */
+int api_lb_vip_in(struct api *api, uint32_t vpc, __be32 net, __u8 plen,
+		  uint32_t *lb, __be32 *vip);
 
 #endif

@@ -2,7 +2,8 @@
 /* GET /v1/nodes/{name}/state: the desired state of one node in the format
  * of docs/state-format.md, and with ?since=REV&wait=S the changes after a
  * revision (long-poll). A node gets the VPCs in which it hosts a port
- * (push mode), with all their subnets and endpoints.
+ * (push mode), with all their subnets, endpoints and services (load
+ * balancers: balancing happens on the client's node).
  *
  * Changes are computed from the store's change feed: per record, the first
  * old value and the last new value in the window, filtered by the node's
@@ -197,6 +198,59 @@ static json_object *endpoint_state(json_object *p, const char *node,
 	return o;
 }
 
+/* A load balancer record as a service of the state (its backends and
+ * health check are stored in that shape already, checked by lib/state.c);
+ * the health check only when there is one, as lib/state.c writes it. */
+static json_object *service_state(json_object *l)
+{
+	json_object *o = json_object_new_object(), *be, *hc;
+	const char *type;
+
+	json_object_object_add(o, "vpc",
+			       json_object_new_int64(api_int(l, "vpc")));
+	json_object_object_add(o, "vip",
+			       json_object_new_string(api_str(l, "vip") ?: ""));
+	json_object_object_add(o, "port",
+			       json_object_new_int64(api_int(l, "port")));
+	json_object_object_add(
+		o, "protocol",
+		json_object_new_string(api_str(l, "protocol") ?: ""));
+	be = json_object_object_get(l, "backends");
+	json_object_object_add(o, "backends",
+			       be ? json_object_get(be)
+				  : json_object_new_array());
+	hc = json_object_object_get(l, "health_check");
+	type = hc ? api_str(hc, "type") : NULL;
+	if (type && strcmp(type, "none"))
+		json_object_object_add(o, "health_check", json_object_get(hc));
+	return o;
+}
+
+/* The services of a VPC, appended to out. */
+static int load_services(struct api *api, uint32_t vpc, json_object *out)
+{
+	struct collect c = {0};
+	char prefix[64], key[64];
+	int err;
+
+	snprintf(prefix, sizeof(prefix), "vl/%010u/", vpc);
+	err = store_list(api->store, prefix, NULL, 0, collect_keys, &c);
+	if (err >= 0)
+		err = c.err;
+	for (size_t i = 0; !err && i < c.n; i++) {
+		json_object *l;
+
+		snprintf(key, sizeof(key), "lb/%s",
+			 strrchr(c.keys[i], '/') + 1);
+		if (api_load(api, key, &l, NULL))
+			continue; /* deleted meanwhile */
+		json_object_array_add(out, service_state(l));
+		json_object_put(l);
+	}
+	collect_free(&c);
+	return err;
+}
+
 static int load_list(struct api *api, const char *index, const char *kind,
 		     json_object *out, json_object *(*conv)(json_object *),
 		     const char *node, struct nodeips *ni,
@@ -242,7 +296,7 @@ static int build_snapshot(struct api *api, const char *node, bool mark,
 {
 	struct nodeips ni = {.api = api};
 	struct idset vpcs = {0}, subnets = {0};
-	json_object *top, *jv, *js, *je;
+	json_object *top, *jv, *js, *je, *jl;
 	uint64_t rev = store_revision(api->store);
 	char prefix[64], key[64];
 	int err;
@@ -258,6 +312,8 @@ static int build_snapshot(struct api *api, const char *node, bool mark,
 	json_object_object_add(top, "vpcs", jv);
 	json_object_object_add(top, "subnets", js);
 	json_object_object_add(top, "endpoints", je);
+	jl = json_object_new_array();
+	json_object_object_add(top, "services", jl);
 	err = node_vpcs(api, node, &vpcs);
 	for (size_t i = 0; !err && i < vpcs.n; i++) {
 		json_object *v;
@@ -274,6 +330,7 @@ static int build_snapshot(struct api *api, const char *node, bool mark,
 		err = err
 			      ?: load_list(api, prefix, "port", je, NULL, node,
 					   &ni, &subnets);
+		err = err ?: load_services(api, vpcs.v[i], jl);
 	}
 	free(vpcs.v);
 	free(subnets.v);
@@ -337,7 +394,7 @@ static int feed_cb(const struct store_change *sc, void *arg)
 		return 1;
 	}
 	if (strncmp(sc->key, "vpc/", 4) && strncmp(sc->key, "subnet/", 7) &&
-	    strncmp(sc->key, "port/", 5))
+	    strncmp(sc->key, "port/", 5) && strncmp(sc->key, "lb/", 3))
 		return 0;
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 64;
@@ -456,6 +513,9 @@ static void node_changes(struct feed *f, const struct idset *vpcs,
 			add_change(arr, c->rev, n, "vpc", vpc_state(any));
 		} else if (!strncmp(c->key, "subnet/", 7)) {
 			add_change(arr, c->rev, n, "subnet", subnet_state(any));
+		} else if (!strncmp(c->key, "lb/", 3)) {
+			add_change(arr, c->rev, n, "service",
+				   service_state(any));
 		} else {
 			json_object *ne =
 				n ? endpoint_state(n, f->node, ni) : NULL;

@@ -5,8 +5,9 @@
  * directory): registration and snapshot, incremental changes reconciled
  * into in-memory maps, resuming after a controller restart, failover from a
  * dead URL and from a controller stopped mid-stream to another one serving
- * the same data, and, against a fake server, answers that are garbled or
- * invalid: each is an error and changes nothing.
+ * the same data, load balancers arriving as service changes, and, against
+ * a fake server, answers that are garbled or invalid (services included):
+ * each is an error and changes nothing.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -321,6 +322,38 @@ static bool has_state(const void *unused)
 	return F->st != NULL;
 }
 
+/* The service of F->vpc on port *arg in the last state, or NULL. */
+static const struct xvpc_state_svc *svc_on(int port)
+{
+	for (size_t i = 0; F->st && i < F->st->n_svcs; i++)
+		if (F->st->svcs[i].vpc == F->vpc && F->st->svcs[i].port == port)
+			return &F->st->svcs[i];
+	return NULL;
+}
+
+static bool has_svc(const void *port)
+{
+	return svc_on(*(const int *)port) != NULL;
+}
+
+static bool lacks_svc(const void *port)
+{
+	return svc_on(*(const int *)port) == NULL;
+}
+
+/* The service on port 80 has *arg backends. */
+static bool svc80_backends(const void *n)
+{
+	const struct xvpc_state_svc *sv = svc_on(80);
+
+	return sv && sv->n_backends == *(const __u32 *)n;
+}
+
+static bool errors_above(const void *n)
+{
+	return stats().errors > *(const __u64 *)n;
+}
+
 static bool rejected_at_least(const void *n)
 {
 	return stats().rejected >= *(const __u64 *)n;
@@ -455,9 +488,13 @@ static void test_resume_after_restart(void **state)
 	join();
 	before = stats();
 
-	/* Same data, same address: the source resumes from its revision. */
+	/* Same data, same address: the source resumes from its revision.
+	 * Restarted once the source has seen it down (a parked long-poll is
+	 * answered on shutdown, and a quick restart could come before the
+	 * next request). */
 	port = F->c.port;
 	ctl_stop(&F->c);
+	assert_true(sync_until(errors_above, &before.errors));
 	assert_int_equal(ctl_start(&F->c, F->dir, port), 0);
 	port_on("n2", "10.9.1.30", "xv30");
 	assert_true(sync_until(has_ep, "10.9.1.30"));
@@ -523,6 +560,73 @@ static void test_failover_mid_stream(void **state)
 	assert_int_equal(s.rejected, 0);
 }
 
+/* Load balancers made through the API reach the agent as "service"
+ * changes (put, update, delete), without a snapshot, and survive the
+ * copies the source hands over. */
+static void test_services(void **state)
+{
+	const struct xvpc_state_svc *sv;
+	int p80 = 80, p53 = 53;
+	__u32 two = 2;
+	long long lb80;
+	char path[64];
+	__u64 snaps;
+
+	(void)state;
+	assert_int_equal(ctl_start(&F->c, F->dir, 0), 0);
+	populate();
+	assert_int_equal(start_source_at(F->c.port), 0);
+	join();
+	snaps = stats().snapshots;
+	lb80 = create("/v1/loadbalancers", F->tenant, 201,
+		      "{\"vpc\":%lld,\"vip\":\"10.9.100.1\",\"port\":80,"
+		      "\"protocol\":\"tcp\",\"backends\":[{\"ip\":"
+		      "\"10.9.1.5\",\"port\":8080,\"weight\":3}],"
+		      "\"health_check\":{\"type\":\"http\",\"path\":\"/hz\"}}",
+		      F->vpc);
+	assert_true(sync_until(has_svc, &p80));
+	sv = svc_on(80);
+	assert_int_equal(sv->vip, inet_addr("10.9.100.1"));
+	assert_int_equal(sv->proto, IPPROTO_TCP);
+	assert_int_equal(sv->n_backends, 1);
+	assert_int_equal(sv->backends[0].ip, inet_addr("10.9.1.5"));
+	assert_int_equal(sv->backends[0].port, 8080);
+	assert_int_equal(sv->backends[0].weight, 3);
+	assert_int_equal(sv->hc.type, XVPC_HC_HTTP);
+	assert_string_equal(sv->hc.path, "/hz");
+	assert_int_equal(sv->hc.interval_ms, 2000);
+
+	/* An update replaces the service's backends. */
+	snprintf(path, sizeof(path), "/v1/loadbalancers/%lld", lb80);
+	assert_int_equal(http("PATCH", path, F->tenant,
+			      "{\"backends\":[{\"ip\":\"10.9.1.5\"},"
+			      "{\"ip\":\"10.9.1.10\",\"weight\":0}]}",
+			      NULL),
+			 200);
+	assert_true(sync_until(svc80_backends, &two));
+	sv = svc_on(80);
+	assert_int_equal(sv->backends[0].port, 0);
+	assert_int_equal(sv->backends[1].weight, 0);
+	assert_int_equal(sv->hc.type, XVPC_HC_HTTP);
+
+	/* A second one; then the first goes. */
+	create("/v1/loadbalancers", F->tenant, 201,
+	       "{\"vpc\":%lld,\"vip\":\"10.9.100.1\",\"port\":53,"
+	       "\"protocol\":\"udp\"}",
+	       F->vpc);
+	assert_true(sync_until(has_svc, &p53));
+	assert_int_equal(svc_on(53)->proto, IPPROTO_UDP);
+	assert_int_equal(svc_on(53)->n_backends, 0);
+	assert_int_equal(http("DELETE", path, F->tenant, NULL, NULL), 204);
+	assert_true(sync_until(lacks_svc, &p80));
+	assert_int_equal(F->st->n_svcs, 1);
+	assert_non_null(svc_on(53));
+	/* All of it came as changes. */
+	assert_int_equal(stats().snapshots, snaps);
+	assert_int_equal(stats().rejected, 0);
+	assert_int_equal(F->st->revision, stats().revision);
+}
+
 /* ---- a fake controller that answers garbage ------------------------------- */
 
 static const char good_snapshot[] =
@@ -559,6 +663,25 @@ static const char *const bad_answers[] = {
 	"\"subnets\":[],\"endpoints\":[{\"vpc\":1,\"ip\":\"10.0.1.99\"}]}",
 	/* Revision going backwards without a snapshot. */
 	"{\"revision\":3,\"snapshot\":false,\"changes\":[]}",
+	/* A service with a weight out of range. */
+	"{\"revision\":7,\"snapshot\":false,\"changes\":[" PUT_99
+	",{\"revision\":7,\"op\":\"put\",\"kind\":\"service\",\"object\":"
+	"{\"vpc\":1,\"vip\":\"10.0.100.1\",\"port\":80,\"protocol\":\"tcp\","
+	"\"backends\":[{\"ip\":\"10.0.1.10\",\"weight\":70000}]}}]}",
+	/* A service of a VPC the state does not hold. */
+	"{\"revision\":7,\"snapshot\":false,\"changes\":[" PUT_99
+	",{\"revision\":7,\"op\":\"put\",\"kind\":\"service\",\"object\":"
+	"{\"vpc\":2,\"vip\":\"10.0.100.1\",\"port\":80,\"protocol\":\"tcp\","
+	"\"backends\":[]}}]}",
+	/* A service whose VIP is an endpoint's address. */
+	"{\"revision\":7,\"snapshot\":false,\"changes\":[" PUT_99
+	",{\"revision\":7,\"op\":\"put\",\"kind\":\"service\",\"object\":"
+	"{\"vpc\":1,\"vip\":\"10.0.1.10\",\"port\":80,\"protocol\":\"tcp\","
+	"\"backends\":[]}}]}",
+	/* An unknown kind. */
+	"{\"revision\":7,\"snapshot\":false,\"changes\":[" PUT_99
+	",{\"revision\":7,\"op\":\"put\",\"kind\":\"gateway\",\"object\":"
+	"{\"vpc\":1}}]}",
 };
 
 #define N_BAD (sizeof(bad_answers) / sizeof(bad_answers[0]))
@@ -676,6 +799,7 @@ static void test_bad_answers_change_nothing(void **state)
 	assert_int_equal(n_eps(), 1);
 	assert_true(ep_lookup("10.0.1.10", NULL));
 	assert_false(ep_lookup("10.0.1.99", NULL));
+	assert_int_equal(F->st->n_svcs, 0);
 }
 
 int main(void)
@@ -689,6 +813,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failover_mid_stream, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_services, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_answers_change_nothing,
 						setup, teardown),
 	};

@@ -1,0 +1,100 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# End-to-end: a load balancer made with `xvpcctl lb` reaches the datapath
+# through the controller and the agents (services in the node state, the
+# agent's LB sync), and its updates and deletion follow.
+#
+#                 underlay bridge br0 (192.168.250.0/24)
+#          +----------------------------+
+#        ul0 .1                       ul0 .2
+#      node n1                      node n2
+#   c1 (client), b1 (backend)     b2 (backend)
+#        \                            /
+#         mg0 ... management links ... mg0 --- xvpc-controller (root ns,
+#                                               embedded store)
+#
+#   One tenant, VPC 10.0.0.0/16, subnet 10.0.1.0/24; VMs get their
+#   addresses from the API. b1 and b2 run a "whoami" TCP service on port
+#   7000; the load balancer is 10.0.100.1:7000/tcp over both (health check
+#   none: the agent cannot probe VPC endpoints, docs/loadbalancer.md).
+#
+# Checks: c1's new flows to the VIP reach both backends; with b1's weight
+# set to 0 (`lb backends --weight`), new flows reach only b2; after
+# `lb delete`, the VIP answers no more. Bounded waits; teardown always runs
+# (trap). Prints PASS/FAIL lines and a summary; non-zero exit on failure.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+. selftests/e2e/lib.sh
+. selftests/e2e/agent_lib.sh
+. selftests/e2e/ctl_lib.sh
+
+ADMIN=e2e-lb-admin-$$
+VIP=10.0.100.1
+
+xc_init
+
+die() {
+	xv_err "$*"
+	for f in "$XV_TMP"/ctrl.log "$XV_TMP"/agent-n1.log "$XV_TMP"/agent-n2.log; do
+		[ -f "$f" ] && tail -n 5 "$f" | sed "s|^|    $(basename "$f"): |" >&2
+	done
+	exit 1
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The backends that answered COUNT new flows from c1 to the VIP, sorted,
+# one per line (a flow that got no answer prints "none").
+answers() {
+	local _ out
+	for _ in $(seq "$1"); do
+		out=$(xv_in c1 timeout 3 nc -w 2 "$VIP" 7000 </dev/null 2>/dev/null)
+		echo "${out:-none}"
+	done | sort -u
+}
+
+both_answer() { [ "$(answers 24 | tr '\n' ' ')" = "b1 b2 " ]; }
+only_b2() { [ "$(answers 12 | tr '\n' ' ')" = "b2 " ]; }
+none_answers() { [ "$(answers 3 | tr '\n' ' ')" = "none " ]; }
+
+{ xv_underlay && xv_node n1 "$XV_UL_NET.1" && xv_node n2 "$XV_UL_NET.2" &&
+	xv_node_neighs && xc_mgmt_all; } || die "topology"
+XC_API=http://$XC_ADDR:$(free_port)
+xc_controller_start "$XV_TMP/ctrl.log" "$ADMIN" --listen "${XC_API#http://}" \
+	--data-dir "$XV_TMP/ctrl" --log-level warn || die "controller"
+
+{ xc_ctl "$ADMIN" node create n1 --ip "$XV_UL_NET.1" >/dev/null &&
+	xc_ctl "$ADMIN" node create n2 --ip "$XV_UL_NET.2" >/dev/null; } ||
+	die "nodes"
+TOK=$(xc_ctl "$ADMIN" tenant create lbt | jq -er .token) || die "tenant"
+VPC=$(xc_ctl "$TOK" vpc create v --cidr 10.0.0.0/16 | jq -er .id) || die "vpc"
+xv_vpc "$VPC" v
+xc_subnet "$TOK" "$VPC" 10.0.1.0/24 || die "subnet"
+SUB=$XC_ID
+{ xc_vm "$TOK" "$SUB" c1 n1 && xc_vm "$TOK" "$SUB" b1 n1 &&
+	xc_vm "$TOK" "$SUB" b2 n2; } || die "VMs"
+{ xc_agent_start n1 tc "$XC_API" "$ADMIN" &&
+	xc_agent_start n2 tc "$XC_API" "$ADMIN"; } || die "agents"
+xv_whoami_start b1
+xv_whoami_start b2
+
+xv_check "overlay: c1 reaches b2" xv_wait 10 xv_expect_whoami c1 "${XV_VM_IP[b2]}" b2
+LB=$(xc_ctl "$TOK" lb create --vpc "$VPC" --vip "$VIP" --port 7000 \
+	--backend "${XV_VM_IP[b1]}" --backend "${XV_VM_IP[b2]}" --name web |
+	jq -er .id) || die "lb create"
+xv_check "lb create: new flows to the VIP reach b1 and b2" xv_wait 15 both_answer
+xv_check "lb backends --weight b1=0" \
+	xc_ctl "$TOK" lb backends "$LB" --weight "${XV_VM_IP[b1]}=0"
+xv_check "... new flows reach only b2" xv_wait 15 only_b2
+xv_check "lb delete" xc_ctl "$TOK" lb delete "$LB"
+xv_check "... and the VIP answers no more" xv_wait 15 none_answers
+no_services() {
+	xc_node_state n1 "$ADMIN" "$XV_TMP/n1-state.json" &&
+		jq -e '.services == []' "$XV_TMP/n1-state.json"
+}
+xv_check "the node state has no services left" no_services
+
+xv_summary
