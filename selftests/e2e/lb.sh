@@ -44,7 +44,7 @@
 #     24.6%. n4 counts one lb_new per connection and at least two
 #     lb_established and two lb_reply each. (lb_new may exceed the
 #     connections by a few: a client packet racing a reply's FIN on the
-#     other CPU can find its entry "expired"; 1% slack, docs/testing.md);
+#     other CPU can find its entry "expired"; 2% slack, docs/testing.md);
 #  3. client address: every connection in every backend's log comes from
 #     c1's own address (not the VIP, not a node's), one per answer; the
 #     same for 1000 connections from c2 on n1 (b1 local: its replies are
@@ -384,8 +384,8 @@ run_mode() {
 	xv_check "[$mode] spread: each backend's share within $TOL points of its weight share (1:2:1)" \
 		shares "$out" "${BACKENDS[@]}"
 	note "$(shares "$out" "${BACKENDS[@]}" | head -n 1)"
-	xv_check "[$mode] spread: n4 counted one lb_new per connection (+1% slack), >= 2 lb_established and lb_reply each" \
-		delta "$c0" "$c1" "$SPREAD_N" $((SPREAD_N / 100))
+	xv_check "[$mode] spread: n4 counted one lb_new per connection (+2% slack), >= 2 lb_established and lb_reply each" \
+		delta "$c0" "$c1" "$SPREAD_N" $((SPREAD_N / 50))
 	note "n4: $(delta "$c0" "$c1" "$SPREAD_N")"
 	xv_check "[$mode] client address: every backend logged c1's own address for each of its connections" \
 		peers_from "$out" c1 "${BACKENDS[@]}"
@@ -399,8 +399,8 @@ run_mode() {
 	xv_check "[$mode] spread from c2: shares within $TOL points of 1:2:1" \
 		shares "$out" "${BACKENDS[@]}"
 	note "$(shares "$out" "${BACKENDS[@]}" | head -n 1)"
-	xv_check "[$mode] spread from c2: n1 counted one lb_new per connection (+1% slack), >= 2 lb_established and lb_reply each" \
-		delta "$c0" "$c1" 1000 10
+	xv_check "[$mode] spread from c2: n1 counted one lb_new per connection (+2% slack), >= 2 lb_established and lb_reply each" \
+		delta "$c0" "$c1" 1000 20
 	note "n1: $(delta "$c0" "$c1" 1000)"
 	xv_check "[$mode] client address: the local backend b1 and the remote ones logged c2's own address" \
 		peers_from "$out" c2 "${BACKENDS[@]}"
@@ -438,10 +438,11 @@ run_mode() {
 	ct1=$(ct_fwd n4 "${XV_VM_IP[c1]}" 40000 "$VIP" 80)
 	xv_check "[$mode] kept connection: its conntrack entry survived the restart (same created_ns)" \
 		sh -c "[ '$ct0' = '$ct1' ] || { echo 'before: $ct0, after: $ct1'; false; }"
+	# The counters before the close: its FIN may race (see above).
+	c1=$(lb_counters n4)
 	xa_do "[$mode] kept connection: only $held answered, no reset, no error" \
 		hold_end
 	note "$(cat "$XV_TMP/step.log")"
-	c1=$(lb_counters n4)
 	xv_check "[$mode] kept connection: n4 balanced it once (lb_new +1) in all that time" \
 		delta "$c0" "$c1" 1
 	note "n4 during the kept connection: $(delta "$c0" "$c1" 1 | head -n 1); $(jq -c '{answers, names, max_gap_ms}' "$HOLD_STATUS")"
@@ -462,8 +463,8 @@ run_mode() {
 	xv_check "[$mode] after removing $gone: ${keep[*]} share within $TOL points of their weights (${WEIGHT[${keep[0]}]}:${WEIGHT[${keep[1]}]})" \
 		shares "$out" "${keep[@]}"
 	note "$(shares "$out" "${keep[@]}" | head -n 1)"
-	xv_check "[$mode] after removing $gone: n4 counted one lb_new per connection (+1% slack)" \
-		delta "$c0" "$c1" "$SPREAD_N" $((SPREAD_N / 100))
+	xv_check "[$mode] after removing $gone: n4 counted one lb_new per connection (+2% slack)" \
+		delta "$c0" "$c1" "$SPREAD_N" $((SPREAD_N / 50))
 	note "n4: $(delta "$c0" "$c1" "$SPREAD_N")"
 	xv_check "[$mode] after removing $gone: c1's address for every connection" \
 		peers_from "$out" c1 "${keep[@]}"
