@@ -65,7 +65,8 @@
 # Prints PASS/FAIL per check (measured shares and counters indented below)
 # and "N passed, M failed"; exit status non-zero on failure; teardown
 # (daemons, servers, --uninstall, pins, namespaces) always runs. Bounded:
-# every wait has a deadline; about 25-35 s per mode on 2 cores.
+# every wait has a deadline; about 17-35 s per mode on 2 cores (47 s with
+# both cores hogged by busy loops).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . selftests/e2e/lib.sh
