@@ -36,6 +36,7 @@ const struct api_route api_routes[] = {
 	{"PATCH", "/v1/nodes/{name}", api_node_patch, API_AUTH_ADMIN},
 	{"DELETE", "/v1/nodes/{name}", api_node_delete, API_AUTH_ADMIN},
 	{"GET", "/v1/nodes/{name}/state", api_node_state, API_AUTH_ADMIN},
+	{"POST", "/v1/nodes/{name}/resolve", api_node_resolve, API_AUTH_ADMIN},
 	{"POST", "/v1/vpcs", api_vpc_create, API_AUTH_TENANT},
 	{"GET", "/v1/vpcs", api_vpc_list, API_AUTH_TENANT},
 	{"GET", "/v1/vpcs/{id}", api_vpc_get, API_AUTH_TENANT},
@@ -197,7 +198,9 @@ void api_strs_free(struct api_strs *strs)
 
 static const char *type_name(enum api_ftype t)
 {
-	return t == F_INT ? "an integer" : "a string";
+	return t == F_INT     ? "an integer"
+	       : t == F_ARRAY ? "an array"
+			      : "a string";
 }
 
 int api_parse_body(struct api_ctx *c, const struct api_field *fields,
@@ -268,6 +271,9 @@ int api_parse_body(struct api_ctx *c, const struct api_field *fields,
 			break;
 		case F_STR_OR_NULL:
 			ok = t == json_type_string || t == json_type_null;
+			break;
+		case F_ARRAY:
+			ok = t == json_type_array;
 			break;
 		default:
 			ok = t == json_type_string;
