@@ -21,10 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <json-c/json.h>
 
 #include "controller/api.h"
+#include "controller/cluster.h"
 #include "controller/gateways.h"
 #include "netutil.h"
 #include "state.h"
@@ -448,6 +450,61 @@ static void test_gateway_designation(void **state)
 	}
 }
 
+/* The leader's own duty, running: nodes n1 .. n3 poll their state, n4
+ * does not, is marked down after a second and loses its gateway duties. */
+static void test_leader_redesignates(void **state)
+{
+	struct cluster_opts co = {
+		.store = F->s,
+		.api = &F->api,
+		.down_after_s = 1,
+		.tick_ms = 50,
+		.vpc_gateways = 2,
+	};
+	struct cluster *cl = NULL;
+	int64_t ids[3], sub;
+	int load[NODES + 1];
+	bool done = false;
+
+	(void)state;
+	for (int v = 0; v < 3; v++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "v%d", v);
+		ids[v] = make_vpc(F->ta, name, 20 + v, "learn", &sub);
+	}
+	memset(load, 0, sizeof(load));
+	for (int v = 0; v < 3; v++) {
+		json_object *o = get_vpc(F->ta, ids[v]);
+
+		for (int i = 1; i <= NODES; i++)
+			load[i] += is_gw(o, i);
+		json_object_put(o);
+	}
+	assert_true(load[4] > 0);
+	assert_int_equal(cluster_start(&co, &cl), 0);
+	/* Bounded: at most 20 s, usually about one. */
+	for (int round = 0; round < 200 && !done; round++) {
+		done = true;
+		for (int i = 1; i < NODES; i++) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "/v1/nodes/n%d/state", i);
+			call("GET", path, ADMIN, NULL, NULL);
+		}
+		for (int v = 0; v < 3; v++) {
+			json_object *o = get_vpc(F->ta, ids[v]);
+
+			done &= n_gateways(o) == 2 && !is_gw(o, 4);
+			json_object_put(o);
+		}
+		if (!done)
+			usleep(100 * 1000);
+	}
+	cluster_stop(cl);
+	assert_true(done);
+}
+
 /* ---- node state ------------------------------------------------------ */
 
 struct world {
@@ -858,6 +915,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mode_create_and_switch,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gateway_designation, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_leader_redesignates, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_node_state_learn, setup,
 						teardown),
