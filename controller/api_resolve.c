@@ -41,8 +41,9 @@ struct rs_vpc {
 	int n_sub;
 };
 
+/* A direct-mapped cache slot (by a hash of the name). */
 struct rs_node {
-	char name[64];
+	char name[64];		 /* "" when free */
 	char ip[XVPC_IP_STRLEN]; /* "" when unknown */
 };
 
@@ -50,8 +51,7 @@ struct resolver {
 	struct api *api;
 	struct rs_vpc *vpcs;
 	size_t n_vpcs;
-	struct rs_node nodes[RESOLVE_NODES];
-	int n_nodes, next_node;
+	struct rs_node *nodes; /* RESOLVE_NODES slots */
 };
 
 static int add_subnet(const struct store_rec *r, void *arg)
@@ -112,19 +112,16 @@ static struct rs_vpc *rs_vpc(struct resolver *rs, uint32_t id)
 
 static const char *rs_node_ip(struct resolver *rs, const char *name)
 {
+	uint32_t h = 2166136261u;
 	struct rs_node *n;
 	char key[128];
 	json_object *o;
 
-	for (int i = 0; i < rs->n_nodes; i++)
-		if (!strcmp(rs->nodes[i].name, name))
-			return rs->nodes[i].ip[0] ? rs->nodes[i].ip : NULL;
-	if (rs->n_nodes < RESOLVE_NODES) {
-		n = &rs->nodes[rs->n_nodes++];
-	} else {
-		n = &rs->nodes[rs->next_node];
-		rs->next_node = (rs->next_node + 1) % RESOLVE_NODES;
-	}
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	n = &rs->nodes[h % RESOLVE_NODES];
+	if (!strcmp(n->name, name))
+		return n->ip[0] ? n->ip : NULL;
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	n->ip[0] = '\0';
 	snprintf(key, sizeof(key), "node/%s", name);
@@ -278,7 +275,10 @@ static int answer(struct api *api, struct api_ctx *c, const struct query *qs,
 	if (err)
 		return api_fail_store(c, err);
 	rs.vpcs = calloc(n_ids ?: 1, sizeof(*rs.vpcs));
-	if (!rs.vpcs) {
+	rs.nodes = calloc(RESOLVE_NODES, sizeof(*rs.nodes));
+	if (!rs.vpcs || !rs.nodes) {
+		free(rs.vpcs);
+		free(rs.nodes);
 		free(ids);
 		return api_fail(c, 500, "internal", NULL, "out of memory");
 	}
@@ -297,6 +297,7 @@ static int answer(struct api *api, struct api_ctx *c, const struct query *qs,
 			add_missing(missing, qs[i].vpc, qs[i].ip);
 	}
 	free(rs.vpcs);
+	free(rs.nodes);
 	top = json_object_new_object();
 	json_object_object_add(top, "revision", json_object_new_int64(rev));
 	json_object_object_add(top, "endpoints", found);

@@ -943,6 +943,7 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	uint64_t since, wait = 0, upto;
 	struct nodeview nv = {0};
 	struct idset partial = {0};
+	bool viewed = false;
 	json_object *top, *arr;
 	long long deadline;
 	int every = api->seen_every_ms ?: API_SEEN_EVERY_MS;
@@ -992,10 +993,16 @@ int api_node_state(struct api *api, struct api_ctx *c)
 			err = err < 0 ? err : f.err;
 			break;
 		}
-		err = nodeview_load(api, c->param, &nv)
-			      ?: partial_vpcs(api, &nv, &partial);
-		if (err)
-			break;
+		/* Once per request: whatever changes the node's view later
+		 * (its ports, its gateway duties, a mode switch) is in the
+		 * next windows and answers a snapshot. */
+		if (!viewed) {
+			err = nodeview_load(api, c->param, &nv)
+				      ?: partial_vpcs(api, &nv, &partial);
+			if (err)
+				break;
+			viewed = true;
+		}
 		if (any_of(&f.switched, &nv.vpcs)) {
 			f.need_snapshot = true;
 			break;
