@@ -21,6 +21,13 @@
  *       endpoints plus the endpoints learned. Control bytes: all
  *       snapshots plus every resolve request and answer body.
  *
+ * changes  in each mode, CREATES ports are created on node 0 and a sample
+ *       of the other nodes asks for the changes since just before
+ *       (GET state?since=): the bytes a node receives for those creations
+ *       (push: every one; learn: none on a non-gateway node; gateways
+ *       are left out of the learn sample). The ports are deleted again
+ *       afterwards.
+ *
  * Bytes are JSON bodies, without HTTP headers. Prints a table, then one
  * JSON object on the last line of stdout (also written to --out FILE):
  * entries_per_node_push, entries_per_node_learn, control_bytes_push,
@@ -46,6 +53,7 @@
 
 #define ADMIN	      "xva_bench_learn_admin_token"
 #define RESOLVE_BATCH 1024
+#define CREATES	      200
 
 static struct {
 	int nodes, per_node, peers, sample, gateways;
@@ -291,9 +299,96 @@ struct mode_result {
 	int gateways;
 	double nongw_entries; /* mean over non-gateway nodes (learn) */
 	size_t resolve_bytes, resolve_requests, resolved, missing;
+	double create_bytes;   /* per node, for CREATES creations */
+	double create_changes; /* changes per node, idem */
 	double resolve_secs;
 	int max_entries;
 };
+
+static const char *query_since(void *arg, const char *name)
+{
+	return !strcmp(name, "since") ? arg : NULL;
+}
+
+/* Node n's changes since rev: the body's length, *changes their number. */
+static size_t changes_of(int n, uint64_t rev, int *changes)
+{
+	char path[64], since[32], auth[160];
+	struct api_req req = {
+		.method = "GET",
+		.path = path,
+		.authorization = auth,
+		.body = "",
+		.query = query_since,
+		.qarg = since,
+	};
+	struct api_resp resp;
+	json_object *o;
+	size_t len;
+
+	snprintf(path, sizeof(path), "/v1/nodes/n%d/state", n);
+	snprintf(since, sizeof(since), "%llu", (unsigned long long)rev);
+	snprintf(auth, sizeof(auth), "Bearer %s", ADMIN);
+	api_handle(&A, &req, &resp);
+	if (resp.status != 200)
+		die("GET %s?since=%s: %d %s", path, since, resp.status,
+		    resp.body ?: "");
+	len = strlen(resp.body);
+	o = json_tokener_parse(resp.body);
+	if (json_object_get_boolean(json_object_object_get(o, "snapshot")))
+		die("GET %s?since=%s: a snapshot, not changes", path, since);
+	*changes =
+		json_object_array_length(json_object_object_get(o, "changes"));
+	json_object_put(o);
+	free(resp.body);
+	return len;
+}
+
+static bool is_gateway(json_object *vpc, int n);
+
+/* CREATES ports on node 0; what a sample of the other nodes receives
+ * (learn mode: of the non-gateway nodes; vpc: the VPC's record, or NULL
+ * in push mode). */
+static void measure_creations(struct mode_result *r, json_object *vpc)
+{
+	int step = O.sample > 0 && O.sample < O.nodes - 1
+			   ? (O.nodes - 1) / O.sample
+			   : 1;
+	uint64_t rev = store_revision(S);
+	long long ids[CREATES];
+	double bytes = 0, changes = 0;
+	char body[256], path[64], *b;
+	int done = 0;
+
+	for (int i = 0; i < CREATES; i++) {
+		json_object *o;
+
+		snprintf(body, sizeof(body),
+			 "{\"subnet\":1,\"ip\":\"10.0.255.%d\",\"node\":\"n0\","
+			 "\"ifname\":\"c%d\"}",
+			 1 + i, i);
+		must(201, "POST", "/v1/ports", tenant_tok, body, &b);
+		o = json_tokener_parse(b);
+		ids[i] = json_object_get_int64(json_object_object_get(o, "id"));
+		json_object_put(o);
+		free(b);
+	}
+	for (int n = 1; n < O.nodes; n += step) {
+		int c;
+
+		if (vpc && is_gateway(vpc, n))
+			continue;
+		bytes += changes_of(n, rev, &c);
+		changes += c;
+		done++;
+	}
+	r->create_bytes = bytes / done;
+	r->create_changes = changes / done;
+	for (int i = 0; i < CREATES; i++) {
+		snprintf(path, sizeof(path), "/v1/ports/%lld", ids[i]);
+		must(204, "DELETE", path, tenant_tok, NULL, NULL);
+	}
+}
 
 static void measure_push(struct mode_result *r)
 {
@@ -316,6 +411,7 @@ static void measure_push(struct mode_result *r)
 	r->snapshot_bytes = bytes / done * O.nodes;
 	r->bytes = r->snapshot_bytes;
 	r->snapshot_secs = secs / done;
+	measure_creations(r, NULL);
 	fprintf(stderr,
 		"bench_learn_ctrl: push: %d snapshots in %.1f s (scaled to "
 		"%d nodes)\n",
@@ -411,6 +507,7 @@ static void measure_learn(struct mode_result *r)
 		if (e > r->max_entries)
 			r->max_entries = e;
 	}
+	measure_creations(r, vpc);
 	json_object_put(vpc);
 	free(peers);
 	r->entries_per_node = entries / O.nodes;
@@ -462,7 +559,7 @@ static void parse_args(int argc, char **argv)
 	    O.peers > 64 || O.gateways < 1 || O.gateways > 4 || O.sample < 0 ||
 	    (long)O.nodes * O.per_node > 65000)
 		die("want 2 .. 60000 nodes, 1 .. 64 peers, 1 .. 4 gateways and "
-		    "at most 65000 endpoints (one /16 subnet)");
+		    "at most 64500 endpoints (one /16 subnet)");
 }
 
 static json_object *jd(double x)
@@ -509,6 +606,11 @@ int main(int argc, char **argv)
 		       ? learn.resolve_secs * 1e6 /
 				 (learn.resolved + learn.missing)
 		       : 0.0);
+	printf("%-34s %16.1f %16.1f\n", "changes/node, 200 creations (*)",
+	       push.create_changes, learn.create_changes);
+	printf("%-34s %16.0f %16.0f\n", "  their bytes per node",
+	       push.create_bytes, learn.create_bytes);
+	printf("(*) learn: non-gateway nodes\n");
 	printf("push snapshot bytes: %d of %d nodes measured, scaled\n",
 	       O.sample > 0 && O.sample < O.nodes ? O.sample : O.nodes,
 	       O.nodes);
@@ -537,6 +639,15 @@ int main(int argc, char **argv)
 			       json_object_new_int64(learn.resolved));
 	json_object_object_add(out, "resolve_missing",
 			       json_object_new_int64(learn.missing));
+	json_object_object_add(out, "creations", json_object_new_int(CREATES));
+	json_object_object_add(out, "creation_changes_per_node_push",
+			       jd(push.create_changes));
+	json_object_object_add(out, "creation_changes_per_node_learn",
+			       jd(learn.create_changes));
+	json_object_object_add(out, "creation_bytes_per_node_push",
+			       jd(push.create_bytes));
+	json_object_object_add(out, "creation_bytes_per_node_learn",
+			       jd(learn.create_bytes));
 	json_object_object_add(out, "snapshot_ms_push",
 			       jd(push.snapshot_secs * 1e3));
 	json_object_object_add(out, "snapshot_ms_learn",
