@@ -23,9 +23,8 @@
 #include "log.h"
 #include "netutil.h"
 
-#define RESOLVE_MAX	1024
-#define RESOLVE_NODES	64 /* node addresses cached per request */
-#define RESOLVE_SUBNETS 64 /* subnets of one VPC considered */
+#define RESOLVE_MAX   1024
+#define RESOLVE_NODES 64 /* node addresses cached per request */
 
 struct rs_subnet {
 	uint32_t id, vni;
@@ -37,8 +36,9 @@ struct rs_subnet {
 struct rs_vpc {
 	uint32_t id;
 	bool loaded;
-	struct rs_subnet sub[RESOLVE_SUBNETS];
-	int n_sub;
+	struct rs_subnet *sub; /* malloc'd */
+	int n_sub, cap_sub;
+	int err;
 };
 
 /* A direct-mapped cache slot (by a hash of the name). */
@@ -52,14 +52,24 @@ struct resolver {
 	struct rs_vpc *vpcs;
 	size_t n_vpcs;
 	struct rs_node *nodes; /* RESOLVE_NODES slots */
+	int err;	       /* a store error: the request fails */
 };
 
 static int add_subnet(const struct store_rec *r, void *arg)
 {
 	struct rs_vpc *v = arg;
 
-	if (v->n_sub == RESOLVE_SUBNETS)
-		return 1;
+	if (v->n_sub == v->cap_sub) {
+		int cap = v->cap_sub ? 2 * v->cap_sub : 8;
+		struct rs_subnet *p = realloc(v->sub, cap * sizeof(*p));
+
+		if (!p) {
+			v->err = -ENOMEM;
+			return 1;
+		}
+		v->sub = p;
+		v->cap_sub = cap;
+	}
 	/* A listing callback must not call the store: the id now, the
 	 * record afterwards (sub_fill). */
 	v->sub[v->n_sub++].id = strtoul(strrchr(r->key, '/') + 1, NULL, 10);
@@ -97,11 +107,17 @@ static struct rs_vpc *rs_vpc(struct resolver *rs, uint32_t id)
 		if (v->id != id)
 			continue;
 		if (!v->loaded) {
+			int err;
+
 			snprintf(prefix, sizeof(prefix), "vs/%010u/", id);
 			v->n_sub = 0;
-			if (store_list(rs->api->store, prefix, NULL, 0,
-				       add_subnet, v) < 0)
+			err = store_list(rs->api->store, prefix, NULL, 0,
+					 add_subnet, v);
+			if (err < 0 || v->err) {
+				/* Not "missing": the answer would lie. */
+				rs->err = err < 0 ? err : v->err;
 				v->n_sub = 0;
+			}
 			sub_fill(rs, v);
 			v->loaded = true;
 		}
@@ -288,7 +304,7 @@ static int answer(struct api *api, struct api_ctx *c, const struct query *qs,
 	free(ids);
 	found = json_object_new_array();
 	missing = json_object_new_array();
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !rs.err; i++) {
 		json_object *e = rs_lookup(&rs, qs[i].vpc, qs[i].ip);
 
 		if (e)
@@ -296,8 +312,15 @@ static int answer(struct api *api, struct api_ctx *c, const struct query *qs,
 		else
 			add_missing(missing, qs[i].vpc, qs[i].ip);
 	}
+	for (size_t i = 0; i < rs.n_vpcs; i++)
+		free(rs.vpcs[i].sub);
 	free(rs.vpcs);
 	free(rs.nodes);
+	if (rs.err) {
+		json_object_put(found);
+		json_object_put(missing);
+		return api_fail_store(c, rs.err);
+	}
 	top = json_object_new_object();
 	json_object_object_add(top, "revision", json_object_new_int64(rev));
 	json_object_object_add(top, "endpoints", found);

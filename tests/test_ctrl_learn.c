@@ -846,6 +846,31 @@ static void test_resolve(void **state)
 	}
 	json_object_put(vpcb);
 
+	/* A VPC of many subnets: found in the last one. */
+	{
+		int64_t wide, wsub = 0;
+
+		wide = create("/v1/vpcs", F->ta,
+			      "{\"name\":\"wide\",\"cidr\":\"10.4.0.0/16\"}",
+			      201);
+		for (int i = 0; i < 70; i++) {
+			snprintf(body, sizeof(body),
+				 "{\"vpc\":%lld,\"cidr\":\"10.4.%d.0/24\"}",
+				 (long long)wide, i);
+			wsub = create("/v1/subnets", F->ta, body, 201);
+		}
+		make_port(F->ta, wsub, "10.4.69.10", q);
+		make_port(F->ta, wsub, "10.4.69.11", w.gw[0]);
+		snprintf(body, sizeof(body),
+			 "{\"endpoints\":[{\"vpc\":%lld,\"ip\":\"10.4.69.11\"}]"
+			 "}",
+			 (long long)wide);
+		o = resolve(q, body, 200);
+		assert_int_equal(json_object_array_length(get(o, "endpoints")),
+				 1);
+		json_object_put(o);
+	}
+
 	/* Bad bodies: 400 naming the field; unknown node 404; tenants 403. */
 	rev = store_revision(F->s);
 	expect_fail("POST", "/v1/nodes/n1/resolve", ADMIN,
