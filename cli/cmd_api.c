@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Tenant commands over the controller's HTTP API (docs/api.md):
  *   xvpctl tenant|vpc|subnet|port|node create|list|show|delete
+ *   xvpctl vpc update ID [--name NAME] [--mode push|learn]
  * Human tables by default, the API's JSON with --json. */
 #include <errno.h>
 #include <stdio.h>
@@ -28,7 +29,8 @@ struct kind {
 	const char *path;	/* "/v1/vpcs" */
 	const char *positional; /* field filled by a bare argument, or NULL */
 	const struct opt *opts;
-	const char *const *cols; /* table columns = JSON fields */
+	const char *const *cols;      /* table columns = JSON fields */
+	const struct opt *patch_opts; /* `update` options; NULL: none */
 };
 
 struct buf {
@@ -120,11 +122,29 @@ out:
 	return err;
 }
 
+/* A value as a table shows it: arrays as "a,b", absent as "-". */
+static const char *cell_text(json_object *v, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	if (!v)
+		return "-";
+	if (!json_object_is_type(v, json_type_array))
+		return json_object_get_string(v);
+	buf[0] = '\0';
+	for (size_t i = 0; i < json_object_array_length(v) && off < len; i++)
+		off += snprintf(buf + off, len - off, "%s%s", i ? "," : "",
+				json_object_get_string(
+					json_object_array_get_idx(v, i)));
+	return buf[0] ? buf : "-";
+}
+
 static void print_cell(json_object *o, const char *col, int width)
 {
-	json_object *v = json_object_object_get(o, col);
+	char buf[512];
 
-	printf("%-*s", width, v ? json_object_get_string(v) : "-");
+	printf("%-*s", width,
+	       cell_text(json_object_object_get(o, col), buf, sizeof(buf)));
 }
 
 static void print_table(const struct kind *k, json_object *items)
@@ -136,10 +156,12 @@ static void print_table(const struct kind *k, json_object *items)
 	for (i = 0; k->cols[i]; i++) {
 		w[i] = strlen(k->cols[i]) + 2;
 		for (size_t r = 0; r < n; r++) {
-			json_object *v = json_object_object_get(
-				json_object_array_get_idx(items, r),
-				k->cols[i]);
-			int len = v ? strlen(json_object_get_string(v)) : 1;
+			char buf[512];
+			int len = strlen(cell_text(
+				json_object_object_get(
+					json_object_array_get_idx(items, r),
+					k->cols[i]),
+				buf, sizeof(buf)));
 
 			if (len + 2 > w[i])
 				w[i] = len + 2;
@@ -176,7 +198,9 @@ static void print_object(struct cli_ctx *ctx, const struct kind *k,
 	(void)k;
 	json_object_object_foreach(o, key, v)
 	{
-		printf("%-12s %s\n", key, v ? json_object_get_string(v) : "-");
+		char buf[512];
+
+		printf("%-12s %s\n", key, cell_text(v, buf, sizeof(buf)));
 	}
 }
 
@@ -354,6 +378,71 @@ static int do_create(struct cli_ctx *ctx, const struct kind *k, int argc,
 	return err;
 }
 
+static void update_usage(const struct kind *k)
+{
+	printf("usage: xvpcctl %s update <id>", k->name);
+	for (const struct opt *o = k->patch_opts; o->flag; o++)
+		printf(" [%s <%s>]", o->flag, o->field);
+	printf("\n");
+}
+
+/* PATCH of the options given (at least one). */
+static int do_update(struct cli_ctx *ctx, const struct kind *k, int argc,
+		     char **argv)
+{
+	json_object *body, *o = NULL;
+	char path[512];
+	int err = 0;
+
+	if (argc >= 1 && cli_is_help(argv[0])) {
+		update_usage(k);
+		return 0;
+	}
+	if (argc < 3 || strchr(argv[0], '/') || strchr(argv[0], '?')) {
+		update_usage(k);
+		return cli_error(ctx, -EINVAL,
+				 "%s update: want an id and at least one "
+				 "option",
+				 k->name);
+	}
+	body = json_object_new_object();
+	for (int i = 1; i < argc && !err; i += 2) {
+		const struct opt *op;
+
+		for (op = k->patch_opts; op->flag; op++)
+			if (!strcmp(op->flag, argv[i]))
+				break;
+		if (!op->flag || i + 1 >= argc) {
+			update_usage(k);
+			err = cli_error(
+				ctx, -EINVAL, "%s update: %s '%s'", k->name,
+				op->flag ? "missing value for" : "unexpected",
+				argv[i]);
+			break;
+		}
+		json_object_object_add(body, op->field,
+				       json_object_new_string(argv[i + 1]));
+	}
+	snprintf(path, sizeof(path), "%s/%s", k->path, argv[0]);
+	if (!err)
+		err = cli_api_call(ctx, "PATCH", path,
+				   json_object_to_json_string(body), NULL, &o);
+	if (!err && o) {
+		if (ctx->json) {
+			print_object(ctx, k, o);
+		} else {
+			json_object *one = json_object_new_array();
+
+			json_object_array_add(one, json_object_get(o));
+			print_table(k, one);
+			json_object_put(one);
+		}
+	}
+	json_object_put(o);
+	json_object_put(body);
+	return err;
+}
+
 static int run_kind(struct cli_ctx *ctx, const struct kind *k, int argc,
 		    char **argv)
 {
@@ -361,9 +450,11 @@ static int run_kind(struct cli_ctx *ctx, const struct kind *k, int argc,
 					   NULL};
 
 	if (argc < 1 || cli_is_help(argv[0])) {
-		printf("usage: xvpcctl %s create|list|show|delete ...\n",
-		       k->name);
+		printf("usage: xvpcctl %s create|list|show|delete%s ...\n",
+		       k->name, k->patch_opts ? "|update" : "");
 		create_usage(k);
+		if (k->patch_opts)
+			update_usage(k);
 		return argc < 1 ? -EINVAL : 0;
 	}
 	if (!strcmp(argv[0], subs[0]))
@@ -374,25 +465,33 @@ static int run_kind(struct cli_ctx *ctx, const struct kind *k, int argc,
 		return do_show_delete(ctx, k, false, argc - 1, argv + 1);
 	if (!strcmp(argv[0], subs[3]))
 		return do_show_delete(ctx, k, true, argc - 1, argv + 1);
+	if (k->patch_opts && !strcmp(argv[0], "update"))
+		return do_update(ctx, k, argc - 1, argv + 1);
 	return cli_error(ctx, -EINVAL,
 			 "%s: unknown command '%s' (create, list, show, "
-			 "delete)",
-			 k->name, argv[0]);
+			 "delete%s)",
+			 k->name, argv[0], k->patch_opts ? ", update" : "");
 }
 
 static const struct opt no_opts[] = {{NULL, NULL, O_STR, false}};
 static const char *const tenant_cols[] = {"id", "name", NULL};
 static const struct kind tenant_kind = {"tenant", "/v1/tenants", "name",
-					no_opts, tenant_cols};
+					no_opts,  tenant_cols,	 NULL};
 
 static const struct opt vpc_opts[] = {
 	{"--cidr", "cidr", O_STR, true},
 	{"--mode", "mode", O_STR, false},
 	{NULL, NULL, O_STR, false},
 };
-static const char *const vpc_cols[] = {"id", "name", "cidr", "mode", NULL};
-static const struct kind vpc_kind = {"vpc", "/v1/vpcs", "name", vpc_opts,
-				     vpc_cols};
+static const struct opt vpc_patch_opts[] = {
+	{"--name", "name", O_STR, false},
+	{"--mode", "mode", O_STR, false},
+	{NULL, NULL, O_STR, false},
+};
+static const char *const vpc_cols[] = {"id",   "name",	   "cidr",
+				       "mode", "gateways", NULL};
+static const struct kind vpc_kind = {"vpc",    "/v1/vpcs", "name",
+				     vpc_opts, vpc_cols,   vpc_patch_opts};
 
 static const struct opt subnet_opts[] = {
 	{"--vpc", "vpc", O_INT, true},
@@ -404,8 +503,8 @@ static const struct opt subnet_opts[] = {
 };
 static const char *const subnet_cols[] = {"id",		"vpc", "name", "cidr",
 					  "gateway_ip", "vni", NULL};
-static const struct kind subnet_kind = {"subnet", "/v1/subnets", NULL,
-					subnet_opts, subnet_cols};
+static const struct kind subnet_kind = {"subnet",    "/v1/subnets", NULL,
+					subnet_opts, subnet_cols,   NULL};
 
 static const struct opt port_opts[] = {
 	{"--subnet", "subnet", O_INT, true},  {"--ip", "ip", O_STR, false},
@@ -414,16 +513,16 @@ static const struct opt port_opts[] = {
 };
 static const char *const port_cols[] = {"id",  "subnet", "name",   "ip",
 					"mac", "node",	 "ifname", NULL};
-static const struct kind port_kind = {"port", "/v1/ports", NULL, port_opts,
-				      port_cols};
+static const struct kind port_kind = {"port",	 "/v1/ports", NULL,
+				      port_opts, port_cols,   NULL};
 
 static const struct opt node_opts[] = {
 	{"--ip", "ip", O_STR, true},
 	{NULL, NULL, O_STR, false},
 };
 static const char *const node_cols[] = {"name", "ip", NULL};
-static const struct kind node_kind = {"node", "/v1/nodes", "name", node_opts,
-				      node_cols};
+static const struct kind node_kind = {"node",	 "/v1/nodes", "name",
+				      node_opts, node_cols,   NULL};
 
 int cmd_tenant(struct cli_ctx *ctx, int argc, char **argv)
 {

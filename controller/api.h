@@ -50,6 +50,7 @@ struct api {
 	struct api_seen *seen[API_SEEN_SLOTS];
 	int seen_every_ms; /* longest sleep of an idle long-poll before it
 			      looks again; 0: API_SEEN_EVERY_MS */
+	int vpc_gateways;  /* gateways per learn-mode VPC; 0: GW_DEFAULT */
 	pthread_mutex_t seq_mu;
 	struct {
 		int64_t next, end; /* ids reserved, not yet handed out */

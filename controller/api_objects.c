@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "api_priv.h"
+#include "gateways.h"
 #include "log.h"
 #include "netutil.h"
 
@@ -204,9 +205,66 @@ static int list_owned(struct api *api, struct api_ctx *c, const char *idx,
 static const struct api_field vpc_fields[] = {
 	{"name", F_STR, true, true},
 	{"cidr", F_STR, true, false},
-	{"mode", F_STR, false, false},
+	{"mode", F_STR, false, true},
 	{NULL, 0, false, false},
 };
+
+static int bad_mode(struct api_ctx *c, const char *mode)
+{
+	return api_fail(c, 400, "invalid_value", "mode",
+			"mode must be \"push\" or \"learn\", not \"%s\"", mode);
+}
+
+static bool valid_mode(const char *mode)
+{
+	return !strcmp(mode, "push") || !strcmp(mode, "learn");
+}
+
+/* Designates the gateways of a VPC entering learn mode (gateways.h) and
+ * adds them to its record o and the index changes to t. old: the
+ * record's current list, or NULL. */
+static int vpc_designate(struct api *api, struct txb *t, uint32_t id,
+			 json_object *o, json_object *old)
+{
+	char names[GW_MAX][GW_NAME], keys[2 * GW_MAX][GW_NAME + 32];
+	struct store_op ops[2 * GW_MAX];
+	struct gw_view *v;
+	size_t n;
+	int count, err;
+
+	err = gw_view_load(api->store, &v);
+	if (err)
+		return err;
+	gw_pick(v, id, old, api->vpc_gateways ?: GW_DEFAULT, names, &count);
+	gw_view_free(v);
+	n = gw_index_ops(api->store, id, old, names, count, ops, keys);
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].type == STORE_DEL)
+			txb_op(t, STORE_DEL, ops[i].key, STORE_ANY);
+		else
+			txb_ref(t, ops[i].key, NULL, 0, STORE_ANY);
+	}
+	gw_set(o, names, count);
+	return 0;
+}
+
+/* Drops the gateways of a VPC leaving learn mode or being deleted. */
+static void vpc_drop_gateways(struct api *api, struct txb *t, uint32_t id,
+			      json_object *o)
+{
+	char keys[2 * GW_MAX][GW_NAME + 32];
+	struct store_op ops[2 * GW_MAX];
+	json_object *old = NULL;
+	size_t n;
+
+	if (!json_object_object_get_ex(o, "gateways", &old) ||
+	    !json_object_is_type(old, json_type_array))
+		return;
+	n = gw_index_ops(api->store, id, old, NULL, 0, ops, keys);
+	for (size_t i = 0; i < n; i++)
+		txb_op(t, STORE_DEL, ops[i].key, STORE_ANY);
+	json_object_object_del(o, "gateways");
+}
 
 static int vpc_create_once(struct api *api, struct api_ctx *c,
 			   json_object *body)
@@ -235,11 +293,20 @@ static int vpc_create_once(struct api *api, struct api_ctx *c,
 			       json_object_new_string(api_str(body, "name")));
 	json_object_object_add(o, "cidr",
 			       json_object_new_string(api_str(body, "cidr")));
-	/* The seam for learning mode: a VPC in "push" mode is sent to every
-	 * node hosting one of its ports (api_state.c). */
+	/* "push": every node hosting one of its ports gets all of it;
+	 * "learn": its gateways do, the others their own endpoints
+	 * (api_state.c, docs/learning.md). */
 	json_object_object_add(
 		o, "mode",
 		json_object_new_string(api_str(body, "mode") ?: "push"));
+	if (!strcmp(api_str(o, "mode"), "learn")) {
+		err = vpc_designate(api, &t, id, o, NULL);
+		if (err) {
+			json_object_put(o);
+			api_strs_free(&t.strs);
+			return api_fail_store(c, err);
+		}
+	}
 	if (idem[0])
 		json_object_object_add(o, "_idem",
 				       json_object_new_string(idem));
@@ -277,10 +344,8 @@ int api_vpc_create(struct api *api, struct api_ctx *c)
 		ret = api_fail(c, 400, "invalid_value", "cidr",
 			       "cidr must be a network like 10.0.0.0/16 "
 			       "(prefix 1 .. 30, no host bits)");
-	else if (mode && strcmp(mode, "push"))
-		ret = api_fail(c, 400, "invalid_value", "mode",
-			       "mode must be \"push\" (\"learn\" is not "
-			       "supported yet)");
+	else if (mode && !valid_mode(mode))
+		ret = bad_mode(c, mode);
 	else
 		ret = RETRY(vpc_create_once(api, c, body));
 	json_object_put(body);
@@ -301,9 +366,67 @@ int api_vpc_get(struct api *api, struct api_ctx *c)
 	return reply_owned(api, c, "vpc", id, 200);
 }
 
+/* PATCH of a VPC: its name and its mode. Entering learn mode designates
+ * gateways; leaving it drops them. */
+static int vpc_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
+			  json_object *body)
+{
+	const char *name = api_str(body, "name"), *mode = api_str(body, "mode");
+	struct txb t = {0};
+	json_object *o, *p;
+	char key[64];
+	uint64_t ver;
+	int err;
+
+	if (load_owned(api, c, "vpc", id, &o, &ver, NULL))
+		return -1;
+	if (name)
+		json_object_object_add(o, "name", json_object_new_string(name));
+	if (mode && strcmp(mode, api_str(o, "mode") ?: "push")) {
+		json_object_object_add(o, "mode", json_object_new_string(mode));
+		err = 0;
+		if (!strcmp(mode, "learn"))
+			err = vpc_designate(api, &t, id, o, NULL);
+		else
+			vpc_drop_gateways(api, &t, id, o);
+		if (err) {
+			json_object_put(o);
+			api_strs_free(&t.strs);
+			return api_fail_store(c, err);
+		}
+		pr_info("api: VPC %u switched to %s mode", id, mode);
+	}
+	snprintf(key, sizeof(key), KF_ID, "vpc", id);
+	txb_put(&t, key, o, ver);
+	err = txb_commit(api, &t);
+	if (err) {
+		json_object_put(o);
+		return err == -ECANCELED ? -EAGAIN : api_fail_store(c, err);
+	}
+	p = api_public(o);
+	json_object_put(o);
+	return api_reply(c, 200, p);
+}
+
 int api_vpc_patch(struct api *api, struct api_ctx *c)
 {
-	return patch_name(api, c, "vpc", vpc_fields);
+	json_object *body;
+	const char *name, *mode;
+	uint32_t id;
+	int ret;
+
+	if (api_param_id(c, &id) || api_parse_body(c, vpc_fields, true, &body))
+		return -1;
+	name = api_str(body, "name");
+	mode = api_str(body, "mode");
+	if (name && !api_valid_name(name))
+		ret = bad_name(c);
+	else if (mode && !valid_mode(mode))
+		ret = bad_mode(c, mode);
+	else
+		ret = RETRY(vpc_patch_once(api, c, id, body));
+	json_object_put(body);
+	return ret;
 }
 
 int api_vpc_delete(struct api *api, struct api_ctx *c)
@@ -344,6 +467,7 @@ int api_vpc_delete(struct api *api, struct api_ctx *c)
 	txb_op(&t, STORE_DEL, key, STORE_ANY);
 	if (api_str(o, "_idem"))
 		txb_op(&t, STORE_DEL, api_str(o, "_idem"), STORE_ANY);
+	vpc_drop_gateways(api, &t, id, o);
 	json_object_put(o);
 	err = txb_commit(api, &t);
 	if (err == -ECANCELED)

@@ -1,16 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* GET /v1/nodes/{name}/state: the desired state of one node in the format
  * of docs/state-format.md, and with ?since=REV&wait=S the changes after a
- * revision (long-poll). A node gets the VPCs in which it hosts a port
- * (push mode), with all their subnets, endpoints and services (load
- * balancers: balancing happens on the client's node).
+ * revision (long-poll). A node gets the VPCs in which it hosts a bound
+ * port, and those it is a gateway of, with all their subnets. Endpoints:
+ * all of a push-mode VPC, and all of a learn-mode VPC on its gateways;
+ * other nodes of a learn-mode VPC get their own endpoints, and in the
+ * change stream only moves and deletes of the others (docs/learning.md).
+ * Every state lists the underlay addresses of all registered nodes. The
+ * services (load balancers) of every VPC a node gets go with it: balancing
+ * happens on the client's node.
  *
  * Changes are computed from the store's change feed: per record, the first
  * old value and the last new value in the window, filtered by the node's
  * VPCs, in revision order. When the node's own set of VPCs may have
- * changed (a port bound to or unbound from it, a node record created,
- * deleted or given another ip; not the leader's status updates) or
- * the feed no longer reaches back to REV, the answer is a full snapshot. */
+ * changed (a port bound to or unbound from it, it became or stopped being
+ * a gateway, one of its VPCs switched mode, a node record created, deleted
+ * or given another ip; not the leader's status updates) or the feed no
+ * longer reaches back to REV, the answer is a full snapshot. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +25,9 @@
 #include <time.h>
 
 #include "api_priv.h"
+#include "gateways.h"
 #include "log.h"
+#include "netutil.h"
 
 struct idset {
 	uint32_t *v;
@@ -52,22 +61,10 @@ static bool idset_has(const struct idset *s, uint32_t id)
 }
 
 struct collect {
-	struct idset *set;
 	char **keys;
 	size_t n, cap;
 	int err;
 };
-
-static int collect_vpc(const struct store_rec *r, void *arg)
-{
-	struct collect *c = arg;
-	json_object *o = json_tokener_parse(r->val);
-
-	if (o)
-		c->err = idset_add(c->set, api_int(o, "vpc"));
-	json_object_put(o);
-	return c->err ? 1 : 0;
-}
 
 static int collect_keys(const struct store_rec *r, void *arg)
 {
@@ -102,56 +99,215 @@ static void collect_free(struct collect *c)
 	c->n = c->cap = 0;
 }
 
-/* The VPCs whose state this node needs. A VPC in "push" mode goes to the
- * nodes hosting its ports; a future "learn" mode decides here too. */
-static int node_vpcs(struct api *api, const char *node, struct idset *set)
+/* What a node gets: its VPCs (bound ports and gateway duties) and its own
+ * ports, from the np/<node>/ and gw/<node>/ indexes. */
+struct own_port {
+	uint32_t port, vpc;
+};
+
+struct nodeview {
+	struct idset vpcs; /* every VPC the node gets */
+	struct idset gw;   /* those it is a gateway of */
+	struct own_port *own;
+	size_t n_own, cap_own;
+	int err;
+};
+
+static int view_np(const struct store_rec *r, void *arg)
 {
-	struct collect c = {.set = set};
+	struct nodeview *nv = arg;
+	json_object *o = json_tokener_parse(r->val);
+	uint32_t vpc = o ? api_int(o, "vpc") : 0;
+
+	json_object_put(o);
+	if (!vpc)
+		return 0;
+	if (nv->n_own == nv->cap_own) {
+		size_t cap = nv->cap_own ? 2 * nv->cap_own : 16;
+		struct own_port *p = realloc(nv->own, cap * sizeof(*p));
+
+		if (!p) {
+			nv->err = -ENOMEM;
+			return 1;
+		}
+		nv->own = p;
+		nv->cap_own = cap;
+	}
+	nv->own[nv->n_own].port = strtoul(strrchr(r->key, '/') + 1, NULL, 10);
+	nv->own[nv->n_own++].vpc = vpc;
+	nv->err = idset_add(&nv->vpcs, vpc);
+	return nv->err ? 1 : 0;
+}
+
+static int view_gw(const struct store_rec *r, void *arg)
+{
+	struct nodeview *nv = arg;
+	uint32_t vpc = strtoul(strrchr(r->key, '/') + 1, NULL, 10);
+
+	nv->err = idset_add(&nv->gw, vpc) ?: idset_add(&nv->vpcs, vpc);
+	return nv->err ? 1 : 0;
+}
+
+static void nodeview_free(struct nodeview *nv)
+{
+	free(nv->vpcs.v);
+	free(nv->gw.v);
+	free(nv->own);
+	memset(nv, 0, sizeof(*nv));
+}
+
+static int nodeview_load(struct api *api, const char *node, struct nodeview *nv)
+{
 	char prefix[128];
 	int err;
 
+	nodeview_free(nv);
 	snprintf(prefix, sizeof(prefix), "np/%s/", node);
-	err = store_list(api->store, prefix, NULL, 0, collect_vpc, &c);
-	return err < 0 ? err : c.err;
+	err = store_list(api->store, prefix, NULL, 0, view_np, nv);
+	if (err >= 0 && !nv->err) {
+		snprintf(prefix, sizeof(prefix), "gw/%s/", node);
+		err = store_list(api->store, prefix, NULL, 0, view_gw, nv);
+	}
+	return err < 0 ? err : nv->err;
 }
 
-/* Node addresses, looked up once per request. */
+static bool hosts_port_in(const struct nodeview *nv, uint32_t vpc)
+{
+	for (size_t i = 0; i < nv->n_own; i++)
+		if (nv->own[i].vpc == vpc)
+			return true;
+	return false;
+}
+
+int api_node_entitled(struct api *api, const char *node, uint32_t **ids,
+		      size_t *n)
+{
+	struct nodeview nv = {0};
+	int err = nodeview_load(api, node, &nv);
+
+	*ids = NULL;
+	*n = 0;
+	if (!err) {
+		*ids = nv.vpcs.v;
+		*n = nv.vpcs.n;
+		nv.vpcs.v = NULL;
+	}
+	nodeview_free(&nv);
+	return err;
+}
+
+static bool is_learn(json_object *vpc)
+{
+	const char *m = api_str(vpc, "mode");
+
+	return m && !strcmp(m, "learn");
+}
+
+/* Node addresses by name, looked up once per request (a chained hash). */
+#define NI_SLOTS 256
+
+struct ni_ent {
+	struct ni_ent *next;
+	char ip[16]; /* "" when the node is unknown */
+	char name[];
+};
+
 struct nodeips {
 	struct api *api;
-	char names[64][64];
-	char ips[64][16];
-	int n;
+	struct ni_ent *slot[NI_SLOTS];
 };
+
+static struct ni_ent **ni_slot(struct nodeips *ni, const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return &ni->slot[h % NI_SLOTS];
+}
+
+static struct ni_ent *ni_add(struct nodeips *ni, const char *name,
+			     const char *ip)
+{
+	struct ni_ent **slot = ni_slot(ni, name);
+	struct ni_ent *e = calloc(1, sizeof(*e) + strlen(name) + 1);
+
+	if (!e)
+		return NULL;
+	strcpy(e->name, name);
+	snprintf(e->ip, sizeof(e->ip), "%s", ip ?: "");
+	e->next = *slot;
+	*slot = e;
+	return e;
+}
 
 static const char *node_ip(struct nodeips *ni, const char *name)
 {
+	struct ni_ent *e;
 	json_object *o;
 	char key[128];
-	int i;
 
-	for (i = 0; i < ni->n; i++)
-		if (!strcmp(ni->names[i], name))
-			return ni->ips[i][0] ? ni->ips[i] : NULL;
+	for (e = *ni_slot(ni, name); e; e = e->next)
+		if (!strcmp(e->name, name))
+			return e->ip[0] ? e->ip : NULL;
 	snprintf(key, sizeof(key), "node/%s", name);
-	i = ni->n < 64 ? ni->n++ : 63;
-	snprintf(ni->names[i], sizeof(ni->names[i]), "%s", name);
-	ni->ips[i][0] = '\0';
-	if (!api_load(ni->api, key, &o, NULL)) {
-		snprintf(ni->ips[i], sizeof(ni->ips[i]), "%s",
-			 api_str(o, "ip") ?: "");
-		json_object_put(o);
-	}
-	return ni->ips[i][0] ? ni->ips[i] : NULL;
+	if (api_load(ni->api, key, &o, NULL))
+		o = NULL;
+	e = ni_add(ni, name, o ? api_str(o, "ip") : NULL);
+	json_object_put(o);
+	return e && e->ip[0] ? e->ip : NULL;
 }
 
-static json_object *vpc_state(json_object *v)
+static void ni_free(struct nodeips *ni)
 {
-	json_object *o = json_object_new_object();
+	for (size_t i = 0; i < NI_SLOTS; i++) {
+		struct ni_ent *e = ni->slot[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+		ni->slot[i] = NULL;
+	}
+}
+
+/* Adds s to the array of strings arr unless it is there. */
+static void add_unique(json_object *arr, const char *s)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		if (!strcmp(json_object_get_string(
+				    json_object_array_get_idx(arr, i)),
+			    s))
+			return;
+	json_object_array_add(arr, json_object_new_string(s));
+}
+
+static json_object *vpc_state(json_object *v, struct nodeips *ni)
+{
+	json_object *o = json_object_new_object(), *g, *ips;
 
 	json_object_object_add(o, "id",
 			       json_object_new_int64(api_int(v, "id")));
 	json_object_object_add(
 		o, "name", json_object_new_string(api_str(v, "name") ?: ""));
+	if (!is_learn(v))
+		return o;
+	json_object_object_add(o, "mode", json_object_new_string("learn"));
+	ips = json_object_new_array();
+	if (json_object_object_get_ex(v, "gateways", &g) &&
+	    json_object_is_type(g, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(g) &&
+				   json_object_array_length(ips) < GW_MAX;
+		     i++) {
+			const char *ip = node_ip(
+				ni, json_object_get_string(
+					    json_object_array_get_idx(g, i)));
+
+			if (ip)
+				add_unique(ips, ip);
+		}
+	}
+	json_object_object_add(o, "gateways", ips);
 	return o;
 }
 
@@ -291,11 +447,116 @@ static int load_list(struct api *api, const char *index, const char *kind,
 	return err;
 }
 
+/* The node's own endpoints of one VPC (a learn-mode VPC it is not a
+ * gateway of). */
+static void load_own(struct api *api, const struct nodeview *nv, uint32_t vpc,
+		     json_object *out, const char *node, struct nodeips *ni,
+		     struct idset *cidrs_ok)
+{
+	char key[64];
+
+	for (size_t i = 0; i < nv->n_own; i++) {
+		json_object *o, *e;
+
+		if (nv->own[i].vpc != vpc)
+			continue;
+		snprintf(key, sizeof(key), KF_ID, "port", nv->own[i].port);
+		if (api_load(api, key, &o, NULL))
+			continue; /* deleted meanwhile */
+		e = idset_has(cidrs_ok, api_int(o, "subnet"))
+			    ? endpoint_state(o, node, ni)
+			    : NULL;
+		if (e)
+			json_object_array_add(out, e);
+		json_object_put(o);
+	}
+}
+
+static struct ni_ent *ni_find(struct nodeips *ni, const char *name)
+{
+	struct ni_ent *e;
+
+	for (e = *ni_slot(ni, name); e; e = e->next)
+		if (!strcmp(e->name, name))
+			return e;
+	return NULL;
+}
+
+struct members {
+	struct nodeips *ni;
+	__be32 *ips;
+	size_t n, cap;
+	int err;
+};
+
+static int add_member(const struct store_rec *r, void *arg)
+{
+	struct members *m = arg;
+	json_object *o = json_tokener_parse(r->val);
+	const char *name = r->key + strlen("node/"), *ip = api_str(o, "ip");
+	__be32 a;
+
+	if (!o || !ip || xvpc_parse_ip(ip, &a))
+		goto out;
+	if (!ni_find(m->ni, name))
+		ni_add(m->ni, name, ip);
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? 2 * m->cap : 64;
+		__be32 *p = realloc(m->ips, cap * sizeof(*p));
+
+		if (!p) {
+			m->err = -ENOMEM;
+			json_object_put(o);
+			return 1;
+		}
+		m->ips = p;
+		m->cap = cap;
+	}
+	m->ips[m->n++] = a;
+out:
+	json_object_put(o);
+	return 0;
+}
+
+static int cmp_ip(const void *a, const void *b)
+{
+	uint32_t x = ntohl(*(const __be32 *)a), y = ntohl(*(const __be32 *)b);
+
+	return (x > y) - (x < y);
+}
+
+/* Top-level "nodes": the underlay addresses of all registered nodes, in
+ * address order, each once. Fills the address cache on the way. */
+static int add_members(struct api *api, struct nodeips *ni, json_object *top)
+{
+	struct members m = {.ni = ni};
+	char buf[XVPC_IP_STRLEN];
+	json_object *arr;
+	int err;
+
+	err = store_list(api->store, "node/", NULL, 0, add_member, &m);
+	if (err >= 0)
+		err = m.err;
+	if (!err && m.n) {
+		qsort(m.ips, m.n, sizeof(*m.ips), cmp_ip);
+		arr = json_object_new_array();
+		for (size_t i = 0; i < m.n; i++)
+			if (!i || m.ips[i] != m.ips[i - 1])
+				json_object_array_add(
+					arr, json_object_new_string(xvpc_fmt_ip(
+						     m.ips[i], buf)));
+		json_object_object_add(top, "nodes", arr);
+	}
+	free(m.ips);
+	return err < 0 ? err : 0;
+}
+
 static int build_snapshot(struct api *api, const char *node, bool mark,
 			  json_object **out)
 {
 	struct nodeips ni = {.api = api};
-	struct idset vpcs = {0}, subnets = {0};
+	struct nodeview nv = {0};
+	struct idset subnets = {0};
 	json_object *top, *jv, *js, *je, *jl;
 	uint64_t rev = store_revision(api->store);
 	char prefix[64], key[64];
@@ -314,25 +575,37 @@ static int build_snapshot(struct api *api, const char *node, bool mark,
 	json_object_object_add(top, "endpoints", je);
 	jl = json_object_new_array();
 	json_object_object_add(top, "services", jl);
-	err = node_vpcs(api, node, &vpcs);
-	for (size_t i = 0; !err && i < vpcs.n; i++) {
+	err = add_members(api, &ni, top) ?: nodeview_load(api, node, &nv);
+	for (size_t i = 0; !err && i < nv.vpcs.n; i++) {
+		uint32_t id = nv.vpcs.v[i];
+		bool learn, full;
 		json_object *v;
 
-		snprintf(key, sizeof(key), KF_ID, "vpc", vpcs.v[i]);
+		snprintf(key, sizeof(key), KF_ID, "vpc", id);
 		if (api_load(api, key, &v, NULL))
 			continue;
-		json_object_array_add(jv, vpc_state(v));
+		learn = is_learn(v);
+		full = !learn || idset_has(&nv.gw, id);
+		/* A gateway index left over from learn mode gives nothing. */
+		if (!learn && !hosts_port_in(&nv, id)) {
+			json_object_put(v);
+			continue;
+		}
+		json_object_array_add(jv, vpc_state(v, &ni));
 		json_object_put(v);
-		snprintf(prefix, sizeof(prefix), "vs/%010u/", vpcs.v[i]);
+		snprintf(prefix, sizeof(prefix), "vs/%010u/", id);
 		err = load_list(api, prefix, "subnet", js, subnet_state, node,
 				&ni, &subnets);
-		snprintf(prefix, sizeof(prefix), "vp/%010u/", vpcs.v[i]);
-		err = err
-			      ?: load_list(api, prefix, "port", je, NULL, node,
-					   &ni, &subnets);
-		err = err ?: load_services(api, vpcs.v[i], jl);
+		snprintf(prefix, sizeof(prefix), "vp/%010u/", id);
+		if (!err && full)
+			err = load_list(api, prefix, "port", je, NULL, node,
+					&ni, &subnets);
+		else if (!err)
+			load_own(api, &nv, id, je, node, &ni, &subnets);
+		err = err ?: load_services(api, id, jl);
 	}
-	free(vpcs.v);
+	nodeview_free(&nv);
+	ni_free(&ni);
 	free(subnets.v);
 	if (err) {
 		json_object_put(top);
@@ -354,10 +627,11 @@ struct chg {
 
 struct feed {
 	const char *node;
-	size_t node_prefix_len;
-	char node_prefix[128];
+	size_t node_prefix_len, gw_prefix_len;
+	char node_prefix[128], gw_prefix[128];
 	struct chg *c;
 	size_t n, cap;
+	struct idset switched; /* VPCs whose mode changed in the window */
 	bool need_snapshot;
 	int err;
 };
@@ -381,6 +655,24 @@ static bool node_ip_same(const struct store_change *sc)
 	return same;
 }
 
+/* Notes a VPC whose mode changed: its nodes need a snapshot, since the
+ * set of endpoints they get changes as a whole. */
+static int note_switch(struct feed *f, const struct store_change *sc)
+{
+	json_object *o, *n;
+	int err = 0;
+
+	if (!sc->old_val || !sc->new_val)
+		return 0;
+	o = json_tokener_parse(sc->old_val);
+	n = json_tokener_parse(sc->new_val);
+	if (o && n && is_learn(o) != is_learn(n))
+		err = idset_add(&f->switched, api_int(n, "id"));
+	json_object_put(o);
+	json_object_put(n);
+	return err;
+}
+
 static int feed_cb(const struct store_change *sc, void *arg)
 {
 	struct feed *f = arg;
@@ -389,13 +681,19 @@ static int feed_cb(const struct store_change *sc, void *arg)
 	if (!strncmp(sc->key, "node/", 5) && node_ip_same(sc))
 		return 0;
 	if (!strncmp(sc->key, "node/", 5) ||
-	    !strncmp(sc->key, f->node_prefix, f->node_prefix_len)) {
+	    !strncmp(sc->key, f->node_prefix, f->node_prefix_len) ||
+	    !strncmp(sc->key, f->gw_prefix, f->gw_prefix_len)) {
 		f->need_snapshot = true;
 		return 1;
 	}
 	if (strncmp(sc->key, "vpc/", 4) && strncmp(sc->key, "subnet/", 7) &&
 	    strncmp(sc->key, "port/", 5) && strncmp(sc->key, "lb/", 3))
 		return 0;
+	if (!strncmp(sc->key, "vpc/", 4)) {
+		f->err = note_switch(f, sc);
+		if (f->err)
+			return 1;
+	}
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 64;
 		struct chg *p = realloc(f->c, cap * sizeof(*p));
@@ -495,9 +793,45 @@ static void add_change(json_object *arr, uint64_t rev, bool put,
 	json_object_array_add(arr, c);
 }
 
-/* Turns the coalesced feed into the node's changes. */
+static bool on_node(json_object *port, const char *node)
+{
+	const char *pn = api_str(port, "node");
+
+	return pn && !strcmp(pn, node);
+}
+
+/* An endpoint change of a learn-mode VPC for a node that is not one of its
+ * gateways: its own endpoints as in push mode; of the others only moves
+ * (put with the new node_ip) and deletes (also unbinding), never
+ * creations. Takes ne and oe. */
+static void partial_change(json_object *arr, const struct chg *c,
+			   json_object *o, json_object *n, json_object *ne,
+			   json_object *oe, const char *node)
+{
+	bool own = (o && on_node(o, node)) || (n && on_node(n, node));
+
+	if (own || (ne && oe &&
+		    strcmp(api_str(ne, "node_ip"), api_str(oe, "node_ip")))) {
+		if (ne)
+			add_change(arr, c->rev, true, "endpoint", ne);
+		else if (oe)
+			add_change(arr, c->rev, false, "endpoint",
+				   json_object_get(oe));
+		else
+			json_object_put(ne);
+	} else if (oe && !ne) {
+		add_change(arr, c->rev, false, "endpoint", json_object_get(oe));
+	} else {
+		json_object_put(ne);
+	}
+	json_object_put(oe);
+}
+
+/* Turns the coalesced feed into the node's changes. partial: the
+ * learn-mode VPCs among vpcs that the node is not a gateway of. */
 static void node_changes(struct feed *f, const struct idset *vpcs,
-			 struct nodeips *ni, json_object *arr)
+			 const struct idset *partial, struct nodeips *ni,
+			 json_object *arr)
 {
 	for (size_t i = 0; i < f->n; i++) {
 		struct chg *c = &f->c[i];
@@ -510,7 +844,7 @@ static void node_changes(struct feed *f, const struct idset *vpcs,
 		if (!any || !idset_has(vpcs, vpc))
 			goto next;
 		if (is_vpc) {
-			add_change(arr, c->rev, n, "vpc", vpc_state(any));
+			add_change(arr, c->rev, n, "vpc", vpc_state(any, ni));
 		} else if (!strncmp(c->key, "subnet/", 7)) {
 			add_change(arr, c->rev, n, "subnet", subnet_state(any));
 		} else if (!strncmp(c->key, "lb/", 3)) {
@@ -522,6 +856,10 @@ static void node_changes(struct feed *f, const struct idset *vpcs,
 			json_object *oe =
 				o ? endpoint_state(o, f->node, ni) : NULL;
 
+			if (idset_has(partial, vpc)) {
+				partial_change(arr, c, o, n, ne, oe, f->node);
+				goto next;
+			}
 			if (ne)
 				add_change(arr, c->rev, true, "endpoint", ne);
 			else if (oe)
@@ -533,6 +871,38 @@ static void node_changes(struct feed *f, const struct idset *vpcs,
 		json_object_put(o);
 		json_object_put(n);
 	}
+}
+
+/* The learn-mode VPCs of the node's that it is not a gateway of. */
+static int partial_vpcs(struct api *api, const struct nodeview *nv,
+			struct idset *partial)
+{
+	char key[64];
+	int err = 0;
+
+	partial->n = 0;
+	for (size_t i = 0; !err && i < nv->vpcs.n; i++) {
+		uint32_t id = nv->vpcs.v[i];
+		json_object *v;
+
+		if (idset_has(&nv->gw, id))
+			continue;
+		snprintf(key, sizeof(key), KF_ID, "vpc", id);
+		if (api_load(api, key, &v, NULL))
+			continue;
+		if (is_learn(v))
+			err = idset_add(partial, id);
+		json_object_put(v);
+	}
+	return err;
+}
+
+static bool any_of(const struct idset *a, const struct idset *b)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (idset_has(b, a->v[i]))
+			return true;
+	return false;
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *v)
@@ -632,7 +1002,9 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	struct feed f = {.node = c->param};
 	struct nodeips ni = {.api = api};
 	uint64_t since, wait = 0, upto;
-	struct idset vpcs = {0};
+	struct nodeview nv = {0};
+	struct idset partial = {0};
+	bool viewed = false;
 	json_object *top, *arr;
 	long long deadline;
 	int every = api->seen_every_ms ?: API_SEEN_EVERY_MS;
@@ -662,6 +1034,8 @@ int api_node_state(struct api *api, struct api_ctx *c)
 				"since must be a revision (an integer >= 0)");
 	snprintf(f.node_prefix, sizeof(f.node_prefix), "np/%s/", c->param);
 	f.node_prefix_len = strlen(f.node_prefix);
+	snprintf(f.gw_prefix, sizeof(f.gw_prefix), "gw/%s/", c->param);
+	f.gw_prefix_len = strlen(f.gw_prefix);
 	/* A revision from a controller ahead of this one: let this copy
 	 * catch up first (revisions are the same on every member). */
 	if (since > store_revision(api->store))
@@ -680,12 +1054,23 @@ int api_node_state(struct api *api, struct api_ctx *c)
 			err = err < 0 ? err : f.err;
 			break;
 		}
-		vpcs.n = 0;
-		err = node_vpcs(api, c->param, &vpcs);
-		if (err)
+		/* Once per request: whatever changes the node's view later
+		 * (its ports, its gateway duties, a mode switch) is in the
+		 * next windows and answers a snapshot. */
+		if (!viewed) {
+			err = nodeview_load(api, c->param, &nv)
+				      ?: partial_vpcs(api, &nv, &partial);
+			if (err)
+				break;
+			viewed = true;
+		}
+		if (any_of(&f.switched, &nv.vpcs)) {
+			f.need_snapshot = true;
 			break;
+		}
+		f.switched.n = 0;
 		coalesce(&f);
-		node_changes(&f, &vpcs, &ni, arr);
+		node_changes(&f, &nv.vpcs, &partial, &ni, arr);
 		feed_free(&f);
 		left = deadline - now_ms();
 		if (json_object_array_length(arr) || left <= 0 || api->stopping)
@@ -698,7 +1083,10 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	}
 	node_seen(api, c->param, -1);
 	feed_free(&f);
-	free(vpcs.v);
+	free(f.switched.v);
+	nodeview_free(&nv);
+	free(partial.v);
+	ni_free(&ni);
 	if (err == -ERANGE || f.need_snapshot) {
 		json_object_put(arr);
 		err = build_snapshot(api, c->param, true, &top);

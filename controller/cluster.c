@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "cluster.h"
+#include "gateways.h"
 #include "log.h"
 #include "zk_priv.h"
 
@@ -45,6 +46,7 @@ struct cluster {
 	struct seen *seen;
 	size_t nseen, cap;
 	long long last_gc;
+	uint64_t gw_rev; /* store revision the gateways were checked at */
 	struct live_rec *live;
 	size_t nlive, live_cap;
 	long long last_publish;
@@ -360,6 +362,25 @@ out:
 	free(l.keys);
 }
 
+/* Re-designates gateways when anything changed since the last look (node
+ * status, nodes, VPCs: all move the revision). */
+static void gateways(struct cluster *c)
+{
+	uint64_t rev = store_revision(c->o.store);
+	int changed, err;
+
+	if (rev == c->gw_rev)
+		return;
+	err = gw_designate_all(c->o.store, c->o.vpc_gateways, &changed);
+	if (err) {
+		pr_debug("cluster: cannot designate gateways: %s",
+			 strerror(-err));
+		return;
+	}
+	/* Our own commits moved it on: look once more next tick. */
+	c->gw_rev = changed ? 0 : rev;
+}
+
 static void tick(struct cluster *c)
 {
 	bool lead = cluster_is_leader(c);
@@ -380,6 +401,7 @@ static void tick(struct cluster *c)
 	if (!lead)
 		return;
 	liveness(c);
+	gateways(c);
 	if (c->o.zookeeper &&
 	    now_ms() - c->last_gc >= c->o.gc_every_s * 1000LL) {
 		c->last_gc = now_ms();
@@ -439,6 +461,8 @@ int cluster_start(const struct cluster_opts *opts, struct cluster **out)
 		c->o.gc_keep = 2000;
 	if (!c->o.gc_every_s)
 		c->o.gc_every_s = 5;
+	if (!c->o.vpc_gateways)
+		c->o.vpc_gateways = GW_DEFAULT;
 	snprintf(c->members, sizeof(c->members), "%s/members",
 		 opts->root ?: "/xvpc");
 	snprintf(c->live_dir, sizeof(c->live_dir), "%s/live",

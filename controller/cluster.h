@@ -13,6 +13,10 @@
  *     the leader reads them all. A node not reported for down_after_s
  *     seconds, by the leader's own clock, gets "status": "down" in
  *     node/<node>, and "up" again when it is;
+ *   - gateways of learn-mode VPCs (gateways.h): when the store changed
+ *     since the last look, every learn-mode VPC whose gateway is down or
+ *     gone, or that has fewer than vpc_gateways while more nodes are up,
+ *     is re-designated;
  *   - garbage collection of the store's bus messages (all but gc_keep).
  * VNI uniqueness needs no leader: the vni/<vni> record is created with an
  * absence check in the subnet's own transaction. */
@@ -36,6 +40,7 @@ struct cluster_opts {
 	int tick_ms;	      /* 0: 1000 */
 	int gc_keep;	      /* bus messages kept; 0: 2000 */
 	int gc_every_s;	      /* 0: 5 */
+	int vpc_gateways;     /* per learn-mode VPC, 1 .. 4; 0: 2 */
 };
 
 struct cluster;

@@ -120,6 +120,8 @@ static void usage(FILE *f)
 		"  --node-down-after S   a node whose agent has not polled for "
 		"S seconds\n"
 		"                        is marked down (default 15)\n"
+		"  --vpc-gateways N      gateway nodes per learn-mode VPC, "
+		"1 .. 4 (default 2)\n"
 		"  --help                this text\n\n"
 		"API reference: docs/api.md, GET /v1/openapi.json\n",
 		DEFAULT_LISTEN, DEFAULT_DATA_DIR);
@@ -136,12 +138,15 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"zk-root", required_argument, NULL, 'r'},
 		{"node-down-after", required_argument, NULL, 'n'},
+		{"vpc-gateways", required_argument, NULL, 'g'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *listen = NULL, *dir = NULL, *level_s = NULL;
 	const char *token = getenv("XVPC_ADMIN_TOKEN"), *zk = NULL;
 	const char *config = NULL, *root = NULL, *down_s = NULL;
+	const char *gw_s = NULL;
+	int gateways = 0;
 	struct cluster *cluster = NULL;
 	int down_after = 0;
 	struct settings cfg = {0};
@@ -183,12 +188,15 @@ int main(int argc, char **argv)
 		case 'n':
 			down_s = optarg;
 			break;
+		case 'g':
+			gw_s = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
 			fprintf(stderr, "xvpc-controller: %s '%s'\n",
-				optopt && strchr("ldavzcrn", optopt)
+				optopt && strchr("ldavzcrng", optopt)
 					? "missing value for"
 					: "unknown option",
 				argv[optind - 1]);
@@ -227,6 +235,20 @@ int main(int argc, char **argv)
 			goto out_cfg;
 		}
 		down_after = v;
+	}
+	if (gw_s) {
+		char *end;
+		long v = strtol(gw_s, &end, 10);
+
+		if (*end || end == gw_s || v < 1 || v > 4) {
+			fprintf(stderr,
+				"xvpc-controller: vpc-gateways '%s': want 1 .. "
+				"4 gateway nodes per learn-mode VPC\n",
+				gw_s);
+			err = 2;
+			goto out_cfg;
+		}
+		gateways = v;
 	}
 	if (root && (root[0] != '/' || strlen(root) < 2 ||
 		     root[strlen(root) - 1] == '/' || strlen(root) > 200)) {
@@ -284,6 +306,7 @@ int main(int argc, char **argv)
 		pr_err("cannot set up the admin token: %s", strerror(-err));
 		goto out_store;
 	}
+	api.vpc_gateways = gateways;
 	if (generated) {
 		/* Printed once, on the first start; kept in the store. */
 		printf("admin token: %s\n", api.admin_token);
@@ -301,6 +324,7 @@ int main(int argc, char **argv)
 			.api_addr = addr_s,
 			.down_after_s = down_after,
 			.api = &api,
+			.vpc_gateways = gateways,
 		};
 
 		snprintf(addr_s, sizeof(addr_s), "%.*s:%u",

@@ -211,10 +211,67 @@ static void test_commands(void **state)
 	free(out);
 }
 
+/* Learning mode: create --mode learn, show with its gateways, update
+ * --mode at run time, a bad mode refused with its field. */
+static void test_vpc_mode(void **state)
+{
+	json_object *o;
+	char *out, tok[128];
+
+	(void)state;
+	assert_int_equal(
+		run(cmd_tenant, ADMIN, true, &out, 2, "create", "acme"), 0);
+	o = json_tokener_parse(out);
+	snprintf(tok, sizeof(tok), "%s",
+		 json_object_get_string(json_object_object_get(o, "token")));
+	json_object_put(o);
+	free(out);
+	assert_int_equal(run(cmd_node, ADMIN, false, &out, 4, "create", "n1",
+			     "--ip", "192.168.7.1"),
+			 0);
+	free(out);
+	assert_int_equal(run(cmd_node, ADMIN, false, &out, 4, "create", "n2",
+			     "--ip", "192.168.7.2"),
+			 0);
+	free(out);
+	assert_int_equal(run(cmd_vpc, tok, false, &out, 6, "create", "big",
+			     "--cidr", "10.0.0.0/16", "--mode", "learn"),
+			 0);
+	assert_non_null(strstr(out, "GATEWAYS"));
+	free(out);
+	assert_int_equal(run(cmd_vpc, tok, false, &out, 2, "show", "1"), 0);
+	assert_non_null(strstr(out, "learn"));
+	assert_true(strstr(out, "n1,n2") || strstr(out, "n2,n1"));
+	free(out);
+	assert_int_equal(run(cmd_vpc, tok, true, &out, 4, "update", "1",
+			     "--mode", "push"),
+			 0);
+	o = json_tokener_parse(out);
+	assert_string_equal(
+		json_object_get_string(json_object_object_get(o, "mode")),
+		"push");
+	assert_null(json_object_object_get(o, "gateways"));
+	json_object_put(o);
+	free(out);
+	assert_int_equal(run(cmd_vpc, tok, false, &out, 4, "update", "1",
+			     "--mode", "flood"),
+			 -EINVAL);
+	assert_non_null(strstr(last_error, "field 'mode'"));
+	free(out);
+	assert_int_equal(run(cmd_vpc, tok, false, &out, 2, "update", "1"),
+			 -EINVAL);
+	free(out);
+	assert_int_equal(run(cmd_vpc, tok, false, &out, 4, "update", "1",
+			     "--cidr", "10.1.0.0/16"),
+			 -EINVAL);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vpc_mode, setup, teardown),
 	};
 	int ret;
 

@@ -8,7 +8,11 @@
  *   - the HTTP API handlers on two members: a tenant and a VPC created on
  *     one are read on the other;
  *   - leader election: the first member leads, and when it stops the
- *     second takes over. */
+ *     second takes over;
+ *   - learning mode on two members: the gateways designated on one are
+ *     served by the other, which resolves and builds learn-mode state
+ *     from its own copy; the leader re-designates when a gateway node is
+ *     marked down. */
 #define STORE_CASES_ONLY
 #include "test_ctrl_store.c"
 
@@ -233,6 +237,145 @@ static void test_api_on_two_members(void **state)
 	api_fini(&b);
 }
 
+/* ---- learning mode ---------------------------------------------------- */
+
+static bool lists(json_object *arr, const char *s)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		if (!strcmp(json_object_get_string(
+				    json_object_array_get_idx(arr, i)),
+			    s))
+			return true;
+	return false;
+}
+
+struct learn_wait {
+	struct api *api;
+	const char *tok, *down;
+};
+
+/* The VPC's gateways no longer list the down node, and there are 2. */
+static bool redesignated(void *arg)
+{
+	struct learn_wait *w = arg;
+	json_object *v = call(w->api, "GET", "/v1/vpcs/1", w->tok, NULL, 200);
+	json_object *g = json_object_object_get(v, "gateways");
+	bool ok = json_object_array_length(g) == 2 && !lists(g, w->down);
+
+	json_object_put(v);
+	return ok;
+}
+
+static void test_learn_on_two_members(void **state)
+{
+	struct members *m = *state;
+	struct cluster_opts co = {.zookeeper = true,
+				  .root = m->root,
+				  .api_addr = "127.0.0.1:1",
+				  .tick_ms = 100};
+	struct cluster *cl = NULL;
+	struct learn_wait w;
+	struct store_op op = {STORE_PUT, NULL, NULL, 0, STORE_ANY};
+	json_object *t, *va, *vb, *o;
+	char tok[128], body[256], gw[2][32], plain[64] = "", key[64], val[256];
+	struct api a, b;
+	bool gen;
+
+	assert_int_equal(api_init(&a, m->a, "admin-token-1", &gen), 0);
+	assert_int_equal(api_init(&b, m->b, "admin-token-1", &gen), 0);
+	t = call(&a, "POST", "/v1/tenants", "admin-token-1",
+		 "{\"name\":\"big\"}", 201);
+	snprintf(tok, sizeof(tok), "%s",
+		 json_object_get_string(json_object_object_get(t, "token")));
+	json_object_put(t);
+	for (int i = 1; i <= 4; i++) {
+		snprintf(body, sizeof(body),
+			 "{\"name\":\"n%d\",\"ip\":\"192.168.60.%d\"}", i, i);
+		json_object_put(call(&a, "POST", "/v1/nodes", "admin-token-1",
+				     body, 201));
+	}
+	json_object_put(call(&a, "POST", "/v1/vpcs", tok,
+			     "{\"name\":\"v\",\"cidr\":\"10.0.0.0/16\","
+			     "\"mode\":\"learn\"}",
+			     201));
+	json_object_put(call(&a, "POST", "/v1/subnets", tok,
+			     "{\"vpc\":1,\"cidr\":\"10.0.0.0/16\"}", 201));
+	for (int i = 1; i <= 4; i++) {
+		snprintf(body, sizeof(body),
+			 "{\"subnet\":1,\"ip\":\"10.0.0.%d\",\"node\":\"n%d\","
+			 "\"ifname\":\"t%d\"}",
+			 10 + i, i, i);
+		json_object_put(call(&a, "POST", "/v1/ports", tok, body, 201));
+	}
+	/* Member b serves the same gateways. */
+	sync_to(m->b, store_revision(m->a));
+	va = call(&a, "GET", "/v1/vpcs/1", tok, NULL, 200);
+	vb = call(&b, "GET", "/v1/vpcs/1", tok, NULL, 200);
+	assert_string_equal(json_object_to_json_string(
+				    json_object_object_get(va, "gateways")),
+			    json_object_to_json_string(
+				    json_object_object_get(vb, "gateways")));
+	for (int k = 0; k < 2; k++)
+		snprintf(gw[k], sizeof(gw[k]), "%s",
+			 json_object_get_string(json_object_array_get_idx(
+				 json_object_object_get(vb, "gateways"), k)));
+	for (int i = 1; i <= 4 && !plain[0]; i++) {
+		snprintf(key, sizeof(key), "n%d", i);
+		if (!lists(json_object_object_get(vb, "gateways"), key))
+			snprintf(plain, sizeof(plain), "%s", key);
+	}
+	json_object_put(va);
+	json_object_put(vb);
+	/* On b: a gateway's state lists all 4 endpoints, the plain node's
+	 * its own; the plain node resolves the others. */
+	snprintf(body, sizeof(body), "/v1/nodes/%s/state", gw[0]);
+	o = call(&b, "GET", body, "admin-token-1", NULL, 200);
+	assert_int_equal(json_object_array_length(
+				 json_object_object_get(o, "endpoints")),
+			 4);
+	assert_int_equal(
+		json_object_array_length(json_object_object_get(o, "nodes")),
+		4);
+	json_object_put(o);
+	snprintf(body, sizeof(body), "/v1/nodes/%s/state", plain);
+	o = call(&b, "GET", body, "admin-token-1", NULL, 200);
+	assert_int_equal(json_object_array_length(
+				 json_object_object_get(o, "endpoints")),
+			 1);
+	json_object_put(o);
+	snprintf(key, sizeof(key), "/v1/nodes/%s/resolve", plain);
+	o = call(&b, "POST", key, "admin-token-1",
+		 "{\"endpoints\":[{\"vpc\":1,\"ip\":\"10.0.0.11\"},"
+		 "{\"vpc\":1,\"ip\":\"10.0.0.12\"},"
+		 "{\"vpc\":1,\"ip\":\"10.0.0.99\"}]}",
+		 200);
+	assert_int_equal(json_object_array_length(
+				 json_object_object_get(o, "endpoints")),
+			 2);
+	assert_int_equal(
+		json_object_array_length(json_object_object_get(o, "missing")),
+		1);
+	json_object_put(o);
+
+	/* The leader (a) replaces a gateway marked down (written on b). */
+	co.store = m->a;
+	assert_int_equal(cluster_start(&co, &cl), 0);
+	snprintf(key, sizeof(key), "node/%s", gw[0]);
+	snprintf(val, sizeof(val),
+		 "{\"name\":\"%s\",\"ip\":\"192.168.60.%s\",\"status\":"
+		 "\"down\"}",
+		 gw[0], gw[0] + 1);
+	op.key = key;
+	op.val = val;
+	op.len = strlen(val);
+	assert_int_equal(store_txn(m->b, &op, 1, NULL, NULL), 0);
+	w = (struct learn_wait){.api = &b, .tok = tok, .down = gw[0]};
+	assert_true(zkh_until(redesignated, &w, 10000));
+	cluster_stop(cl);
+	api_fini(&a);
+	api_fini(&b);
+}
+
 /* ---- leader election -------------------------------------------------- */
 
 static bool is_leader(void *arg)
@@ -272,6 +415,9 @@ int main(void)
 						members_setup,
 						members_teardown),
 		cmocka_unit_test_setup_teardown(test_leader_hands_over,
+						members_setup,
+						members_teardown),
+		cmocka_unit_test_setup_teardown(test_learn_on_two_members,
 						members_setup,
 						members_teardown),
 	};
