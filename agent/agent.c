@@ -182,6 +182,28 @@ void agent_learn_tick(struct agent *a, __u64 now_ms)
 			strerror((int)-n));
 }
 
+void agent_learn_forget(struct agent *a, const struct xvpc_ep_key *keys,
+			size_t n)
+{
+	__u64 gone = 0;
+
+	for (size_t i = 0; a->maps.learned && i < n; i++) {
+		if (a->maps.learned->ops->delete (a->maps.learned, &keys[i]))
+			continue;
+		gone++;
+		learn_changed(a, &keys[i], NULL);
+	}
+	for (size_t i = 0; a->resolver && i < n; i++)
+		xvpc_resolver_changed(a->resolver, &keys[i], NULL);
+	pthread_mutex_lock(&a->lock);
+	a->learn.forgotten += gone;
+	pthread_mutex_unlock(&a->lock);
+	if (gone)
+		pr_info("learning: %llu learned entries of deleted endpoints "
+			"deleted",
+			(unsigned long long)gone);
+}
+
 static int open_learn_maps(struct agent *a)
 {
 	static const enum xvpc_map_id ids[3] = {XVPC_M_VPCS, XVPC_M_NODES,

@@ -79,6 +79,10 @@ void agent_close(struct agent *a);
  * (before agent_events_start). transport NULL: misses are counted and
  * ignored (state from a file); it is owned by the resolver. */
 int agent_learn_start(struct agent *a, struct xvpc_rsv_transport *transport);
+/* Endpoints deleted that the state did not hold: their learned entries
+ * and cached answers go. */
+void agent_learn_forget(struct agent *a, const struct xvpc_ep_key *keys,
+			size_t n);
 /* The aging sweep, when due (every AGENT_AGE_EVERY_MS). */
 #define AGENT_AGE_EVERY_MS 10000
 void agent_learn_tick(struct agent *a, __u64 now_ms);

@@ -74,10 +74,18 @@ static int refresh(struct agent *a, struct agent_source *src, bool force)
 {
 	struct xvpc_state *st = NULL;
 	int ret = src->ops->fetch(src, force, &st);
+	struct xvpc_ep_key *gone = NULL;
+	size_t n;
 
-	if (ret <= 0)
-		return ret;
-	return agent_apply(a, st);
+	if (ret > 0)
+		ret = agent_apply(a, st);
+	if (src->ops->take_gone) {
+		n = src->ops->take_gone(src, &gone);
+		if (n)
+			agent_learn_forget(a, gone, n);
+		free(gone);
+	}
+	return ret;
 }
 
 static int run_loop(struct agent *a, struct agent_source *src, int sigfd)
