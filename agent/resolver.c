@@ -62,7 +62,7 @@ struct xvpc_resolver {
 	struct xvpc_mapbe *pending; /* key -> struct pend_val */
 	struct xvpc_ep_key *queue;  /* ring of keys not sent yet */
 	size_t qhead, qn;
-	__u64 qfirst_ns; /* real clock: when the oldest queued was queued */
+	__u64 qfirst_ns; /* when the oldest queued was queued */
 	__u32 *vpcs;	 /* sorted learn-mode VPC ids (not a gateway) */
 	size_t n_vpcs;
 	int sock; /* AF_PACKET, opened on first use */
@@ -347,7 +347,7 @@ static void queue_push(struct xvpc_resolver *r, const struct xvpc_ep_key *k)
 	size_t cap = r->o.pending_max;
 
 	if (!r->qn)
-		r->qfirst_ns = real_now();
+		r->qfirst_ns = r_now(r);
 	r->queue[(r->qhead + r->qn) % cap] = *k;
 	r->qn++;
 	r->st.queued++;
@@ -430,7 +430,7 @@ static size_t take_batch(struct xvpc_resolver *r)
 	}
 	r->qn -= n;
 	if (r->qn)
-		r->qfirst_ns = real_now();
+		r->qfirst_ns = r_now(r);
 	return n;
 }
 
@@ -461,7 +461,7 @@ static int send_batch(struct xvpc_resolver *r, size_t n)
 static bool batch_due(struct xvpc_resolver *r, bool force)
 {
 	return r->qn && (force || r->qn >= r->o.batch_max ||
-			 real_now() - r->qfirst_ns >= r->o.batch_ns);
+			 r_now(r) - r->qfirst_ns >= r->o.batch_ns);
 }
 
 int xvpc_resolver_poll(struct xvpc_resolver *r, bool force)
@@ -481,8 +481,12 @@ int xvpc_resolver_poll(struct xvpc_resolver *r, bool force)
 	return err ? err : total;
 }
 
-static void wait_until(struct xvpc_resolver *r, __u64 ns)
+/* Wait until the oldest queued query is due (its time is on r's clock,
+ * the wait on the real one). */
+static void wait_due(struct xvpc_resolver *r)
 {
+	__u64 now = r_now(r), due = r->qfirst_ns + r->o.batch_ns;
+	__u64 ns = real_now() + (due > now ? due - now : 0);
 	struct timespec ts = {.tv_sec = ns / 1000000000ull,
 			      .tv_nsec = ns % 1000000000ull};
 
@@ -500,7 +504,7 @@ static void *worker(void *arg)
 			continue;
 		}
 		if (!batch_due(r, false)) {
-			wait_until(r, r->qfirst_ns + r->o.batch_ns);
+			wait_due(r);
 			continue;
 		}
 		send_batch(r, take_batch(r));
