@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -823,10 +824,150 @@ out:
 	return err;
 }
 
+/* ---- endpoint learned: the learning-mode entries (docs/learning.md) ---- */
+
+struct learned_dumper {
+	struct json_object *arr;
+	struct xvpc_mapbe *pushed; /* xvpc_endpoints: a pushed entry wins */
+	__u64 now;
+	long n;
+};
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static double since_s(__u64 now, __u64 then)
+{
+	return now > then ? (now - then) / 1e9 : 0;
+}
+
+/* "resolved" (installed by the agent from a controller answer) or
+ * "learned" (by the datapath from a packet); "pushed" when a pushed entry
+ * of the same address shadows it. */
+static const char *learned_source(const struct xvpc_learned *v, bool pushed)
+{
+	if (pushed)
+		return "pushed";
+	return v->ep.flags & XVPC_EP_RESOLVED ? "resolved" : "learned";
+}
+
+static int learned_cb(const void *key, const void *val, void *arg)
+{
+	struct learned_dumper *d = arg;
+	const struct xvpc_ep_key *k = key;
+	const struct xvpc_learned *v = val;
+	char a[XVPC_IP_STRLEN], b[XVPC_IP_STRLEN], mac[XVPC_MAC_STRLEN];
+	struct xvpc_ep pe;
+	bool pushed = d->pushed && !d->pushed->ops->lookup(d->pushed, k, &pe);
+	double age = since_s(d->now, v->created_ns);
+	double idle = since_s(d->now, v->last_ns);
+	bool nomac = v->ep.flags & XVPC_EP_NOMAC;
+
+	d->n++;
+	if (d->arr) {
+		struct json_object *o = json_object_new_object();
+
+		jadd(o, "vpc", json_object_new_int64(k->vpc_id));
+		jadd(o, "ip", jip(k->ip));
+		jadd(o, "mac", nomac ? NULL : jmac(v->ep.mac));
+		jadd(o, "node_ip", jip(v->ep.node_ip));
+		jadd(o, "vni", json_object_new_int64(v->ep.vni));
+		jadd(o, "source",
+		     json_object_new_string(learned_source(v, pushed)));
+		jadd(o, "resolved",
+		     json_object_new_boolean(v->ep.flags & XVPC_EP_RESOLVED));
+		jadd(o, "age_s", json_object_new_double(age));
+		jadd(o, "idle_s", json_object_new_double(idle));
+		jadd(o, "hits", json_object_new_int64(v->hits));
+		json_object_array_add(d->arr, o);
+		return 0;
+	}
+	if (nomac)
+		snprintf(mac, sizeof(mac), "?");
+	else
+		xvpc_fmt_mac(v->ep.mac, mac);
+	printf("%-10u %-15s %-17s %-15s %-9s %8u %9.1f %9.1f %10llu\n",
+	       k->vpc_id, xvpc_fmt_ip(k->ip, a), mac,
+	       xvpc_fmt_ip(v->ep.node_ip, b), learned_source(v, pushed),
+	       v->ep.vni, age, idle, (unsigned long long)v->hits);
+	return 0;
+}
+
+static int endpoint_learned(struct cli_ctx *ctx, int argc, char **argv)
+{
+	struct learned_dumper d = {.now = mono_ns()};
+	struct json_object *top = NULL;
+	struct xvpc_mapbe *m = NULL;
+	struct xvpc_dp *dp;
+	int err;
+
+	take_json_flag(ctx, &argc, argv);
+	if (argc > 0 && cli_is_help(argv[0])) {
+		printf("usage: xvpcctl [--json] endpoint learned\n"
+		       "  learning mode: the endpoints this node learned, "
+		       "with their source\n"
+		       "  (learned: by the datapath from a packet; resolved: "
+		       "by the agent from\n"
+		       "  the controller; pushed: shadowed by a pushed "
+		       "entry), age, idle time\n"
+		       "  and hits\n");
+		return 0;
+	}
+	if (argc > 0)
+		return cli_error(ctx, -EINVAL,
+				 "endpoint learned: unexpected '%s'", argv[0]);
+	err = open_dp(ctx, &dp);
+	if (err)
+		return err;
+	err = xvpc_mapbe_bpf_new(xvpc_dp_map_fd(dp, XVPC_M_LEARNED),
+				 XVPC_MAP_LEARNED, &m);
+	if (err) {
+		err = cli_error(ctx, err, "map %s", XVPC_MAP_LEARNED);
+		goto out;
+	}
+	if (xvpc_mapbe_bpf_new(xvpc_dp_map_fd(dp, XVPC_M_ENDPOINTS),
+			       XVPC_MAP_ENDPOINTS, &d.pushed))
+		d.pushed = NULL;
+	if (ctx->json) {
+		top = json_object_new_object();
+		d.arr = json_object_new_array();
+		jadd(top, "learned", d.arr);
+	} else {
+		printf("%-10s %-15s %-17s %-15s %-9s %8s %9s %9s %10s\n", "VPC",
+		       "IP", "MAC", "NODE", "SOURCE", "VNI", "AGE_S", "IDLE_S",
+		       "HITS");
+	}
+	err = m->ops->iterate(m, learned_cb, &d);
+	if (err) {
+		err = cli_error(ctx, err, "reading %s", XVPC_MAP_LEARNED);
+		goto out;
+	}
+	if (ctx->json) {
+		jadd(top, "capacity", json_object_new_int64(m->max_entries));
+		print_json(top);
+	} else {
+		printf("(%ld learned endpoints, capacity %u)\n", d.n,
+		       m->max_entries);
+	}
+out:
+	xvpc_mapbe_destroy(d.pushed);
+	xvpc_mapbe_destroy(m);
+	json_object_put(top);
+	xvpc_dp_close(dp);
+	return err;
+}
+
 int cmd_endpoint(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_cmd cmds[] = {
 		{"list", endpoint_list, "every endpoint in the datapath"},
+		{"learned", endpoint_learned,
+		 "learning mode: learned endpoints, source, age, hits"},
 		{NULL, NULL, NULL},
 	};
 
