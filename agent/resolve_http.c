@@ -334,8 +334,10 @@ static int setup(struct http_tr *t, const struct xvpc_resolve_http_opts *o)
 		return -ENAMETOOLONG;
 	t->hdrs = curl_slist_append(NULL, auth);
 	explicit_bzero(auth, sizeof(auth));
+	/* No "Expect: 100-continue" round trip for bodies over 1 KiB. */
 	if (!t->hdrs ||
-	    !curl_slist_append(t->hdrs, "Content-Type: application/json"))
+	    !curl_slist_append(t->hdrs, "Content-Type: application/json") ||
+	    !curl_slist_append(t->hdrs, "Expect:"))
 		return -ENOMEM;
 	t->node_esc = curl_easy_escape(t->curl, o->node_name, 0);
 	if (!t->node_esc)
