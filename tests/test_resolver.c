@@ -14,6 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -478,6 +484,118 @@ static void test_arp_reply(void **state)
 	assert_int_equal(stats(f).installed, 4);
 }
 
+/*
+ * The ARP reply through a real AF_PACKET socket: in a network namespace of
+ * its own (a child process, so everything goes when it exits), a veth pair
+ * h0 (host side, bound) <-> v0 (the VM's side). The reply sent out of h0
+ * must arrive on v0.
+ */
+static int arp_child(void)
+{
+	struct fixture f = {.now = 1000 * SEC};
+	struct xvpc_resolver_opts o = {.now = fake_now, .ctx = &f};
+	struct xvpc_iface b = {.vpc_id = 7,
+			       .ip = inet_addr("10.7.0.10"),
+			       .mac = {2, 0, 0, 7, 0, 10},
+			       .vni = 700};
+	struct timeval tv = {.tv_sec = 2};
+	struct sockaddr_ll sa = {.sll_family = AF_PACKET,
+				 .sll_protocol = htons(ETH_P_ARP)};
+	__u8 want[XVPC_ARP_FRAME_LEN], got[128];
+	struct xvpc_resolver *r = NULL;
+	struct xvpc_event ev = {.type = XVPC_EV_MISS,
+				.vpc_id = 7,
+				.src_ip = inet_addr("10.7.0.10"),
+				.dst_ip = inet_addr("10.7.0.20"),
+				.reason = XVPC_DROP_ARP_UNKNOWN};
+	__u32 key;
+	int sock;
+	ssize_t n;
+
+	if (unshare(CLONE_NEWNET) ||
+	    system("ip link add h0 type veth peer name v0 && ip link set h0 up "
+		   "&& ip link set v0 up"))
+		return 2;
+	key = if_nametoindex("h0");
+	sa.sll_ifindex = if_nametoindex("v0");
+	sock = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ARP));
+	if (!key || sock < 0 ||
+	    bind(sock, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
+		return 3;
+	f.answer_node = inet_addr(OTHER);
+	o.transport = calloc(1, sizeof(*o.transport));
+	if (!o.transport ||
+	    xvpc_mapbe_mem_new("learned", sizeof(struct xvpc_ep_key),
+			       sizeof(struct xvpc_learned), 16, &f.learned) ||
+	    xvpc_mapbe_mem_new("ifaces", 4, sizeof(struct xvpc_iface), 16,
+			       &f.ifaces) ||
+	    f.ifaces->ops->update(f.ifaces, &key, &b))
+		return 4;
+	o.transport->resolve = fake_resolve;
+	o.transport->ctx = &f;
+	o.node_ip = inet_addr(NODE);
+	o.learned = f.learned;
+	o.ifaces = f.ifaces;
+	o.no_thread = true;
+	if (xvpc_resolver_new(&o, &r))
+		return 5;
+	{
+		struct xvpc_state *st = xvpc_state_new();
+		struct xvpc_state_vpc v7 = {.id = 7,
+					    .mode = XVPC_MODE_LEARN,
+					    .n_gateways = 1,
+					    .gateways = {inet_addr(OTHER)}};
+
+		if (!st || xvpc_state_add_vpc(st, &v7) ||
+		    xvpc_state_validate(st, 0, NULL, 0) ||
+		    xvpc_resolver_set_state(r, st))
+			return 6;
+		xvpc_state_free(st);
+	}
+	ev.ifindex = key;
+	xvpc_resolver_on_event(r, &ev);
+	if (xvpc_resolver_poll(r, true) != 1)
+		return 7;
+	xvpc_build_arp_reply(
+		want, (__u8[]){2, 0, 0, 7, 0, 20}, inet_addr("10.7.0.20"),
+		(__u8[]){2, 0, 0, 7, 0, 10}, inet_addr("10.7.0.10"));
+	/* Skip anything else the kernel may send on a new link. */
+	for (int i = 0; i < 10; i++) {
+		n = recv(sock, got, sizeof(got), 0);
+		if (n < 0)
+			return 8;
+		if (n >= XVPC_ARP_FRAME_LEN && !memcmp(got, want, sizeof(want)))
+			break;
+		n = -1;
+	}
+	if (n < 0)
+		return 9;
+	xvpc_resolver_free(r);
+	xvpc_mapbe_destroy(f.learned);
+	xvpc_mapbe_destroy(f.ifaces);
+	close(sock);
+	return 0;
+}
+
+static void test_arp_reply_af_packet(void **unused)
+{
+	int status = -1;
+	pid_t pid;
+
+	(void)unused;
+	if (geteuid())
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid)
+		_exit(arp_child());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail_msg("ARP reply through AF_PACKET: child status %d",
+			 status);
+}
+
 /* ---- the HTTP transport ---- */
 
 static void test_parse(void **unused)
@@ -812,6 +930,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arp_reply, setup,
 						teardown),
+		cmocka_unit_test(test_arp_reply_af_packet),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_http_transport),
 		cmocka_unit_test(test_http_end_to_end),
