@@ -213,12 +213,15 @@ struct dumper {
 
 static void ep_flags(__u16 flags, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s", flags & XVPC_EP_LOCAL ? "local" : "",
-		 (flags & XVPC_EP_LOCAL) && (flags & XVPC_EP_LEARNED) ? ","
-								      : "",
-		 flags & XVPC_EP_LEARNED ? "learned" : "");
+	/* Each name with a leading comma; the first comma is dropped. */
+	snprintf(buf, len, "%s%s%s%s", flags & XVPC_EP_LOCAL ? ",local" : "",
+		 flags & XVPC_EP_LEARNED ? ",learned" : "",
+		 flags & XVPC_EP_RESOLVED ? ",resolved" : "",
+		 flags & XVPC_EP_NOMAC ? ",nomac" : "");
 	if (!buf[0])
 		snprintf(buf, len, "-");
+	else
+		memmove(buf, buf + 1, strlen(buf));
 }
 
 static struct json_object *ep_flags_json(__u16 flags)
@@ -229,6 +232,10 @@ static struct json_object *ep_flags_json(__u16 flags)
 		json_object_array_add(a, json_object_new_string("local"));
 	if (flags & XVPC_EP_LEARNED)
 		json_object_array_add(a, json_object_new_string("learned"));
+	if (flags & XVPC_EP_RESOLVED)
+		json_object_array_add(a, json_object_new_string("resolved"));
+	if (flags & XVPC_EP_NOMAC)
+		json_object_array_add(a, json_object_new_string("nomac"));
 	return a;
 }
 
@@ -254,9 +261,77 @@ static void header(enum xvpc_map_id id)
 	case XVPC_M_MISS_RL:
 		printf("%-10s %-15s %s\n", "VPC", "DST", "LAST_EVENT_NS");
 		break;
+	case XVPC_M_VPCS:
+		printf("%-10s %-15s %s\n", "VPC", "FLAGS", "GATEWAYS");
+		break;
+	case XVPC_M_NODES:
+		printf("%-15s %s\n", "NODE", "FLAGS");
+		break;
+	case XVPC_M_LEARNED:
+		printf("%-10s %-15s %-17s %-15s %-22s %8s %20s %20s %10s\n",
+		       "VPC", "IP", "MAC", "NODE", "FLAGS", "VNI", "CREATED_NS",
+		       "LAST_NS", "HITS");
+		break;
 	default:
 		break;
 	}
+}
+
+static void dump_vpc(const __u32 *k, const struct xvpc_vpc *v,
+		     struct json_object *o)
+{
+	char fl[32], gws[4 * XVPC_IP_STRLEN + 4] = "", ip[XVPC_IP_STRLEN];
+	__u32 n = v->n_gateways < XVPC_MAX_GATEWAYS ? v->n_gateways
+						    : XVPC_MAX_GATEWAYS;
+
+	if (o) {
+		struct json_object *g = json_object_new_array();
+
+		for (__u32 i = 0; i < n; i++)
+			json_object_array_add(g, jip(v->gateways[i]));
+		jadd(o, "vpc", json_object_new_int64(*k));
+		jadd(o, "learn",
+		     json_object_new_boolean(v->flags & XVPC_VPC_LEARN));
+		jadd(o, "gateway",
+		     json_object_new_boolean(v->flags & XVPC_VPC_GATEWAY));
+		jadd(o, "gateways", g);
+		return;
+	}
+	snprintf(fl, sizeof(fl), "%s%s",
+		 v->flags & XVPC_VPC_LEARN ? "learn" : "-",
+		 v->flags & XVPC_VPC_GATEWAY ? ",gateway" : "");
+	for (__u32 i = 0; i < n; i++) {
+		if (i)
+			strcat(gws, ",");
+		strcat(gws, xvpc_fmt_ip(v->gateways[i], ip));
+	}
+	printf("%-10u %-15s %s\n", *k, fl, n ? gws : "-");
+}
+
+static void dump_learned(const struct xvpc_ep_key *k,
+			 const struct xvpc_learned *v, struct json_object *o)
+{
+	char a[XVPC_IP_STRLEN], b[XVPC_IP_STRLEN], mac[XVPC_MAC_STRLEN], fl[48];
+
+	if (o) {
+		jadd(o, "vpc", json_object_new_int64(k->vpc_id));
+		jadd(o, "ip", jip(k->ip));
+		jadd(o, "mac", jmac(v->ep.mac));
+		jadd(o, "node_ip", jip(v->ep.node_ip));
+		jadd(o, "flags", ep_flags_json(v->ep.flags));
+		jadd(o, "vni", json_object_new_int64(v->ep.vni));
+		jadd(o, "created_ns", json_object_new_int64(v->created_ns));
+		jadd(o, "last_ns", json_object_new_int64(v->last_ns));
+		jadd(o, "hits", json_object_new_int64(v->hits));
+		return;
+	}
+	xvpc_fmt_mac(v->ep.mac, mac);
+	ep_flags(v->ep.flags, fl, sizeof(fl));
+	printf("%-10u %-15s %-17s %-15s %-22s %8u %20llu %20llu %10llu\n",
+	       k->vpc_id, xvpc_fmt_ip(k->ip, a), mac,
+	       xvpc_fmt_ip(v->ep.node_ip, b), fl, v->ep.vni,
+	       (unsigned long long)v->created_ns,
+	       (unsigned long long)v->last_ns, (unsigned long long)v->hits);
 }
 
 static int dump_cb(const void *key, const void *val, void *arg)
@@ -361,6 +436,24 @@ static int dump_cb(const void *key, const void *val, void *arg)
 		       (unsigned long long)*v);
 		break;
 	}
+	case XVPC_M_VPCS:
+		dump_vpc(key, val, o);
+		break;
+	case XVPC_M_NODES: {
+		const __be32 *k = key;
+		const struct xvpc_node *v = val;
+
+		if (o) {
+			jadd(o, "node_ip", jip(*k));
+			jadd(o, "flags", json_object_new_int64(v->flags));
+			break;
+		}
+		printf("%-15s 0x%x\n", xvpc_fmt_ip(*k, a), v->flags);
+		break;
+	}
+	case XVPC_M_LEARNED:
+		dump_learned(key, val, o);
+		break;
 	default:
 		break;
 	}
@@ -547,7 +640,8 @@ static const struct {
 	{"ifaces", XVPC_M_IFACES},	 {"vnis", XVPC_M_VNIS},
 	{"config", XVPC_M_CONFIG},	 {"stats", XVPC_M_STATS},
 	{"ep_stats", XVPC_M_EP_STATS},	 {"events", XVPC_M_EVENTS},
-	{"miss_rl", XVPC_M_MISS_RL},
+	{"miss_rl", XVPC_M_MISS_RL},	 {"vpcs", XVPC_M_VPCS},
+	{"nodes", XVPC_M_NODES},	 {"learned", XVPC_M_LEARNED},
 };
 
 static int find_map(const char *name)
@@ -574,6 +668,7 @@ static int map_dump(struct cli_ctx *ctx, int argc, char **argv)
 		printf("usage: xvpcctl [--json] map dump <map>\n"
 		       "  maps: endpoints subnets ifaces vnis config stats "
 		       "ep_stats miss_rl\n"
+		       "        vpcs nodes learned\n"
 		       "  (with or without the xvpc_ prefix)\n");
 		return argc == 1 ? 0 : -EINVAL;
 	}
