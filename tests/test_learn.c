@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "agent/config.h"
 #include "agent/learn.h"
 #include "agent/mapbe.h"
 #include "agent/reconcile.h"
@@ -463,6 +464,35 @@ static void test_without_learn_maps(void **state)
 	assert_int_equal(count_eps(f), 3);
 }
 
+/* --learn-idle and `learn_idle =`: default 300, 1 .. 86400 seconds. */
+static void test_config_learn_idle(void **unused)
+{
+	char *argv[] = {"xvpc-agent", "--underlay",   "ul0", "--state",
+			"/x.json",    "--learn-idle", NULL,  NULL};
+	const char *bad[] = {"0", "86401", "abc", "-5", "10s", ""};
+	struct agent_config cfg;
+	char err[AGENT_ERR_LEN];
+
+	(void)unused;
+	agent_config_defaults(&cfg);
+	assert_int_equal(cfg.learn_idle_s, 300);
+	argv[6] = "60";
+	assert_int_equal(agent_config_load(&cfg, 7, argv, err, sizeof(err)), 0);
+	assert_int_equal(cfg.learn_idle_s, 60);
+	assert_int_equal(agent_config_parse_text(&cfg, "learn_idle = 86400\n",
+						 "t", err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.learn_idle_s, 86400);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		argv[6] = (char *)bad[i];
+		err[0] = '\0';
+		assert_int_equal(
+			agent_config_load(&cfg, 7, argv, err, sizeof(err)),
+			-EINVAL);
+		assert_non_null(strstr(err, "--learn-idle"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -483,6 +513,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_aging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_without_learn_maps, setup,
 						teardown),
+		cmocka_unit_test(test_config_learn_idle),
 	};
 
 	xvpc_log_set_level(XVPC_LOG_WARN);
