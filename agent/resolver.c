@@ -44,11 +44,18 @@ struct arp_waiter {
 	__be32 src_ip;
 };
 
+enum pend_override {
+	PEND_ASKED = 0, /* take the controller's answer */
+	PEND_MOVED,	/* a notice came meanwhile: take it instead */
+	PEND_GONE,	/* deleted meanwhile: install nothing */
+};
+
 struct pend_val {
 	__u64 t0;
 	__u32 n_arp;
-	__u32 pad;
+	__u32 override; /* enum pend_override */
 	struct arp_waiter arp[ARP_WAITERS];
+	struct cache_val moved; /* PEND_MOVED */
 };
 
 struct xvpc_resolver {
@@ -223,9 +230,14 @@ static void answered(struct xvpc_resolver *r, const struct xvpc_ep_key *k,
 
 	if (waited)
 		r->pending->ops->delete (r->pending, k);
-	if (!a)
+	if (!a || (waited && p.override == PEND_GONE))
 		return;
-	if (a->found && a->node_ip && a->node_ip != r->o.node_ip) {
+	if (waited && p.override == PEND_MOVED) {
+		/* The answer may predate the move: the notice wins. */
+		c = p.moved;
+		c.expires_ns = now + r->o.pos_ttl_ns;
+		r->st.found++;
+	} else if (a->found && a->node_ip && a->node_ip != r->o.node_ip) {
 		memcpy(c.mac, a->mac, 6);
 		c.found = 1;
 		c.node_ip = a->node_ip;
@@ -324,8 +336,21 @@ void xvpc_resolver_changed(struct xvpc_resolver *r, const struct xvpc_ep_key *k,
 			   const struct xvpc_ep *ep)
 {
 	struct cache_val c;
+	struct pend_val p;
 
 	pthread_mutex_lock(&r->mu);
+	if (!r->pending->ops->lookup(r->pending, k, &p)) {
+		/* In flight: its answer may be older than this. */
+		p.override = ep ? PEND_MOVED : PEND_GONE;
+		if (ep) {
+			memset(&p.moved, 0, sizeof(p.moved));
+			memcpy(p.moved.mac, ep->mac, 6);
+			p.moved.found = 1;
+			p.moved.node_ip = ep->node_ip;
+			p.moved.vni = ep->vni;
+		}
+		r->pending->ops->update(r->pending, k, &p);
+	}
 	if (!r->cache->ops->lookup(r->cache, k, &c)) {
 		if (ep) {
 			memcpy(c.mac, ep->mac, 6);

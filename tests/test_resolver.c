@@ -392,6 +392,32 @@ static void test_changed_and_flush(void **state)
 	assert_int_equal(stats(f).cached, 0);
 }
 
+/* A notice while the address is being resolved: the answer may be older
+ * than the move, so the notice wins; a delete installs nothing. */
+static void test_changed_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	struct xvpc_ep_key k = {.vpc_id = 7, .ip = inet_addr("10.7.0.20")};
+	struct xvpc_ep_key k2 = {.vpc_id = 7, .ip = inet_addr("10.7.0.21")};
+	struct xvpc_ep moved = {.mac = {2, 0, 0, 7, 1, 20},
+				.node_ip = inet_addr("192.168.100.9"),
+				.vni = 700};
+	struct xvpc_learned v;
+
+	miss(f, 7, "10.7.0.20", XVPC_DROP_NO_ENDPOINT);
+	miss(f, 7, "10.7.0.21", XVPC_DROP_NO_ENDPOINT);
+	xvpc_resolver_changed(f->r, &k, &moved);
+	xvpc_resolver_changed(f->r, &k2, NULL);
+	assert_int_equal(xvpc_resolver_poll(f->r, true), 2);
+	assert_int_equal(learned(f, "10.7.0.20", &v), 0);
+	assert_int_equal(v.ep.node_ip, inet_addr("192.168.100.9"));
+	assert_int_equal(v.ep.mac[4], 1);
+	assert_int_not_equal(learned(f, "10.7.0.21", &v), 0);
+	/* Nothing cached for the deleted one: asked again. */
+	miss(f, 7, "10.7.0.21", XVPC_DROP_NO_ENDPOINT);
+	assert_int_equal(stats(f).queued, 3);
+}
+
 static void test_ignored(void **state)
 {
 	struct fixture *f = *state;
@@ -921,6 +947,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache_bounded,
 						setup_small_cache, teardown),
 		cmocka_unit_test_setup_teardown(test_changed_and_flush, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_changed_in_flight, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_transport,
