@@ -122,8 +122,15 @@ static void rsv_on_event(void *ctx, const struct xvpc_event *ev)
 	xvpc_resolver_on_event(ctx, ev);
 }
 
+/* Lost events are logged as by the default resolver. */
+static void rsv_on_lost(void *ctx, int cpu, __u64 n)
+{
+	xvpc_default_resolver.on_lost(ctx, cpu, n);
+}
+
 static const struct xvpc_resolver_ops rsv_ops = {
 	.on_event = rsv_on_event,
+	.on_lost = rsv_on_lost,
 };
 
 int agent_learn_start(struct agent *a, struct xvpc_rsv_transport *transport)
