@@ -586,12 +586,17 @@ int xvpc_resolver_new(const struct xvpc_resolver_opts *o,
 	pthread_condattr_t ca;
 	int err;
 
-	if (!o->learned ||
-	    o->learned->value_size != sizeof(struct xvpc_learned))
-		return -EINVAL;
 	r = calloc(1, sizeof(*r));
-	if (!r)
-		return -ENOMEM;
+	if (!r || !o->learned ||
+	    o->learned->value_size != sizeof(struct xvpc_learned)) {
+		/* The transport is ours whatever happens. */
+		if (o->transport && o->transport->destroy)
+			o->transport->destroy(o->transport->ctx);
+		free(o->transport);
+		err = r ? -EINVAL : -ENOMEM;
+		free(r);
+		return err;
+	}
 	r->o = *o;
 	set_defaults(&r->o);
 	r->sock = -1;
