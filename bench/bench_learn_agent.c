@@ -15,8 +15,11 @@
  * {"misses_resolved_per_s":..,"miss_to_installed_p50_ms":..,
  *  "miss_to_installed_p99_ms":..,...}
  *
+ * (b) runs 3 times (--runs) and reports the run with the median p99: the
+ * machine may be shared.
+ *
  * usage: bench_learn_agent [--cache-misses N] [--rate PER_S]
- *                          [--seconds S]
+ *                          [--seconds S] [--runs 1..9]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -258,7 +261,7 @@ static void done(void *cls, struct MHD_Connection *c, void **con_cls,
 /* Wraps the HTTP transport to time its requests. */
 struct timed {
 	struct xvpc_rsv_transport *inner;
-	__u64 sum_ns, n, keys;
+	__u64 sum_ns, max_ns, n, keys;
 };
 
 static int timed_resolve(void *ctx, const struct xvpc_ep_key *keys, size_t n,
@@ -268,7 +271,10 @@ static int timed_resolve(void *ctx, const struct xvpc_ep_key *keys, size_t n,
 	__u64 t0 = now_ns();
 	int err = tm->inner->resolve(tm->inner->ctx, keys, n, out);
 
-	tm->sum_ns += now_ns() - t0;
+	t0 = now_ns() - t0;
+	tm->sum_ns += t0;
+	if (t0 > tm->max_ns)
+		tm->max_ns = t0;
 	tm->n++;
 	tm->keys += n;
 	return err;
@@ -316,7 +322,7 @@ static void sleep_until(__u64 t)
 
 struct lat_result {
 	double p50_ms, p99_ms, max_ms;
-	double request_ms, keys_per_request;
+	double request_ms, request_max_ms, keys_per_request;
 	size_t installed, sent;
 	__u64 requests, failures;
 };
@@ -425,6 +431,7 @@ static int bench_latency(unsigned int rate, unsigned int seconds,
 		err = run_misses(r, &l, rate, seconds, res);
 	if (tm.n) {
 		res->request_ms = tm.sum_ns / 1e6 / tm.n;
+		res->request_max_ms = tm.max_ns / 1e6;
 		res->keys_per_request = (double)tm.keys / tm.n;
 	}
 out:
@@ -439,11 +446,19 @@ out:
 	return err;
 }
 
+static int cmp_p99(const void *a, const void *b)
+{
+	double x = ((const struct lat_result *)a)->p99_ms;
+	double y = ((const struct lat_result *)b)->p99_ms;
+
+	return x < y ? -1 : x > y;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long cache_misses = 5000000;
-	unsigned int rate = 10000, seconds = 3;
-	struct lat_result lr = {0};
+	unsigned int rate = 10000, seconds = 3, runs = 3;
+	struct lat_result lr = {0}, all[9];
 	double per_s = 0;
 	int err;
 
@@ -455,6 +470,8 @@ int main(int argc, char **argv)
 			rate = strtoul(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--seconds"))
 			seconds = strtoul(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--runs"))
+			runs = strtoul(argv[i + 1], NULL, 10);
 	}
 	if (!cache_misses || !rate || !seconds || argc % 2 == 0) {
 		fprintf(stderr,
@@ -468,15 +485,25 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cache benchmark failed: %s\n", strerror(-err));
 		return 1;
 	}
-	err = bench_latency(rate, seconds, &lr);
-	if (err) {
-		fprintf(stderr, "latency benchmark failed: %s\n",
-			strerror(-err));
-		return 1;
+	/* The machine may be shared: the run with the median p99 counts. */
+	for (unsigned int i = 0; i < runs; i++) {
+		memset(&all[i], 0, sizeof(all[i]));
+		err = bench_latency(rate, seconds, &all[i]);
+		if (err) {
+			fprintf(stderr, "latency benchmark failed: %s\n",
+				strerror(-err));
+			return 1;
+		}
+		fprintf(stderr, "run %u: p50 %.3f ms, p99 %.3f ms\n", i + 1,
+			all[i].p50_ms, all[i].p99_ms);
 	}
+	qsort(all, runs, sizeof(*all), cmp_p99);
+	lr = all[runs / 2];
 	printf("%-44s %14s %10s\n", "measure", "value", "target");
 	printf("%-44s %14.0f %10s\n", "misses resolved from the cache per s",
 	       per_s, ">= 500000");
+	printf("%-44s %14u %10s\n", "latency runs (the median p99 counts)",
+	       runs, "");
 	printf("%-44s %14.3f %10s\n", "miss -> installed p50 (ms)", lr.p50_ms,
 	       "");
 	printf("%-44s %14.3f %10s\n", "miss -> installed p99 (ms)", lr.p99_ms,
@@ -491,15 +518,18 @@ int main(int argc, char **argv)
 	       lr.keys_per_request, "");
 	printf("%-44s %14.3f %10s\n", "time of a request (ms)", lr.request_ms,
 	       "");
+	printf("%-44s %14.3f %10s\n", "longest request (ms)", lr.request_max_ms,
+	       "");
 	printf("{\"misses_resolved_per_s\":%.0f,\"miss_to_installed_p50_ms\":"
 	       "%.3f,\"miss_to_installed_p99_ms\":%.3f,"
 	       "\"miss_to_installed_max_ms\":%.3f,\"miss_rate_per_s\":%u,"
 	       "\"misses_sent\":%zu,\"installed\":%zu,\"resolve_requests\":"
 	       "%llu,\"resolve_failures\":%llu,\"request_ms\":%.3f,"
-	       "\"keys_per_request\":%.1f}\n",
+	       "\"request_max_ms\":%.3f,\"keys_per_request\":%.1f,\"runs\":%u}"
+	       "\n",
 	       per_s, lr.p50_ms, lr.p99_ms, lr.max_ms, rate, lr.sent,
 	       lr.installed, (unsigned long long)lr.requests,
 	       (unsigned long long)lr.failures, lr.request_ms,
-	       lr.keys_per_request);
+	       lr.request_max_ms, lr.keys_per_request, runs);
 	return 0;
 }
