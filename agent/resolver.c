@@ -263,45 +263,51 @@ static void answered(struct xvpc_resolver *r, const struct xvpc_ep_key *k,
 
 /* ---- cache ---- */
 
-struct expired {
+struct evict {
 	struct xvpc_ep_key *keys;
 	size_t n, cap;
 	__u64 now;
+	bool live; /* second pass: take entries that did not expire */
 };
 
-static int expired_cb(const void *key, const void *val, void *arg)
+static int evict_cb(const void *key, const void *val, void *arg)
 {
 	const struct cache_val *c = val;
-	struct expired *e = arg;
+	struct evict *e = arg;
 
-	if (c->expires_ns > e->now || e->n == e->cap)
+	if (e->n == e->cap || (c->expires_ns > e->now) != e->live)
 		return 0;
 	e->keys[e->n++] = *(const struct xvpc_ep_key *)key;
 	return 0;
 }
 
-static void cache_flush_locked(struct xvpc_resolver *r);
+/* Full cache: drop what expired, and if that is less than an eighth,
+ * arbitrary entries (the hash order) up to an eighth. */
+static void cache_evict(struct xvpc_resolver *r)
+{
+	struct xvpc_mapbe *m = r->cache;
+	struct evict e = {.now = r_now(r), .cap = m->max_entries};
+
+	e.keys = malloc(e.cap * sizeof(*e.keys));
+	if (!e.keys)
+		return;
+	m->ops->iterate(m, evict_cb, &e);
+	if (e.n < e.cap / 8 + 1) {
+		e.live = true;
+		e.cap = e.cap / 8 + 1;
+		m->ops->iterate(m, evict_cb, &e);
+	}
+	for (size_t i = 0; i < e.n; i++)
+		m->ops->delete (m, &e.keys[i]);
+	free(e.keys);
+}
 
 static void cache_put(struct xvpc_resolver *r, const struct xvpc_ep_key *k,
 		      const struct cache_val *c)
 {
-	struct expired e = {.now = r_now(r)};
-	struct xvpc_mapbe *m = r->cache;
-	int err = m->ops->update(m, k, c);
-
-	if (err != -E2BIG)
+	if (r->cache->ops->update(r->cache, k, c) != -E2BIG)
 		return;
-	/* Full: drop what expired; if nothing did, start over. */
-	e.cap = m->max_entries;
-	e.keys = malloc(e.cap * sizeof(*e.keys));
-	if (e.keys) {
-		m->ops->iterate(m, expired_cb, &e);
-		for (size_t i = 0; i < e.n; i++)
-			m->ops->delete (m, &e.keys[i]);
-		free(e.keys);
-	}
-	if (!e.n)
-		cache_flush_locked(r);
+	cache_evict(r);
 	r->cache->ops->update(r->cache, k, c);
 }
 

@@ -363,7 +363,32 @@ static void test_cache_bounded(void **state)
 	}
 	assert_int_equal(xvpc_resolver_poll(f->r, true), 10);
 	assert_true(stats(f).cached <= 4);
+	assert_true(stats(f).cached >= 1);
 	assert_int_equal(stats(f).installed, 10);
+
+	/* Expired answers go first: 3 negative ones expire, then 3 new
+	 * positive ones all fit. */
+	xvpc_resolver_flush_cache(f->r);
+	f->not_found = true;
+	for (int i = 0; i < 3; i++) {
+		snprintf(ip, sizeof(ip), "10.7.0.%d", 40 + i);
+		miss(f, 7, ip, XVPC_DROP_NO_ENDPOINT);
+	}
+	assert_int_equal(xvpc_resolver_poll(f->r, true), 3);
+	f->not_found = false;
+	f->now += 2 * SEC;
+	miss(f, 7, "10.7.0.50", XVPC_DROP_NO_ENDPOINT);
+	assert_int_equal(xvpc_resolver_poll(f->r, true), 1);
+	assert_int_equal(stats(f).cached, 4); /* full */
+	for (int i = 0; i < 3; i++) {
+		snprintf(ip, sizeof(ip), "10.7.0.%d", 60 + i);
+		miss(f, 7, ip, XVPC_DROP_NO_ENDPOINT);
+	}
+	assert_int_equal(xvpc_resolver_poll(f->r, true), 3);
+	assert_int_equal(stats(f).cached, 4);
+	/* 10.7.0.50 (live) was kept: answered from the cache. */
+	miss(f, 7, "10.7.0.50", XVPC_DROP_NO_ENDPOINT);
+	assert_int_equal(stats(f).cache_hits, 1);
 }
 
 static void test_changed_and_flush(void **state)
