@@ -97,6 +97,149 @@ static int lb_list(void *ctx, struct xvpc_lb_svc_key **keys, size_t *n)
 	return 0;
 }
 
+/* ---- learning mode ---- */
+
+static void learn_changed(void *ctx, const struct xvpc_ep_key *k,
+			  const struct xvpc_ep *ep)
+{
+	struct agent *a = ctx;
+
+	if (a->resolver)
+		xvpc_resolver_changed(a->resolver, k, ep);
+}
+
+static void learn_flushed(void *ctx, __u32 vpc)
+{
+	struct agent *a = ctx;
+
+	(void)vpc;
+	if (a->resolver)
+		xvpc_resolver_flush_cache(a->resolver);
+}
+
+static void rsv_on_event(void *ctx, const struct xvpc_event *ev)
+{
+	xvpc_resolver_on_event(ctx, ev);
+}
+
+/* Lost events are logged as by the default resolver. */
+static void rsv_on_lost(void *ctx, int cpu, __u64 n)
+{
+	xvpc_default_resolver.on_lost(ctx, cpu, n);
+}
+
+static const struct xvpc_resolver_ops rsv_ops = {
+	.on_event = rsv_on_event,
+	.on_lost = rsv_on_lost,
+};
+
+int agent_learn_start(struct agent *a, struct xvpc_rsv_transport *transport)
+{
+	struct xvpc_resolver_opts o = {
+		.node_ip = a->node_ip,
+		.learned = a->maps.learned,
+		.ifaces = a->maps.m[XVPC_RC_IFACES],
+		.transport = transport,
+	};
+	int err;
+
+	if (!a->maps.learned) {
+		if (transport && transport->destroy)
+			transport->destroy(transport->ctx);
+		free(transport);
+		return -ENOENT;
+	}
+	err = xvpc_resolver_new(&o, &a->resolver);
+	if (err) {
+		a->resolver = NULL;
+		pr_err("cannot start the resolver: %s", strerror(-err));
+		return err;
+	}
+	pthread_mutex_lock(&a->lock);
+	if (a->state)
+		xvpc_resolver_set_state(a->resolver, a->state);
+	pthread_mutex_unlock(&a->lock);
+	agent_events_init(&a->events, &rsv_ops, a->resolver);
+	return 0;
+}
+
+void agent_learn_tick(struct agent *a, __u64 now_ms)
+{
+	long n;
+
+	if (!a->maps.learned || now_ms < a->next_age_ms)
+		return;
+	a->next_age_ms = now_ms + AGENT_AGE_EVERY_MS;
+	n = xvpc_learn_age(a->maps.learned, xvpc_learn_now_ns(),
+			   (__u64)a->cfg->learn_idle_s * 1000000000ull,
+			   &a->learn_hooks);
+	pthread_mutex_lock(&a->lock);
+	a->learn.sweeps++;
+	if (n > 0)
+		a->learn.aged += n;
+	else if (n < 0)
+		a->learn.failed++;
+	pthread_mutex_unlock(&a->lock);
+	if (n > 0)
+		pr_info("learning: %ld entries idle for more than %u s "
+			"deleted",
+			n, a->cfg->learn_idle_s);
+	else if (n < 0)
+		pr_warn("learning: the aging sweep failed: %s",
+			strerror((int)-n));
+}
+
+void agent_learn_forget(struct agent *a, const struct xvpc_ep_key *keys,
+			size_t n)
+{
+	__u64 gone = 0;
+
+	for (size_t i = 0; a->maps.learned && i < n; i++) {
+		if (a->maps.learned->ops->delete (a->maps.learned, &keys[i]))
+			continue;
+		gone++;
+		learn_changed(a, &keys[i], NULL);
+	}
+	for (size_t i = 0; a->resolver && i < n; i++)
+		xvpc_resolver_changed(a->resolver, &keys[i], NULL);
+	pthread_mutex_lock(&a->lock);
+	a->learn.forgotten += gone;
+	pthread_mutex_unlock(&a->lock);
+	if (gone)
+		pr_info("learning: %llu learned entries of deleted endpoints "
+			"deleted",
+			(unsigned long long)gone);
+}
+
+static int open_learn_maps(struct agent *a)
+{
+	static const enum xvpc_map_id ids[3] = {XVPC_M_VPCS, XVPC_M_NODES,
+						XVPC_M_LEARNED};
+	struct xvpc_mapbe **dst[3] = {&a->maps.vpcs, &a->maps.nodes,
+				      &a->maps.learned};
+
+	for (int i = 0; i < 3; i++) {
+		int err = xvpc_mapbe_bpf_new(xvpc_dp_map_fd(a->dp, ids[i]),
+					     xvpc_dp_map_name(ids[i]), dst[i]);
+
+		if (err) {
+			pr_err("cannot use map %s: %s",
+			       xvpc_dp_map_name(ids[i]), strerror(-err));
+			*dst[i] = NULL;
+			return err;
+		}
+	}
+	a->notices = xvpc_learn_notices_new();
+	if (!a->notices)
+		return -ENOMEM;
+	a->learn_hooks.ctx = a;
+	a->learn_hooks.changed = learn_changed;
+	a->learn_hooks.flushed = learn_flushed;
+	a->env.notices = a->notices;
+	a->env.learn_hooks = &a->learn_hooks;
+	return 0;
+}
+
 static const struct agent_lb_ops lb_ops = {
 	.set = lb_set,
 	.del = lb_del,
@@ -176,6 +319,11 @@ int agent_open(struct agent *a, const struct agent_config *cfg, __be32 node_ip)
 			return err;
 		}
 	}
+	err = open_learn_maps(a);
+	if (err) {
+		agent_close(a);
+		return err;
+	}
 	a->env.node_ip = node_ip;
 	a->env.ctx = a;
 	a->env.bind = dp_bind;
@@ -203,6 +351,14 @@ int agent_open(struct agent *a, const struct agent_config *cfg, __be32 node_ip)
 void agent_close(struct agent *a)
 {
 	agent_events_stop(&a->events);
+	xvpc_resolver_free(a->resolver);
+	a->resolver = NULL;
+	xvpc_mapbe_destroy(a->maps.vpcs);
+	xvpc_mapbe_destroy(a->maps.nodes);
+	xvpc_mapbe_destroy(a->maps.learned);
+	a->maps.vpcs = a->maps.nodes = a->maps.learned = NULL;
+	xvpc_learn_notices_free(a->notices);
+	a->notices = NULL;
 	agent_hc_stop(a->hc);
 	a->hc = NULL;
 	agent_lb_sync_free(a->lbsync);
@@ -240,6 +396,13 @@ static int reconcile_locked(struct agent *a)
 	a->rc.pending = res.pending;
 	a->rc.revision = a->state->revision;
 	a->rc.last_err = err;
+	a->learn.moved += res.learn.moved;
+	a->learn.forgotten += res.learn.forgotten;
+	a->learn.flushed += res.learn.flushed;
+	a->learn.failed += res.learn.failed;
+	a->learn.notices = res.notices;
+	if (a->resolver && xvpc_resolver_set_state(a->resolver, a->state))
+		pr_warn("resolver: out of memory taking the new state");
 	for (int i = 0; i < XVPC_RC__COUNT; i++) {
 		a->rc.added[i] += res.maps[i].added;
 		a->rc.changed[i] += res.maps[i].changed;

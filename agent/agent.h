@@ -16,7 +16,9 @@
 #include "health.h"
 #include "lbsync.h"
 #include "netlink.h"
+#include "learn.h"
 #include "reconcile.h"
+#include "resolver.h"
 #include "state.h"
 
 struct agent_rc_stats {
@@ -35,6 +37,17 @@ struct agent_rc_stats {
 	__u64 unbound_gone; /* bindings dropped because the iface vanished */
 };
 
+/* Learning mode: what reconciles and sweeps did to xvpc_learned. */
+struct agent_learn_stats {
+	__u64 sweeps;
+	__u64 aged; /* deleted by the sweep: idle longer than learn_idle */
+	__u64 moved;
+	__u64 forgotten;
+	__u64 flushed;
+	__u64 failed;
+	__u64 notices; /* remote endpoints of learn-mode VPCs in the state */
+};
+
 struct agent {
 	const struct agent_config *cfg;
 	__be32 node_ip;
@@ -51,11 +64,28 @@ struct agent {
 	struct agent_lb_stats lb_last;
 	__u64 lb_errors;
 	bool resync_wanted;
+	/* Learning mode (docs/learning.md). */
+	struct xvpc_resolver *resolver;
+	struct xvpc_learn_notices *notices;
+	struct xvpc_learn_hooks learn_hooks;
+	struct agent_learn_stats learn;
+	__u64 next_age_ms;
 };
 
 /* Open (or adopt) the datapath and set up the map backends. */
 int agent_open(struct agent *a, const struct agent_config *cfg, __be32 node_ip);
 void agent_close(struct agent *a);
+/* Start the resolver of learning-mode misses and hand it the events
+ * (before agent_events_start). transport NULL: misses are counted and
+ * ignored (state from a file); it is owned by the resolver. */
+int agent_learn_start(struct agent *a, struct xvpc_rsv_transport *transport);
+/* Endpoints deleted that the state did not hold: their learned entries
+ * and cached answers go. */
+void agent_learn_forget(struct agent *a, const struct xvpc_ep_key *keys,
+			size_t n);
+/* The aging sweep, when due (every AGENT_AGE_EVERY_MS). */
+#define AGENT_AGE_EVERY_MS 10000
+void agent_learn_tick(struct agent *a, __u64 now_ms);
 /* Reconcile to st; takes ownership of st (it becomes the current state,
  * also when reconciling fails part-way, so that a resync retries it). */
 int agent_apply(struct agent *a, struct xvpc_state *st);

@@ -33,6 +33,7 @@ void agent_config_defaults(struct agent_config *cfg)
 	cfg->mode = XVPC_UNDERLAY_TC;
 	cfg->log_level = XVPC_LOG_INFO;
 	cfg->resync_s = 30;
+	cfg->learn_idle_s = 300;
 	if (gethostname(cfg->node_name, sizeof(cfg->node_name) - 1))
 		snprintf(cfg->node_name, sizeof(cfg->node_name), "node");
 }
@@ -218,6 +219,21 @@ int agent_config_set(struct agent_config *cfg, const char *key, const char *v,
 		cfg->resync_s = s;
 		return 0;
 	}
+	if (!strcmp(key, "learn_idle")) {
+		char *end;
+		long s;
+
+		errno = 0;
+		s = strtol(v, &end, 10);
+		if (errno || *end || end == v || s < 1 || s > 86400) {
+			seterr(err, errlen,
+			       "learn_idle: \"%s\" is not 1 .. 86400 seconds",
+			       v);
+			return -EINVAL;
+		}
+		cfg->learn_idle_s = s;
+		return 0;
+	}
 	if (!strcmp(key, "once"))
 		return parse_bool(key, v, &cfg->once, err, errlen);
 	seterr(err, errlen, "unknown setting \"%s\"", key);
@@ -357,6 +373,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_METRICS,
 	OPT_RESYNC,
+	OPT_LEARN_IDLE,
 	OPT_ONCE,
 	OPT_UNINSTALL,
 	OPT_HELP,
@@ -375,6 +392,7 @@ static const struct option long_opts[] = {
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"metrics", required_argument, NULL, OPT_METRICS},
 	{"resync-interval", required_argument, NULL, OPT_RESYNC},
+	{"learn-idle", required_argument, NULL, OPT_LEARN_IDLE},
 	{"once", no_argument, NULL, OPT_ONCE},
 	{"uninstall", no_argument, NULL, OPT_UNINSTALL},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -407,6 +425,8 @@ static const char *opt_key(int opt)
 		return "metrics";
 	case OPT_RESYNC:
 		return "resync_interval";
+	case OPT_LEARN_IDLE:
+		return "learn_idle";
 	default:
 		return NULL;
 	}
@@ -544,6 +564,10 @@ void agent_config_usage(FILE *out, const char *prog)
 		"  --resync-interval S    full reconcile every S seconds "
 		"(default 30,\n"
 		"                         0: only on changes)\n"
+		"  --learn-idle S         learning mode: delete learned "
+		"entries idle\n"
+		"                         longer than S seconds (default "
+		"300)\n"
 		"  --once                 reconcile once and exit, leaving "
 		"the\n"
 		"                         datapath pinned and attached\n"

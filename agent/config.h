@@ -34,14 +34,15 @@ struct agent_config {
 	bool metrics;  /* metrics_addr/metrics_port are set */
 	char metrics_addr[64];
 	__u16 metrics_port;
-	unsigned int resync_s; /* full reconcile period, 0: never */
+	unsigned int resync_s;	   /* full reconcile period, 0: never */
+	unsigned int learn_idle_s; /* learned entries idle longer go */
 	bool once;
 	bool uninstall;
 	bool help;
 };
 
 /* Defaults: pin dir XVPC_PIN_DIR, tc mode, log level info, node name the
- * host name, resync 30 s. */
+ * host name, resync 30 s, learn idle 300 s. */
 void agent_config_defaults(struct agent_config *cfg);
 
 /* Apply one `key = value` setting (the file's keys, documented in

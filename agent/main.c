@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "netlink.h"
 #include "netutil.h"
+#include "resolve_http.h"
 #include "source.h"
 #include "source_ctrl.h"
 
@@ -73,10 +74,18 @@ static int refresh(struct agent *a, struct agent_source *src, bool force)
 {
 	struct xvpc_state *st = NULL;
 	int ret = src->ops->fetch(src, force, &st);
+	struct xvpc_ep_key *gone = NULL;
+	size_t n;
 
-	if (ret <= 0)
-		return ret;
-	return agent_apply(a, st);
+	if (ret > 0)
+		ret = agent_apply(a, st);
+	if (src->ops->take_gone) {
+		n = src->ops->take_gone(src, &gone);
+		if (n)
+			agent_learn_forget(a, gone, n);
+		free(gone);
+	}
+	return ret;
 }
 
 static int run_loop(struct agent *a, struct agent_source *src, int sigfd)
@@ -136,6 +145,7 @@ static int run_loop(struct agent *a, struct agent_source *src, int sigfd)
 					strerror(-r));
 			}
 		}
+		agent_learn_tick(a, now_ms());
 		if (a->resync_wanted || now_ms() >= next_resync) {
 			/* The timer also repairs drift: read the maps back. */
 			agent_resync(a, now_ms() >= next_resync);
@@ -180,6 +190,46 @@ static int open_source(const struct agent_config *cfg, __be32 node_ip,
 			urls[0],
 			cfg->n_controllers > 1 ? " (and failover)" : "");
 	return err;
+}
+
+/* The resolver asks the controller the state source is connected to. */
+static int current_ctrl(void *ctx)
+{
+	struct agent_ctrl_stats st;
+
+	agent_source_ctrl_stats(ctx, &st);
+	return st.url;
+}
+
+/* Learning mode: misses are resolved through the controllers; with a
+ * state file they are only counted. */
+static int start_learning(struct agent *a, const struct agent_config *cfg,
+			  struct agent_source *src)
+{
+	const char *urls[AGENT_MAX_CONTROLLERS];
+	struct xvpc_resolve_http_opts o = {
+		.urls = urls,
+		.n_urls = cfg->n_controllers,
+		.node_name = cfg->node_name,
+		.token = cfg->token,
+		.current_url = current_ctrl,
+		.ctx = src,
+	};
+	struct xvpc_rsv_transport *t = NULL;
+	int err;
+
+	for (int i = 0; i < cfg->n_controllers; i++)
+		urls[i] = cfg->controllers[i];
+	if (cfg->n_controllers) {
+		err = xvpc_resolve_http_new(&o, &t);
+		if (err) {
+			pr_err("cannot set up resolving through the "
+			       "controllers: %s",
+			       strerror(-err));
+			return err;
+		}
+	}
+	return agent_learn_start(a, t);
 }
 
 /* The first desired state: at once from a file; from controllers, once
@@ -301,6 +351,10 @@ int main(int argc, char **argv)
 	if (ret)
 		pr_warn("starting anyway; the next change or resync retries");
 
+	ret = start_learning(&a, &cfg, src);
+	if (ret)
+		pr_warn("learning-mode misses are not resolved: %s",
+			strerror(-ret));
 	ret = agent_events_start(&a.events, xvpc_dp_map_fd(a.dp, XVPC_M_EVENTS),
 				 0);
 	if (ret)

@@ -221,6 +221,109 @@ static void agent_stats(struct agent *a, FILE *out)
 	}
 }
 
+static void counter(FILE *out, const char *name, const char *help,
+		    unsigned long long v)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help,
+		name, name, v);
+}
+
+static void gauge(FILE *out, const char *name, const char *help, double v)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %.0f\n", name, help,
+		name, name, v);
+}
+
+static void latency(FILE *out, const struct xvpc_rsv_stats *s)
+{
+	unsigned long long acc = 0;
+
+	fprintf(out, "# HELP xvpc_learn_resolve_latency_seconds Time from a "
+		     "miss to its answer installed.\n"
+		     "# TYPE xvpc_learn_resolve_latency_seconds histogram\n");
+	for (int i = 0; i < XVPC_RSV_LAT_BUCKETS; i++) {
+		acc += s->lat_bucket[i];
+		fprintf(out,
+			"xvpc_learn_resolve_latency_seconds_bucket{le=\"%g\"} "
+			"%llu\n",
+			xvpc_rsv_lat_bounds[i], acc);
+	}
+	fprintf(out,
+		"xvpc_learn_resolve_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+		"xvpc_learn_resolve_latency_seconds_sum %.6f\n"
+		"xvpc_learn_resolve_latency_seconds_count %llu\n",
+		(unsigned long long)s->lat_count, s->lat_sum_ns / 1e9,
+		(unsigned long long)s->lat_count);
+}
+
+/* Learning mode: the learned map, the resolver, aging. */
+static void learn_stats(struct agent *a, FILE *out)
+{
+	struct agent_learn_stats l;
+	struct xvpc_rsv_stats s = {0};
+	long n = -1;
+
+	if (a->maps.learned)
+		n = a->maps.learned->ops->count(a->maps.learned);
+	if (n >= 0) {
+		gauge(out, "xvpc_learned_entries",
+		      "Entries in xvpc_learned (datapath and agent).", n);
+		gauge(out, "xvpc_learned_capacity",
+		      "max_entries of xvpc_learned (LRU: the oldest go when "
+		      "full).",
+		      a->maps.learned->max_entries);
+	}
+	pthread_mutex_lock(&a->lock);
+	l = a->learn;
+	pthread_mutex_unlock(&a->lock);
+	counter(out, "xvpc_learn_aged_total",
+		"Learned entries deleted by the aging sweep.", l.aged);
+	counter(out, "xvpc_learn_moved_total",
+		"Learned entries moved by a notice of the controller.",
+		l.moved);
+	counter(out, "xvpc_learn_forgotten_total",
+		"Learned entries deleted: their endpoint was deleted.",
+		l.forgotten);
+	counter(out, "xvpc_learn_flushed_total",
+		"Learned entries of VPCs that left learn mode.", l.flushed);
+	if (!a->resolver)
+		return;
+	xvpc_resolver_stats(a->resolver, &s);
+	counter(out, "xvpc_learn_misses_total",
+		"Miss events handed to the resolver.", s.misses);
+	counter(out, "xvpc_learn_misses_ignored_total",
+		"Misses not resolved: not a learn-mode VPC of this node, or no "
+		"controller.",
+		s.ignored);
+	counter(out, "xvpc_learn_cache_hits_total",
+		"Misses answered from the resolver's cache.", s.cache_hits);
+	counter(out, "xvpc_learn_cache_negative_hits_total",
+		"Misses answered \"unknown\" from the cache.", s.neg_hits);
+	counter(out, "xvpc_learn_coalesced_total",
+		"Misses of an address already being resolved.", s.coalesced);
+	counter(out, "xvpc_learn_queue_dropped_total",
+		"Misses dropped: too many queries pending.", s.dropped);
+	counter(out, "xvpc_learn_resolve_requests_total",
+		"Resolve requests sent to a controller.", s.requests);
+	counter(out, "xvpc_learn_resolve_failures_total",
+		"Resolve requests that failed.", s.failures);
+	counter(out, "xvpc_learn_resolve_missing_total",
+		"Addresses the controller did not know (or refused).",
+		s.missing);
+	counter(out, "xvpc_learn_installed_total",
+		"Resolved entries written into xvpc_learned.", s.installed);
+	counter(out, "xvpc_learn_install_errors_total",
+		"Writes into xvpc_learned that failed.", s.install_err);
+	counter(out, "xvpc_learn_arp_replies_total",
+		"ARP replies sent into a VM for a resolved address.",
+		s.arp_replies);
+	gauge(out, "xvpc_learn_cache_entries",
+	      "Answers in the resolver's cache.", s.cached);
+	gauge(out, "xvpc_learn_pending", "Queries queued or in flight.",
+	      s.pending);
+	latency(out, &s);
+}
+
 int agent_metrics_render(struct agent *a, FILE *out)
 {
 	fprintf(out,
@@ -232,6 +335,7 @@ int agent_metrics_render(struct agent *a, FILE *out)
 	ep_stats(a, out);
 	map_stats(a, out);
 	agent_stats(a, out);
+	learn_stats(a, out);
 	return ferror(out) ? -EIO : 0;
 }
 

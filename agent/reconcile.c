@@ -253,6 +253,10 @@ static int build_want(struct plan *p, const struct xvpc_rc_env *env,
 		s = xvpc_state_find_subnet(st, e->vpc, e->ip);
 		if (!s)
 			return -EINVAL; /* not validated */
+		if (xvpc_learn_is_notice(st, env->node_ip, e)) {
+			res->notices++;
+			continue;
+		}
 		memcpy(ev.mac, e->mac, 6);
 		ev.vni = s->vni;
 		if (env->node_ip && e->node_ip == env->node_ip) {
@@ -515,6 +519,8 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 	__u32 chunk = env->chunk ? env->chunk : DEFAULT_CHUNK;
 	unsigned char *kbuf = NULL, *vbuf = NULL;
 	bool full[XVPC_RC__COUNT] = {0}, cached = false;
+	struct xvpc_learn_plan *lplan = NULL;
+	int lerr;
 	__u64 t0 = now_ns();
 	struct plan p;
 	size_t max_ksz = 0, max_vsz = 0;
@@ -562,6 +568,13 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 		pr_err("reconcile: building the desired map contents failed: "
 		       "%s",
 		       strerror(-ret));
+		goto out;
+	}
+	/* Not fatal: the endpoint maps are written all the same. */
+	lerr = xvpc_learn_sync_pre(maps->vpcs, maps->nodes, st, env->node_ip,
+				   &res->learn, &lplan);
+	if (lerr == -ENOMEM) {
+		ret = lerr;
 		goto out;
 	}
 	cached = env->cache && env->cache->valid;
@@ -632,7 +645,20 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 		       (unsigned long long)left);
 		ret = -ENOSPC;
 	}
+	err = xvpc_learn_sync_post(lplan, maps->vpcs, maps->learned,
+				   env->notices, env->learn_hooks, st,
+				   env->node_ip, &res->learn);
+	lplan = NULL;
+	err = err ?: lerr;
+	if (err) {
+		pr_err("reconcile: the learning maps are not fully written: "
+		       "%s",
+		       strerror(-err));
+		if (!ret)
+			ret = err;
+	}
 out:
+	xvpc_learn_plan_free(lplan);
 	if (env->cache) {
 		/* After a complete run the maps hold exactly want (+ kept
 		 * learned entries): that is the next run's "have". After any
@@ -685,6 +711,21 @@ void xvpc_rc_log_result(const struct xvpc_rc_result *res)
 			(unsigned long long)m->failed,
 			m->full ? " (map full)" : "");
 	}
+	if (res->learn.vpcs_written || res->learn.vpcs_removed ||
+	    res->learn.nodes_written || res->learn.nodes_removed ||
+	    res->learn.moved || res->learn.forgotten || res->learn.flushed ||
+	    res->learn.failed)
+		pr_info("reconcile learning: vpcs %llu written %llu removed, "
+			"nodes %llu written %llu removed, learned %llu moved "
+			"%llu forgotten %llu flushed, %llu failed",
+			(unsigned long long)res->learn.vpcs_written,
+			(unsigned long long)res->learn.vpcs_removed,
+			(unsigned long long)res->learn.nodes_written,
+			(unsigned long long)res->learn.nodes_removed,
+			(unsigned long long)res->learn.moved,
+			(unsigned long long)res->learn.forgotten,
+			(unsigned long long)res->learn.flushed,
+			(unsigned long long)res->learn.failed);
 	if (res->pending)
 		pr_warn("reconcile: %llu local endpoints wait for their "
 			"interface",

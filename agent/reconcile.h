@@ -12,12 +12,20 @@
  *
  * Endpoint entries flagged XVPC_EP_LEARNED that are not in the desired state
  * are left alone (learning owns them); a desired entry replaces them.
+ *
+ * Learning mode (docs/learning.md): xvpc_vpcs and xvpc_nodes are written
+ * from the state (vpcs first, with the other adds; their removals last).
+ * A remote endpoint of a learn-mode VPC of which this node is not a gateway
+ * is a move notice: it is never pushed; it corrects the learned entry of
+ * that address if there is one, and deletes it when it leaves the state.
+ * A VPC that leaves learn mode has its learned entries flushed.
  */
 #ifndef XVPC_RECONCILE_H
 #define XVPC_RECONCILE_H
 
 #include <linux/types.h>
 
+#include "learn.h"
 #include "mapbe.h"
 #include "state.h"
 #include "xvpc_abi.h"
@@ -32,6 +40,10 @@ enum xvpc_rc_map {
 
 struct xvpc_rc_maps {
 	struct xvpc_mapbe *m[XVPC_RC__COUNT];
+	/* Learning mode (agent/learn.h); each may be NULL: not written. */
+	struct xvpc_mapbe *vpcs;
+	struct xvpc_mapbe *nodes;
+	struct xvpc_mapbe *learned;
 };
 
 /* What the maps held after the last complete reconcile, so that the next
@@ -56,6 +68,11 @@ struct xvpc_rc_env {
 	int (*unbind)(void *ctx, int ifindex);
 	/* NULL: read the maps on every run. */
 	struct xvpc_rc_cache *cache;
+	/* Notices held at the last run, so that one that leaves the state
+	 * deletes its learned entry. NULL: moves only. */
+	struct xvpc_learn_notices *notices;
+	/* Hear of learned entries moved, deleted or flushed. */
+	const struct xvpc_learn_hooks *learn_hooks;
 };
 
 struct xvpc_rc_map_stats {
@@ -71,6 +88,8 @@ struct xvpc_rc_map_stats {
 struct xvpc_rc_result {
 	struct xvpc_rc_map_stats maps[XVPC_RC__COUNT];
 	__u64 pending; /* local endpoints whose interface does not exist yet */
+	__u64 notices; /* remote endpoints of learn-mode VPCs: not pushed */
+	struct xvpc_learn_stats learn;
 	__u64 duration_ns;
 };
 

@@ -11,6 +11,7 @@
 #include <linux/types.h>
 
 #include "state.h"
+#include "xvpc_abi.h"
 
 struct agent_source;
 
@@ -24,6 +25,11 @@ struct agent_source_ops {
 	 * logged why; the agent keeps its current state). */
 	int (*fetch)(struct agent_source *s, bool force,
 		     struct xvpc_state **out);
+	/* Optional: endpoints deleted by changes since the last call that
+	 * the state did not hold (remote endpoints of learn-mode VPCs, whose
+	 * learned entries go). Returns how many; *out is malloc'd (or
+	 * NULL), the caller frees it. */
+	size_t (*take_gone)(struct agent_source *s, struct xvpc_ep_key **out);
 	void (*destroy)(struct agent_source *s);
 };
 

@@ -57,7 +57,28 @@ struct ctrl_source {
 	struct xvpc_state *cur;	    /* written by the thread under mu */
 	struct xvpc_state *pending; /* under mu: not fetched yet */
 	struct agent_ctrl_stats st; /* under mu */
+	struct xvpc_ep_key *gone;   /* under mu: not taken yet */
+	size_t n_gone;
 };
+
+#define CTRL_GONE_MAX 65536 /* beyond: they age out instead */
+
+/* Under mu. */
+static int gone_add(struct ctrl_source *cs, const struct xvpc_ep_key *k,
+		    size_t n)
+{
+	struct xvpc_ep_key *p;
+
+	if (cs->n_gone + n > CTRL_GONE_MAX)
+		return -ENOSPC;
+	p = realloc(cs->gone, (cs->n_gone + n) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	memcpy(p + cs->n_gone, k, n * sizeof(*p));
+	cs->gone = p;
+	cs->n_gone += n;
+	return 0;
+}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -100,6 +121,7 @@ static struct xvpc_state *state_dup(const struct xvpc_state *st)
 	DUP_ARRAY(vpcs, n_vpcs, cap_vpcs);
 	DUP_ARRAY(subnets, n_subnets, cap_subnets);
 	DUP_ARRAY(eps, n_eps, cap_eps);
+	DUP_ARRAY(nodes, n_nodes, cap_nodes);
 #undef DUP_ARRAY
 	for (size_t i = 0; i < st->n_svcs; i++)
 		if (xvpc_state_add_svc(d, &st->svcs[i]))
@@ -450,7 +472,9 @@ static int field_mac(struct pc *p, json_object *o, const char *name,
 	return 0;
 }
 
-static const char *const vpc_fields[] = {"id", "name", NULL};
+static const char *const vpc_fields[] = {"id", "name", "mode", "gateways",
+					 NULL};
+static const char *const node_fields[] = {"ip", NULL};
 static const char *const subnet_fields[] = {"vpc",	  "cidr",	 "vni",
 					    "gateway_ip", "gateway_mac", NULL};
 static const char *const ep_fields[] = {"vpc",	   "ip",     "mac",
@@ -459,6 +483,51 @@ static const char *const change_fields[] = {"revision", "op", "kind", "object",
 					    NULL};
 static const char *const answer_fields[] = {"revision", "snapshot", "changes",
 					    NULL};
+
+/* "mode" and "gateways" of a VPC (docs/learning.md); the rules between
+ * them are checked when the whole state is validated. */
+static int parse_vpc_learn(struct pc *p, json_object *o,
+			   struct xvpc_state_vpc *v)
+{
+	json_object *gws;
+	const char *mode;
+	size_t n;
+	int err = field_str(p, o, "mode", false, &mode);
+
+	if (err)
+		return err;
+	if (mode && !strcmp(mode, "learn")) {
+		v->mode = XVPC_MODE_LEARN;
+	} else if (mode && strcmp(mode, "push")) {
+		seterr(p->why, p->len,
+		       "%s: field \"mode\": \"%s\" is not push or learn",
+		       p->where, mode);
+		return -EINVAL;
+	}
+	gws = field(p, o, "gateways", json_type_array, false, &err);
+	if (!gws)
+		return err;
+	n = json_object_array_length(gws);
+	if (n > XVPC_STATE_GATEWAYS_MAX) {
+		seterr(p->why, p->len, "%s: field \"gateways\": at most %d",
+		       p->where, XVPC_STATE_GATEWAYS_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *g = json_object_array_get_idx(gws, i);
+
+		if (json_object_get_type(g) != json_type_string ||
+		    xvpc_parse_ip(json_object_get_string(g), &v->gateways[i])) {
+			seterr(p->why, p->len,
+			       "%s: field \"gateways[%zu]\" is not an IPv4 "
+			       "address",
+			       p->where, i);
+			return -EINVAL;
+		}
+	}
+	v->n_gateways = n;
+	return 0;
+}
 
 static int parse_vpc(struct pc *p, json_object *o, struct xvpc_state_vpc *v)
 {
@@ -479,7 +548,15 @@ static int parse_vpc(struct pc *p, json_object *o, struct xvpc_state_vpc *v)
 	}
 	if (name)
 		strcpy(v->name, name);
-	return 0;
+	return parse_vpc_learn(p, o, v);
+}
+
+/* A node of the cluster (learning mode): {"ip": "192.168.250.3"}. */
+static int parse_node(struct pc *p, json_object *o, __be32 *ip)
+{
+	int err = only_fields(p, o, node_fields);
+
+	return err ?: field_ip(p, o, "ip", ip);
 }
 
 static int parse_subnet(struct pc *p, json_object *o,
@@ -676,7 +753,28 @@ static int idx_build(struct idx *x, const struct xvpc_state *w, enum kind k,
 struct work {
 	struct xvpc_state *w;
 	struct idx ix[3];
+	/* Endpoints deleted that the state did not hold (remote endpoints
+	 * of a learn-mode VPC): the agent deletes what it learned of them. */
+	struct xvpc_ep_key *gone;
+	size_t n_gone, cap_gone;
 };
+
+static int note_gone(struct work *wk, const struct xvpc_state_ep *e)
+{
+	if (wk->n_gone == wk->cap_gone) {
+		size_t cap = wk->cap_gone ? wk->cap_gone * 2 : 16;
+		void *p = realloc(wk->gone, cap * sizeof(*wk->gone));
+
+		if (!p)
+			return -ENOMEM;
+		wk->gone = p;
+		wk->cap_gone = cap;
+	}
+	wk->gone[wk->n_gone].vpc_id = e->vpc;
+	wk->gone[wk->n_gone].ip = e->ip;
+	wk->n_gone++;
+	return 0;
+}
 
 static int apply_one(struct work *wk, bool put, enum kind k, const void *obj)
 {
@@ -689,8 +787,8 @@ static int apply_one(struct work *wk, bool put, enum kind k, const void *obj)
 	int err;
 
 	if (!put) {
-		if (!*slot)
-			return 0; /* already absent: harmless */
+		if (!*slot) /* already absent: maybe learned */
+			return k == K_EP ? note_gone(wk, obj) : 0;
 		if (k == K_VPC)
 			w->vpcs[*slot - 1].id = 0;
 		else if (k == K_SUBNET)
@@ -776,6 +874,19 @@ static void compact(struct xvpc_state *w)
 	w->n_eps = o;
 }
 
+/* Cluster members are few: a linear list. */
+static int apply_node(struct xvpc_state *w, bool put, __be32 ip)
+{
+	for (size_t i = 0; i < w->n_nodes; i++) {
+		if (w->nodes[i] != ip)
+			continue;
+		if (!put)
+			w->nodes[i] = w->nodes[--w->n_nodes];
+		return 0;
+	}
+	return put ? xvpc_state_add_node(w, ip) : 0;
+}
+
 /* One element of "changes": parse it and apply it to the working state. */
 static int change_one(struct work *wk, json_object *c, size_t i, __u64 since,
 		      __u64 upto, char *why, size_t whylen, bool *skipped)
@@ -829,6 +940,16 @@ static int change_one(struct work *wk, json_object *c, size_t i, __u64 since,
 		return -EINVAL;
 	}
 	snprintf(where, sizeof(where), "changes[%zu] (%s)", i, kind);
+	if (!strcmp(kind, "node")) {
+		__be32 ip;
+
+		err = parse_node(&p, obj, &ip);
+		if (err || rev <= since) {
+			*skipped = !err;
+			return err;
+		}
+		return apply_node(wk->w, put, ip);
+	}
 	if (!strcmp(kind, "vpc")) {
 		k = K_VPC;
 		err = parse_vpc(&p, obj, &u.v);
@@ -844,7 +965,7 @@ static int change_one(struct work *wk, json_object *c, size_t i, __u64 since,
 	} else {
 		seterr(why, whylen,
 		       "changes[%zu]: kind \"%s\" is not vpc, subnet, "
-		       "endpoint or service",
+		       "endpoint, service or node",
 		       i, kind);
 		return -EINVAL;
 	}
@@ -934,12 +1055,23 @@ static int apply_changes(struct ctrl_source *cs, json_object *top, __u64 upto,
 	}
 	if (err) {
 		xvpc_state_free(wk.w);
+		free(wk.gone);
 		return err;
 	}
 	pr_info("revision %llu from %s: %zu changes applied (%zu VPCs, %zu "
 		"subnets, %zu endpoints, %zu services)",
 		(unsigned long long)upto, cur_url(cs), applied, wk.w->n_vpcs,
 		wk.w->n_subnets, wk.w->n_eps, wk.w->n_svcs);
+	if (wk.n_gone) {
+		pthread_mutex_lock(&cs->mu);
+		err = gone_add(cs, wk.gone, wk.n_gone);
+		pthread_mutex_unlock(&cs->mu);
+		if (err)
+			pr_warn("out of memory noting %zu deleted endpoints: "
+				"their learned entries age out instead",
+				wk.n_gone);
+	}
+	free(wk.gone);
 	return install(cs, wk.w, false, applied);
 }
 
@@ -1204,6 +1336,7 @@ static void ctrl_destroy(struct agent_source *s)
 	free(cs->body.p);
 	xvpc_state_free(cs->cur);
 	xvpc_state_free(cs->pending);
+	free(cs->gone);
 	if (cs->efd >= 0)
 		close(cs->efd);
 	pthread_cond_destroy(&cs->cv);
@@ -1211,10 +1344,25 @@ static void ctrl_destroy(struct agent_source *s)
 	free(cs);
 }
 
+static size_t ctrl_take_gone(struct agent_source *s, struct xvpc_ep_key **out)
+{
+	struct ctrl_source *cs = (struct ctrl_source *)s;
+	size_t n;
+
+	pthread_mutex_lock(&cs->mu);
+	*out = cs->gone;
+	n = cs->n_gone;
+	cs->gone = NULL;
+	cs->n_gone = 0;
+	pthread_mutex_unlock(&cs->mu);
+	return n;
+}
+
 static const struct agent_source_ops ctrl_ops = {
 	.name = "controller",
 	.fd = ctrl_fd,
 	.fetch = ctrl_fetch,
+	.take_gone = ctrl_take_gone,
 	.destroy = ctrl_destroy,
 };
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -212,12 +213,15 @@ struct dumper {
 
 static void ep_flags(__u16 flags, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s", flags & XVPC_EP_LOCAL ? "local" : "",
-		 (flags & XVPC_EP_LOCAL) && (flags & XVPC_EP_LEARNED) ? ","
-								      : "",
-		 flags & XVPC_EP_LEARNED ? "learned" : "");
+	/* Each name with a leading comma; the first comma is dropped. */
+	snprintf(buf, len, "%s%s%s%s", flags & XVPC_EP_LOCAL ? ",local" : "",
+		 flags & XVPC_EP_LEARNED ? ",learned" : "",
+		 flags & XVPC_EP_RESOLVED ? ",resolved" : "",
+		 flags & XVPC_EP_NOMAC ? ",nomac" : "");
 	if (!buf[0])
 		snprintf(buf, len, "-");
+	else
+		memmove(buf, buf + 1, strlen(buf));
 }
 
 static struct json_object *ep_flags_json(__u16 flags)
@@ -228,6 +232,10 @@ static struct json_object *ep_flags_json(__u16 flags)
 		json_object_array_add(a, json_object_new_string("local"));
 	if (flags & XVPC_EP_LEARNED)
 		json_object_array_add(a, json_object_new_string("learned"));
+	if (flags & XVPC_EP_RESOLVED)
+		json_object_array_add(a, json_object_new_string("resolved"));
+	if (flags & XVPC_EP_NOMAC)
+		json_object_array_add(a, json_object_new_string("nomac"));
 	return a;
 }
 
@@ -253,9 +261,77 @@ static void header(enum xvpc_map_id id)
 	case XVPC_M_MISS_RL:
 		printf("%-10s %-15s %s\n", "VPC", "DST", "LAST_EVENT_NS");
 		break;
+	case XVPC_M_VPCS:
+		printf("%-10s %-15s %s\n", "VPC", "FLAGS", "GATEWAYS");
+		break;
+	case XVPC_M_NODES:
+		printf("%-15s %s\n", "NODE", "FLAGS");
+		break;
+	case XVPC_M_LEARNED:
+		printf("%-10s %-15s %-17s %-15s %-22s %8s %20s %20s %10s\n",
+		       "VPC", "IP", "MAC", "NODE", "FLAGS", "VNI", "CREATED_NS",
+		       "LAST_NS", "HITS");
+		break;
 	default:
 		break;
 	}
+}
+
+static void dump_vpc(const __u32 *k, const struct xvpc_vpc *v,
+		     struct json_object *o)
+{
+	char fl[32], gws[4 * XVPC_IP_STRLEN + 4] = "", ip[XVPC_IP_STRLEN];
+	__u32 n = v->n_gateways < XVPC_MAX_GATEWAYS ? v->n_gateways
+						    : XVPC_MAX_GATEWAYS;
+
+	if (o) {
+		struct json_object *g = json_object_new_array();
+
+		for (__u32 i = 0; i < n; i++)
+			json_object_array_add(g, jip(v->gateways[i]));
+		jadd(o, "vpc", json_object_new_int64(*k));
+		jadd(o, "learn",
+		     json_object_new_boolean(v->flags & XVPC_VPC_LEARN));
+		jadd(o, "gateway",
+		     json_object_new_boolean(v->flags & XVPC_VPC_GATEWAY));
+		jadd(o, "gateways", g);
+		return;
+	}
+	snprintf(fl, sizeof(fl), "%s%s",
+		 v->flags & XVPC_VPC_LEARN ? "learn" : "-",
+		 v->flags & XVPC_VPC_GATEWAY ? ",gateway" : "");
+	for (__u32 i = 0; i < n; i++) {
+		if (i)
+			strcat(gws, ",");
+		strcat(gws, xvpc_fmt_ip(v->gateways[i], ip));
+	}
+	printf("%-10u %-15s %s\n", *k, fl, n ? gws : "-");
+}
+
+static void dump_learned(const struct xvpc_ep_key *k,
+			 const struct xvpc_learned *v, struct json_object *o)
+{
+	char a[XVPC_IP_STRLEN], b[XVPC_IP_STRLEN], mac[XVPC_MAC_STRLEN], fl[48];
+
+	if (o) {
+		jadd(o, "vpc", json_object_new_int64(k->vpc_id));
+		jadd(o, "ip", jip(k->ip));
+		jadd(o, "mac", jmac(v->ep.mac));
+		jadd(o, "node_ip", jip(v->ep.node_ip));
+		jadd(o, "flags", ep_flags_json(v->ep.flags));
+		jadd(o, "vni", json_object_new_int64(v->ep.vni));
+		jadd(o, "created_ns", json_object_new_int64(v->created_ns));
+		jadd(o, "last_ns", json_object_new_int64(v->last_ns));
+		jadd(o, "hits", json_object_new_int64(v->hits));
+		return;
+	}
+	xvpc_fmt_mac(v->ep.mac, mac);
+	ep_flags(v->ep.flags, fl, sizeof(fl));
+	printf("%-10u %-15s %-17s %-15s %-22s %8u %20llu %20llu %10llu\n",
+	       k->vpc_id, xvpc_fmt_ip(k->ip, a), mac,
+	       xvpc_fmt_ip(v->ep.node_ip, b), fl, v->ep.vni,
+	       (unsigned long long)v->created_ns,
+	       (unsigned long long)v->last_ns, (unsigned long long)v->hits);
 }
 
 static int dump_cb(const void *key, const void *val, void *arg)
@@ -360,6 +436,24 @@ static int dump_cb(const void *key, const void *val, void *arg)
 		       (unsigned long long)*v);
 		break;
 	}
+	case XVPC_M_VPCS:
+		dump_vpc(key, val, o);
+		break;
+	case XVPC_M_NODES: {
+		const __be32 *k = key;
+		const struct xvpc_node *v = val;
+
+		if (o) {
+			jadd(o, "node_ip", jip(*k));
+			jadd(o, "flags", json_object_new_int64(v->flags));
+			break;
+		}
+		printf("%-15s 0x%x\n", xvpc_fmt_ip(*k, a), v->flags);
+		break;
+	}
+	case XVPC_M_LEARNED:
+		dump_learned(key, val, o);
+		break;
 	default:
 		break;
 	}
@@ -546,7 +640,8 @@ static const struct {
 	{"ifaces", XVPC_M_IFACES},	 {"vnis", XVPC_M_VNIS},
 	{"config", XVPC_M_CONFIG},	 {"stats", XVPC_M_STATS},
 	{"ep_stats", XVPC_M_EP_STATS},	 {"events", XVPC_M_EVENTS},
-	{"miss_rl", XVPC_M_MISS_RL},
+	{"miss_rl", XVPC_M_MISS_RL},	 {"vpcs", XVPC_M_VPCS},
+	{"nodes", XVPC_M_NODES},	 {"learned", XVPC_M_LEARNED},
 };
 
 static int find_map(const char *name)
@@ -573,6 +668,7 @@ static int map_dump(struct cli_ctx *ctx, int argc, char **argv)
 		printf("usage: xvpcctl [--json] map dump <map>\n"
 		       "  maps: endpoints subnets ifaces vnis config stats "
 		       "ep_stats miss_rl\n"
+		       "        vpcs nodes learned\n"
 		       "  (with or without the xvpc_ prefix)\n");
 		return argc == 1 ? 0 : -EINVAL;
 	}
@@ -823,10 +919,150 @@ out:
 	return err;
 }
 
+/* ---- endpoint learned: the learning-mode entries (docs/learning.md) ---- */
+
+struct learned_dumper {
+	struct json_object *arr;
+	struct xvpc_mapbe *pushed; /* xvpc_endpoints: a pushed entry wins */
+	__u64 now;
+	long n;
+};
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static double since_s(__u64 now, __u64 then)
+{
+	return now > then ? (now - then) / 1e9 : 0;
+}
+
+/* "resolved" (installed by the agent from a controller answer) or
+ * "learned" (by the datapath from a packet); "pushed" when a pushed entry
+ * of the same address shadows it. */
+static const char *learned_source(const struct xvpc_learned *v, bool pushed)
+{
+	if (pushed)
+		return "pushed";
+	return v->ep.flags & XVPC_EP_RESOLVED ? "resolved" : "learned";
+}
+
+static int learned_cb(const void *key, const void *val, void *arg)
+{
+	struct learned_dumper *d = arg;
+	const struct xvpc_ep_key *k = key;
+	const struct xvpc_learned *v = val;
+	char a[XVPC_IP_STRLEN], b[XVPC_IP_STRLEN], mac[XVPC_MAC_STRLEN];
+	struct xvpc_ep pe;
+	bool pushed = d->pushed && !d->pushed->ops->lookup(d->pushed, k, &pe);
+	double age = since_s(d->now, v->created_ns);
+	double idle = since_s(d->now, v->last_ns);
+	bool nomac = v->ep.flags & XVPC_EP_NOMAC;
+
+	d->n++;
+	if (d->arr) {
+		struct json_object *o = json_object_new_object();
+
+		jadd(o, "vpc", json_object_new_int64(k->vpc_id));
+		jadd(o, "ip", jip(k->ip));
+		jadd(o, "mac", nomac ? NULL : jmac(v->ep.mac));
+		jadd(o, "node_ip", jip(v->ep.node_ip));
+		jadd(o, "vni", json_object_new_int64(v->ep.vni));
+		jadd(o, "source",
+		     json_object_new_string(learned_source(v, pushed)));
+		jadd(o, "resolved",
+		     json_object_new_boolean(v->ep.flags & XVPC_EP_RESOLVED));
+		jadd(o, "age_s", json_object_new_double(age));
+		jadd(o, "idle_s", json_object_new_double(idle));
+		jadd(o, "hits", json_object_new_int64(v->hits));
+		json_object_array_add(d->arr, o);
+		return 0;
+	}
+	if (nomac)
+		snprintf(mac, sizeof(mac), "?");
+	else
+		xvpc_fmt_mac(v->ep.mac, mac);
+	printf("%-10u %-15s %-17s %-15s %-9s %8u %9.1f %9.1f %10llu\n",
+	       k->vpc_id, xvpc_fmt_ip(k->ip, a), mac,
+	       xvpc_fmt_ip(v->ep.node_ip, b), learned_source(v, pushed),
+	       v->ep.vni, age, idle, (unsigned long long)v->hits);
+	return 0;
+}
+
+static int endpoint_learned(struct cli_ctx *ctx, int argc, char **argv)
+{
+	struct learned_dumper d = {.now = mono_ns()};
+	struct json_object *top = NULL;
+	struct xvpc_mapbe *m = NULL;
+	struct xvpc_dp *dp;
+	int err;
+
+	take_json_flag(ctx, &argc, argv);
+	if (argc > 0 && cli_is_help(argv[0])) {
+		printf("usage: xvpcctl [--json] endpoint learned\n"
+		       "  learning mode: the endpoints this node learned, "
+		       "with their source\n"
+		       "  (learned: by the datapath from a packet; resolved: "
+		       "by the agent from\n"
+		       "  the controller; pushed: shadowed by a pushed "
+		       "entry), age, idle time\n"
+		       "  and hits\n");
+		return 0;
+	}
+	if (argc > 0)
+		return cli_error(ctx, -EINVAL,
+				 "endpoint learned: unexpected '%s'", argv[0]);
+	err = open_dp(ctx, &dp);
+	if (err)
+		return err;
+	err = xvpc_mapbe_bpf_new(xvpc_dp_map_fd(dp, XVPC_M_LEARNED),
+				 XVPC_MAP_LEARNED, &m);
+	if (err) {
+		err = cli_error(ctx, err, "map %s", XVPC_MAP_LEARNED);
+		goto out;
+	}
+	if (xvpc_mapbe_bpf_new(xvpc_dp_map_fd(dp, XVPC_M_ENDPOINTS),
+			       XVPC_MAP_ENDPOINTS, &d.pushed))
+		d.pushed = NULL;
+	if (ctx->json) {
+		top = json_object_new_object();
+		d.arr = json_object_new_array();
+		jadd(top, "learned", d.arr);
+	} else {
+		printf("%-10s %-15s %-17s %-15s %-9s %8s %9s %9s %10s\n", "VPC",
+		       "IP", "MAC", "NODE", "SOURCE", "VNI", "AGE_S", "IDLE_S",
+		       "HITS");
+	}
+	err = m->ops->iterate(m, learned_cb, &d);
+	if (err) {
+		err = cli_error(ctx, err, "reading %s", XVPC_MAP_LEARNED);
+		goto out;
+	}
+	if (ctx->json) {
+		jadd(top, "capacity", json_object_new_int64(m->max_entries));
+		print_json(top);
+	} else {
+		printf("(%ld learned endpoints, capacity %u)\n", d.n,
+		       m->max_entries);
+	}
+out:
+	xvpc_mapbe_destroy(d.pushed);
+	xvpc_mapbe_destroy(m);
+	json_object_put(top);
+	xvpc_dp_close(dp);
+	return err;
+}
+
 int cmd_endpoint(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct cli_cmd cmds[] = {
 		{"list", endpoint_list, "every endpoint in the datapath"},
+		{"learned", endpoint_learned,
+		 "learning mode: learned endpoints, source, age, hits"},
 		{NULL, NULL, NULL},
 	};
 

@@ -345,6 +345,110 @@ static void test_endpoints(void **unused)
 		   "endpoints[1]: field \"ip\" is missing", NULL);
 }
 
+#define LVPCS                                                              \
+	"\"vpcs\": [{\"id\": 1, \"name\": \"blue\", \"mode\": \"learn\", " \
+	"\"gateways\": [\"192.168.100.3\", \"192.168.100.4\"]}, {\"id\": 2}]"
+#define NODES                                                \
+	"\"nodes\": [\"192.168.100.4\", \"192.168.100.1\", " \
+	"\"192.168.100.2\", \"192.168.100.3\"]"
+#define LDOC(vpcs, nodes) DOC(vpcs ", " SUBS ", " EPS nodes)
+
+static void test_learn_fields(void **unused)
+{
+	const char *doc = LDOC(LVPCS, ", " NODES);
+	struct xvpc_state *a = NULL, *b = NULL;
+	const struct xvpc_state_vpc *v;
+	char *j1 = NULL, *j2 = NULL;
+
+	(void)unused;
+	assert_int_equal(
+		xvpc_state_parse(doc, strlen(doc), node_ip(), &a, NULL, 0), 0);
+	v = xvpc_state_find_vpc(a, 1);
+	assert_non_null(v);
+	assert_int_equal(v->mode, XVPC_MODE_LEARN);
+	assert_int_equal(v->n_gateways, 2);
+	assert_int_equal(v->gateways[0], inet_addr("192.168.100.3"));
+	assert_int_equal(v->gateways[1], inet_addr("192.168.100.4"));
+	v = xvpc_state_find_vpc(a, 2);
+	assert_int_equal(v->mode, XVPC_MODE_PUSH);
+	assert_int_equal(v->n_gateways, 0);
+	assert_int_equal(a->n_nodes, 4);
+
+	/* Round trip: the same document again, mode and nodes kept. */
+	assert_int_equal(xvpc_state_to_json(a, false, &j1), 0);
+	assert_non_null(strstr(j1, "\"mode\":\"learn\""));
+	assert_non_null(strstr(j1, "\"gateways\":[\"192.168.100.3\","
+				   "\"192.168.100.4\"]"));
+	assert_non_null(strstr(j1, "\"nodes\":["));
+	assert_int_equal(
+		xvpc_state_parse(j1, strlen(j1), node_ip(), &b, NULL, 0), 0);
+	assert_int_equal(xvpc_state_to_json(b, false, &j2), 0);
+	assert_string_equal(j1, j2);
+	assert_int_equal(b->n_nodes, 4);
+	assert_int_equal(xvpc_state_find_vpc(b, 1)->mode, XVPC_MODE_LEARN);
+	free(j1);
+	free(j2);
+	xvpc_state_free(a);
+	xvpc_state_free(b);
+
+	/* Push mode and no nodes: serialized without the new fields. */
+	doc = DOC(VPCS ", " SUBS ", " EPS);
+	assert_int_equal(
+		xvpc_state_parse(doc, strlen(doc), node_ip(), &a, NULL, 0), 0);
+	assert_int_equal(xvpc_state_to_json(a, false, &j1), 0);
+	assert_null(strstr(j1, "\"mode\""));
+	assert_null(strstr(j1, "\"gateways\""));
+	assert_null(strstr(j1, "\"nodes\""));
+	free(j1);
+	xvpc_state_free(a);
+
+	/* "mode": "push" spelled out is the default. */
+	doc = LDOC("\"vpcs\": [{\"id\": 1, \"mode\": \"push\"}, {\"id\": 2}]",
+		   "");
+	assert_int_equal(
+		xvpc_state_parse(doc, strlen(doc), node_ip(), &a, NULL, 0), 0);
+	assert_int_equal(xvpc_state_find_vpc(a, 1)->mode, XVPC_MODE_PUSH);
+	xvpc_state_free(a);
+}
+
+static void test_learn_errors(void **unused)
+{
+	(void)unused;
+	expect_err(LDOC("\"vpcs\": [{\"id\": 1, \"mode\": \"pull\"}, "
+			"{\"id\": 2}]",
+			""),
+		   "vpcs[0]", "\"mode\"");
+	expect_err(
+		LDOC("\"vpcs\": [{\"id\": 1, \"mode\": 1}, {\"id\": 2}]", ""),
+		"vpcs[0]", "\"mode\"");
+	expect_err(LDOC("\"vpcs\": [{\"id\": 1, \"mode\": \"learn\", "
+			"\"gateways\": [\"10.0.0.1\", \"10.0.0.2\", "
+			"\"10.0.0.3\", \"10.0.0.4\", \"10.0.0.5\"]}, "
+			"{\"id\": 2}]",
+			""),
+		   "vpcs[0]", "\"gateways\"");
+	expect_err(LDOC("\"vpcs\": [{\"id\": 1, \"gateways\": "
+			"[\"10.0.0.1\"]}, {\"id\": 2}]",
+			""),
+		   "vpcs[0]", "\"gateways\"");
+	expect_err(LDOC("\"vpcs\": [{\"id\": 1, \"mode\": \"learn\", "
+			"\"gateways\": [\"10.0.0.1\", \"10.0.0.1\"]}, "
+			"{\"id\": 2}]",
+			""),
+		   "vpcs[0]", "listed twice");
+	expect_err(LDOC("\"vpcs\": [{\"id\": 1, \"mode\": \"learn\", "
+			"\"gateways\": [\"nope\"]}, {\"id\": 2}]",
+			""),
+		   "vpcs[0]", "\"gateways");
+	expect_err(LDOC(VPCS, ", \"nodes\": [\"192.168.100.1\", "
+			      "\"192.168.100.2\", \"192.168.100.1\"]"),
+		   "nodes", "192.168.100.1 listed twice");
+	expect_err(LDOC(VPCS, ", \"nodes\": [\"192.168.100.1\", 7]"), "nodes",
+		   NULL);
+	expect_err(LDOC(VPCS, ", \"nodes\": [\"0.0.0.0\"]"), "nodes", NULL);
+	expect_err(LDOC(VPCS, ", \"nodes\": \"192.168.100.1\""), "nodes", NULL);
+}
+
 static void test_file(void **unused)
 {
 	char path[] = "/tmp/xvpc-test-state.XXXXXX";
@@ -380,6 +484,8 @@ int main(void)
 		cmocka_unit_test(test_vpcs),
 		cmocka_unit_test(test_subnets),
 		cmocka_unit_test(test_endpoints),
+		cmocka_unit_test(test_learn_fields),
+		cmocka_unit_test(test_learn_errors),
 		cmocka_unit_test(test_file),
 	};
 
