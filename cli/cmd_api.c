@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Tenant commands over the controller's HTTP API (docs/api.md):
- *   xvpctl tenant|vpc|subnet|port|node create|list|show|delete
- *   xvpctl vpc update ID [--name NAME] [--mode push|learn]
+ *   xvpcctl tenant|vpc|subnet|port|node create|list|show|delete
+ *   xvpcctl vpc update ID [--name NAME] [--mode push|learn]
+ *   xvpcctl port update ID [--name NAME] [--node NODE] [--ifname IF]
  * Human tables by default, the API's JSON with --json. */
 #include <errno.h>
 #include <stdio.h>
@@ -513,8 +514,15 @@ static const struct opt port_opts[] = {
 };
 static const char *const port_cols[] = {"id",  "subnet", "name",   "ip",
 					"mac", "node",	 "ifname", NULL};
+/* Re-binding a port to another node and interface: a live migration. */
+static const struct opt port_patch_opts[] = {
+	{"--name", "name", O_STR, false},
+	{"--node", "node", O_STR, false},
+	{"--ifname", "ifname", O_STR, false},
+	{NULL, NULL, O_STR, false},
+};
 static const struct kind port_kind = {"port",	 "/v1/ports", NULL,
-				      port_opts, port_cols,   NULL};
+				      port_opts, port_cols,   port_patch_opts};
 
 static const struct opt node_opts[] = {
 	{"--ip", "ip", O_STR, true},
