@@ -47,8 +47,8 @@ stat() {
 
 # learned_on NODE IP: the node holds IP as a learned (or resolved) entry.
 learned_on() {
-	xa_ctl "$1" learned list |
-		jq -e --arg ip "$2" '[.entries[] | select(.ip == $ip)] | length > 0' \
+	xa_ctl "$1" endpoint learned |
+		jq -e --arg ip "$2" '[.learned[] | select(.ip == $ip and .source != "pushed")] | length > 0' \
 			>/dev/null
 }
 
