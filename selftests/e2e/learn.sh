@@ -135,8 +135,10 @@ check_first_packets() {
 
 check_bypass() {
 	STEP=bypass
-	local g cap pids=() n=0
-	for g in "${GW[@]}"; do
+	local g cap pids=() n=0 seen
+	# The peers' own node is captured too: the capture must see the
+	# traffic there, or it proves nothing at the gateways.
+	for g in "${GW[@]}" "$Y"; do
 		cap=$XV_TMP/gw-$g.pcap
 		xv_in ul timeout 10 tcpdump -n -U -i "p-$g" -w "$cap" \
 			udp port 4789 >/dev/null 2>&1 &
@@ -153,8 +155,11 @@ check_bypass() {
 	for g in "${GW[@]}"; do
 		n=$((n + $(xv_in ul tcpdump -n -r "$XV_TMP/gw-$g.pcap" 2>/dev/null | wc -l)))
 	done
+	seen=$(xv_in ul tcpdump -n -r "$XV_TMP/gw-$Y.pcap" 2>/dev/null | wc -l)
+	[ "$seen" -ge 80 ] || fail "the capture at $Y saw $seen packets, want >= 80"
 	[ "$n" = 0 ] || fail "$n VXLAN packets crossed the gateways' ports"
-	ok "80 packets between learned peers, 0 through the gateways (capture)"
+	ok "80 echo exchanges between learned peers: $seen VXLAN packets at" \
+		"$Y's port, 0 at the gateways' (capture)"
 }
 
 # max_gap FILE: the longest time in ms between replies in ping -D output.
@@ -166,7 +171,7 @@ max_gap() {
 check_move() {
 	STEP=migrate
 	local out=$XV_TMP/move.ping pid gap port
-	port=$(xc_ctl "${TOK[t]}" port list | jq -er '.items[] | select(.name == "a2") | .id') ||
+	port=$(xc_ctl "${TOK[t]}" port list | jq -er '.[] | select(.name == "a2") | .id') ||
 		fail "port of a2"
 	xv_in a1 ping -n -D -i 0.01 -w 6 "${XV_VM_IP[a2]}" >"$out" 2>&1 &
 	pid=$!
