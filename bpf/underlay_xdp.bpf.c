@@ -9,8 +9,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Learn mode: the packet goes on to another node (classify() rewrote the
  * outer IPv4 header). XDP has no neighbour output, so the outer MACs come
- * from the kernel's FIB and neighbour table; without a resolved neighbour
- * the packet is dropped (drop_encap), it cannot wait for one here. */
+ * from the kernel's FIB and neighbour table. The kernel answers only for
+ * an interface with IPv4 forwarding on, and XDP cannot wait for ARP: no
+ * answer, no resolved neighbour, and the packet is dropped (drop_encap). */
 static __always_inline int xdp_forward(struct xdp_md *ctx,
 				       const struct decap *d)
 {

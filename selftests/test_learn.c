@@ -17,8 +17,9 @@
  *                            g3 .30 on .5, g4 .40 on 10.99.0.1 (no route)
  *   VPC 5, learn mode, no gateway known
  *     A 10.5.1.0/24 vni 501: h1 .10 local (port "h1")
- *   members 192.168.1.1 - .6 (not .9); underlay "ul" has MAC_NODE and
- *   permanent neighbours .2 - .6 at MAC_PEER, so XDP's FIB lookup resolves.
+ *   members 192.168.1.1 - .6 (not .9); underlay "ul" has MAC_NODE,
+ *   permanent neighbours .2 - .6 at MAC_PEER and IPv4 forwarding on, so
+ *   the XDP program's FIB lookup for a gateway forward resolves.
  */
 #include <errno.h>
 #include <stdio.h>
