@@ -69,14 +69,18 @@ static __always_inline int vxlan_flags(const struct vxlanhdr_x *vx,
 
 /* Reverse learning: (vpc, src) lives on the node the packet came from.
  * Created or moved: a new value (readers on other CPUs never see half of
- * one) and the counter; known: last_ns only. */
+ * one) and the counter; known: last_ns only. A routed packet carries a
+ * gateway MAC as its source (the destination subnet's, written by the
+ * sender's router), not the endpoint's: it was routed when the source's
+ * subnet has another VNI than the packet, or when its source MAC is the
+ * source subnet's gateway MAC. */
 static __always_inline void learn(const struct vx_ctx *x, __be32 src,
 				  const struct xvpc_subnet *sn,
 				  const __u8 *smac)
 {
 	struct xvpc_ep_key key = {.vpc_id = x->vpc_id, .ip = src};
 	struct xvpc_learned *old = bpf_map_lookup_elem(&xvpc_learned, &key);
-	bool nomac = mac_eq(smac, sn->gw_mac); /* routed: MAC unknown */
+	bool nomac = sn->vni != x->vni || mac_eq(smac, sn->gw_mac);
 	bool has_mac = old && !(old->ep.flags & XVPC_EP_NOMAC);
 	__u64 now = bpf_ktime_get_ns();
 	struct xvpc_learned l = {

@@ -11,7 +11,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * outer IPv4 header). XDP has no neighbour output, so the outer MACs come
  * from the kernel's FIB and neighbour table. The kernel answers only for
  * an interface with IPv4 forwarding on, and XDP cannot wait for ARP: no
- * answer, no resolved neighbour, and the packet is dropped (drop_encap). */
+ * answer, no resolved neighbour, and the packet is dropped (drop_encap).
+ * Sent with a redirect rather than XDP_TX, also back out of the interface
+ * it came in on: on a veth, XDP_TX frames wait in the peer's ring until
+ * something else wakes it, unless the peer runs XDP itself; a redirect
+ * wakes it (the peer needs NAPI, i.e. GRO on, as for our decap). */
 static __always_inline int xdp_forward(struct xdp_md *ctx,
 				       const struct decap *d)
 {
@@ -35,8 +39,6 @@ static __always_inline int xdp_forward(struct xdp_md *ctx,
 	mac_copy(eth->h_dest, fib.dmac);
 	mac_copy(eth->h_source, fib.smac);
 	stat_add(d->stat, data_end - data);
-	if (fib.ifindex == ctx->ingress_ifindex)
-		return XDP_TX;
 	return bpf_redirect(fib.ifindex, 0);
 }
 

@@ -11,7 +11,7 @@
  *
  *   VPC 3, learn mode, this node no gateway, gateways .3 and .4
  *     A 10.3.1.0/24 vni 301: d1 .10 local (port "d1"), d2 .20 on .2
- *     B 10.3.2.0/24 vni 302: e1 .10 local (port "e1")
+ *     B 10.3.2.0/24 vni 302: e1 .10 local (port "e1"), gateway MAC_GW2
  *   VPC 4, learn mode, this node a gateway (gateways .1 and .3)
  *     A 10.4.1.0/24 vni 401: g1 .10 local (port "g1"), g2 .20 on .2,
  *                            g3 .30 on .5, g4 .40 on 10.99.0.1 (no route)
@@ -48,6 +48,9 @@ static const __u8 MAC_G3[6] = {2, 0, 0, 4, 1, 30};
 static const __u8 MAC_G4[6] = {2, 0, 0, 4, 1, 40};
 static const __u8 MAC_H1[6] = {2, 0, 0, 5, 1, 10};
 static const __u8 MAC_X[6] = {2, 0, 0, 3, 1, 50}; /* a remote endpoint */
+/* Gateway MAC of 10.3.2.0/24: another than the fixture's MAC_GW, as when
+ * the controller gives each subnet its own. */
+static const __u8 MAC_GW2[6] = {2, 0x78, 0x76, 0x70, 0x63, 2};
 
 #define GW3	"192.168.1.3"
 #define GW4	"192.168.1.4"
@@ -96,7 +99,7 @@ struct learn_case {
 	int events;	    /* miss events the packet must emit */
 	unsigned int ev_reason;
 	bool check_out;
-	bool out_fwd;	 /* sent on by the underlay program (XDP_TX) */
+	bool out_fwd;	 /* sent on by the underlay program */
 	bool out_any_gw; /* outer destination: any gateway of VPC 3 */
 	struct pkt_outer out_outer;
 	struct pkt_inner out;
@@ -156,7 +159,7 @@ static const struct learn_case cases[] = {
 	 .stat2 = XVPC_STAT_ROUTED, .events = 1,
 	 .ev_reason = XVPC_DROP_NO_ENDPOINT, .check_out = true,
 	 .out_any_gw = true, .out_outer = ENCAP(.vni = 302),
-	 .out = {.smac = MAC_GW,
+	 .out = {.smac = MAC_GW2,
 		 .dmac = MAC_GW,
 		 .src = "10.3.1.10",
 		 .dst = "10.3.2.99",
@@ -256,7 +259,7 @@ static const struct learn_case cases[] = {
 	 .verdict = TC_ACT_REDIRECT, .stat = XVPC_STAT_ENCAP,
 	 .stat2 = XVPC_STAT_ROUTED, .check_out = true,
 	 .out_outer = ENCAP(.dst = MEMBER5, .vni = 302),
-	 .out = {.smac = MAC_GW,
+	 .out = {.smac = MAC_GW2,
 		 .dmac = MAC_ZERO,
 		 .src = "10.3.1.10",
 		 .dst = "10.3.2.51",
@@ -548,8 +551,6 @@ static int run_verdict(const struct learn_case *c, enum run r)
 {
 	if (r != RUN_XDP)
 		return c->verdict;
-	if (c->out_fwd)
-		return XDP_TX;
 	return c->verdict == TC_ACT_REDIRECT ? XDP_REDIRECT
 	       : c->verdict == TC_ACT_OK     ? XDP_PASS
 					     : XDP_DROP;
@@ -797,6 +798,22 @@ static int make_learn_ports(void)
 		  "done && sysctl -qw net.ipv4.conf.ul.forwarding=1");
 }
 
+static int set_gw_mac(__u32 vpc, const char *cidr, const __u8 *mac)
+{
+	int fd = xvpc_dp_map_fd(dp, XVPC_M_SUBNETS);
+	struct xvpc_subnet_key k = {.vpc_id = vpc};
+	struct xvpc_subnet v;
+	__u8 plen;
+
+	if (xvpc_parse_cidr(cidr, &k.addr, &plen))
+		return -EINVAL;
+	k.prefixlen = 32 + plen;
+	if (bpf_map_lookup_elem(fd, &k, &v))
+		return -errno;
+	memcpy(v.gw_mac, mac, 6);
+	return bpf_map_update_elem(fd, &k, &v, 0) ? -errno : 0;
+}
+
 static int setup_learn(void)
 {
 	const char *members[] = {NODE, PEER_NODE, GW3, GW4, MEMBER5, MEMBER6};
@@ -813,6 +830,7 @@ static int setup_learn(void)
 	       set_learn_vpc(5, NULL, NULL) ?:
 	       add_subnet(3, "10.3.1.0/24", 301, "10.3.1.1") ?:
 	       add_subnet(3, "10.3.2.0/24", 302, "10.3.2.1") ?:
+	       set_gw_mac(3, "10.3.2.0/24", MAC_GW2) ?:
 	       add_subnet(4, "10.4.1.0/24", 401, "10.4.1.1") ?:
 	       add_subnet(5, "10.5.1.0/24", 501, "10.5.1.1") ?:
 	       add_ep_at(3, "10.3.1.10", MAC_D1, 301, lifidx[L_D1], NULL) ?:
