@@ -134,7 +134,7 @@ static struct path paths[] = {
 	  .payload = 18}},
 };
 
-/* encap_learned: 10.0.1.50 of VPC 1 is a learned entry (on the peer node);
+/* encap_learn: 10.0.1.50 of VPC 1 is a learned entry (on the peer node);
  * miss_gw: VPC 2 is in learn mode with the peer node as its gateway, so
  * its unknown 10.0.1.99 goes there (one miss event per 100 ms). */
 static int setup_learn(void)
