@@ -111,8 +111,9 @@ static __always_inline void learn(const struct vx_ctx *x, __be32 src,
 	bpf_map_update_elem(&xvpc_learned, &key, &l, BPF_ANY);
 }
 
-/* Source not pushed: in a learn-mode VPC a member may teach us an
- * endpoint inside one of the VPC's subnets. */
+/* Source not pushed: in a learn-mode VPC a member (never this node's own
+ * address: a spoof) may teach us an endpoint inside one of the VPC's
+ * subnets. */
 static __always_inline int learn_source(const struct vx_ctx *x,
 					const struct ethhdr *eth,
 					const struct iphdr *ip)
@@ -121,7 +122,7 @@ static __always_inline int learn_source(const struct vx_ctx *x,
 
 	if (!learn_vpc(x->vpc_id))
 		return -XVPC_DROP_INNER_SPOOF;
-	if (!is_member(x->outer_src))
+	if (x->outer_src == x->cfg->node_ip || !is_member(x->outer_src))
 		return -XVPC_DROP_NOT_MEMBER;
 	sn = subnet_lookup(x->vpc_id, ip->saddr);
 	if (!sn)

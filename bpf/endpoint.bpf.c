@@ -292,7 +292,6 @@ static __always_inline int route(struct __sk_buff *skb,
 {
 	struct xvpc_subnet *sn;
 	struct xvpc_ep *ep;
-
 	int ret;
 
 	ep = ep_lookup_tx(b->vpc_id, ip->daddr);
