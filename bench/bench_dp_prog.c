@@ -111,7 +111,46 @@ static struct path paths[] = {
 	  .l3 = PKT_ARP,
 	  .src = "10.0.1.10",
 	  .dst = "10.0.1.1"}},
+	/* Learning mode (docs/learning.md): see setup_learn(). */
+	{"encap_learn",
+	 XVPC_P_FROM_EP,
+	 P_A1,
+	 {},
+	 {.smac = MAC_A1,
+	  .dmac = MAC_A2,
+	  .src = "10.0.1.10",
+	  .dst = "10.0.1.50",
+	  .proto = 17,
+	  .payload = 18}},
+	{"miss_gw",
+	 XVPC_P_FROM_EP,
+	 P_C1,
+	 {},
+	 {.smac = MAC_C1,
+	  .dmac = MAC_C2,
+	  .src = "10.0.1.10",
+	  .dst = "10.0.1.99",
+	  .proto = 17,
+	  .payload = 18}},
 };
+
+/* encap_learn: 10.0.1.50 of VPC 1 is a learned entry (on the peer node);
+ * miss_gw: VPC 2 is in learn mode with the peer node as its gateway, so
+ * its unknown 10.0.1.99 goes there (one miss event per 100 ms). */
+static int setup_learn(void)
+{
+	struct xvpc_ep_key k = {.vpc_id = 1, .ip = pkt_ip("10.0.1.50")};
+	struct xvpc_learned l = {
+		.ep = {.flags = XVPC_EP_LEARNED | XVPC_EP_RESOLVED,
+		       .node_ip = pkt_ip(PEER_NODE),
+		       .vni = 101},
+	};
+
+	memcpy(l.ep.mac, MAC_A2, 6);
+	if (bpf_map_update_elem(xvpc_dp_map_fd(dp, XVPC_M_LEARNED), &k, &l, 0))
+		return -errno;
+	return set_learn_vpc(2, PEER_NODE, NULL);
+}
 
 /* An empty program of @type: XDP_PASS for XDP, TC_ACT_OK for tc (both 0
  * and 2 are fine: the verdict does not matter, only the cost). */
@@ -189,7 +228,7 @@ int main(int argc, char **argv)
 	}
 	xvpc_log_set_ident("bench_dp_prog");
 	xvpc_log_hook_libs();
-	err = setup();
+	err = setup() ?: setup_learn();
 	if (err) {
 		fprintf(stderr, "setup failed: %s\n", strerror(-err));
 		return 1;

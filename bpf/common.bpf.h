@@ -48,11 +48,70 @@ static __always_inline const struct xvpc_config *node_config(void)
 	return cfg;
 }
 
-static __always_inline struct xvpc_ep *ep_lookup(__u32 vpc_id, __be32 ip)
+/* Pushed entries only: what the agent wrote from the desired state. */
+static __always_inline struct xvpc_ep *ep_lookup_pushed(__u32 vpc_id, __be32 ip)
 {
 	struct xvpc_ep_key key = {.vpc_id = vpc_id, .ip = ip};
 
 	return bpf_map_lookup_elem(&xvpc_endpoints, &key);
+}
+
+static __always_inline struct xvpc_learned *learned_lookup(__u32 vpc_id,
+							   __be32 ip)
+{
+	struct xvpc_ep_key key = {.vpc_id = vpc_id, .ip = ip};
+
+	return bpf_map_lookup_elem(&xvpc_learned, &key);
+}
+
+/* last_ns is written at most once per XVPC_LEARN_TOUCH_NS, so the entry's
+ * cache line stays shared between CPUs. */
+static __always_inline void learned_touch(struct xvpc_learned *l, __u64 now)
+{
+	if (now - l->last_ns >= XVPC_LEARN_TOUCH_NS)
+		l->last_ns = now;
+}
+
+/* Pushed entries win; learned ones (docs/learning.md) fill the gaps. The
+ * learned value starts with a struct xvpc_ep, so callers see one type. */
+static __always_inline struct xvpc_ep *ep_lookup(__u32 vpc_id, __be32 ip)
+{
+	struct xvpc_ep *ep = ep_lookup_pushed(vpc_id, ip);
+	struct xvpc_learned *l;
+
+	if (ep)
+		return ep;
+	l = learned_lookup(vpc_id, ip);
+	return l ? &l->ep : NULL;
+}
+
+/* The VPC's distribution mode entry when it is in learn mode, else NULL
+ * (absent from xvpc_vpcs: push mode). */
+static __always_inline const struct xvpc_vpc *learn_vpc(__u32 vpc_id)
+{
+	const struct xvpc_vpc *vpc = bpf_map_lookup_elem(&xvpc_vpcs, &vpc_id);
+
+	return vpc && (vpc->flags & XVPC_VPC_LEARN) ? vpc : NULL;
+}
+
+_Static_assert((XVPC_MAX_GATEWAYS & (XVPC_MAX_GATEWAYS - 1)) == 0,
+	       "gateway index is masked with XVPC_MAX_GATEWAYS - 1");
+
+/* One of the VPC's gateways, picked by @hash; 0 if it has none. */
+static __always_inline __be32 pick_gateway(const struct xvpc_vpc *vpc,
+					   __u32 hash)
+{
+	__u32 n = vpc->n_gateways, i;
+
+	if (!n)
+		return 0;
+	if (n > XVPC_MAX_GATEWAYS)
+		n = XVPC_MAX_GATEWAYS;
+	i = hash % n;
+	/* The verifier cannot bound a modulo: the mask bounds it, and the
+	 * empty asm keeps clang from dropping the mask as redundant. */
+	asm volatile("" : "+r"(i));
+	return vpc->gateways[i & (XVPC_MAX_GATEWAYS - 1)];
 }
 
 static __always_inline struct xvpc_subnet *subnet_lookup(__u32 vpc_id,

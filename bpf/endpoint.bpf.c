@@ -68,15 +68,29 @@ static __always_inline __u32 flow_hash(const struct iphdr *ip,
 	return h ^ (h >> 16);
 }
 
-/* Destination unknown: in a subnet of the VPC it is a miss (reported to the
- * agent, rate-limited); outside every subnet there is nothing to learn. */
-static __always_inline int no_endpoint(struct __sk_buff *skb,
-				       const struct xvpc_iface *b, __be32 dst)
+/* The VPCs whose misses go to a gateway: learn mode, and this node is not
+ * one of the gateways (which hold the full table: a miss there is real). */
+static __always_inline const struct xvpc_vpc *miss_vpc(__u32 vpc_id)
 {
-	if (!subnet_lookup(b->vpc_id, dst))
-		return -XVPC_DROP_NO_SUBNET;
-	emit_miss(skb, b->vpc_id, b->ip, dst, XVPC_DROP_NO_ENDPOINT);
-	return -XVPC_DROP_NO_ENDPOINT;
+	const struct xvpc_vpc *vpc = learn_vpc(vpc_id);
+
+	return vpc && !(vpc->flags & XVPC_VPC_GATEWAY) ? vpc : NULL;
+}
+
+/* ARP for a target we cannot answer. In learn mode, when the target is in
+ * the sender's own subnet, the agent is asked (a miss event) and injects
+ * the reply itself. */
+static __always_inline int arp_unknown(struct __sk_buff *skb,
+				       const struct xvpc_iface *b, __be32 tip)
+{
+	struct xvpc_subnet *sn;
+
+	if (!miss_vpc(b->vpc_id))
+		return -XVPC_DROP_ARP_UNKNOWN;
+	sn = subnet_lookup(b->vpc_id, tip);
+	if (sn && sn->vni == b->vni)
+		emit_miss(skb, b->vpc_id, b->ip, tip, XVPC_DROP_ARP_UNKNOWN);
+	return -XVPC_DROP_ARP_UNKNOWN;
 }
 
 static __always_inline int arp_reply(struct __sk_buff *skb,
@@ -108,7 +122,9 @@ static __always_inline int arp_reply(struct __sk_buff *skb,
 		answer = b->gw_mac;
 	} else {
 		ep = ep_lookup(b->vpc_id, tip);
-		if (!ep || ep->vni != b->vni)
+		if (!ep || (ep->flags & XVPC_EP_NOMAC))
+			return arp_unknown(skb, b, tip);
+		if (ep->vni != b->vni)
 			return -XVPC_DROP_ARP_UNKNOWN;
 		answer = ep->mac;
 	}
@@ -187,6 +203,87 @@ static __always_inline int deliver(struct __sk_buff *skb,
 	return encap(skb, cfg, ep->node_ip, ep->vni, hash);
 }
 
+/* The destination as the sending path sees it: pushed, else learned. A
+ * learned hit counts a packet sent to it and refreshes last_ns. */
+static __always_inline struct xvpc_ep *ep_lookup_tx(__u32 vpc_id, __be32 ip)
+{
+	struct xvpc_ep *ep = ep_lookup_pushed(vpc_id, ip);
+	struct xvpc_learned *l;
+
+	if (ep)
+		return ep;
+	l = learned_lookup(vpc_id, ip);
+	if (!l)
+		return NULL;
+	__sync_fetch_and_add(&l->hits, 1);
+	learned_touch(l, bpf_ktime_get_ns());
+	return &l->ep;
+}
+
+/* TTL and source MAC of a routed packet; the destination MAC is the
+ * caller's. */
+static __always_inline int route_hop(struct __sk_buff *skb,
+				     const struct xvpc_subnet *sn,
+				     struct ethhdr *eth, struct iphdr *ip)
+{
+	if (ip->ttl <= 1)
+		return -XVPC_DROP_TTL;
+	ipv4_dec_ttl(ip);
+	mac_copy(eth->h_source, sn->gw_mac);
+	stat_add(XVPC_STAT_ROUTED, skb->len);
+	return 0;
+}
+
+/* Learn mode: the miss goes to one of the VPC's gateways, which holds the
+ * full table and forwards it; routed, it makes the hop here as usual. */
+static __always_inline int miss_to_gateway(struct __sk_buff *skb,
+					   const struct xvpc_vpc *vpc,
+					   const struct xvpc_subnet *sn,
+					   struct ethhdr *eth, struct iphdr *ip,
+					   __u32 hash, bool routed)
+{
+	const struct xvpc_config *cfg;
+	__be32 gw = pick_gateway(vpc, hash);
+	int ret;
+
+	if (!gw)
+		return -XVPC_DROP_NO_GATEWAY;
+	cfg = node_config();
+	if (!cfg)
+		return -XVPC_DROP_NO_CONFIG;
+	if (routed) {
+		ret = route_hop(skb, sn, eth, ip);
+		if (ret)
+			return ret;
+	}
+	ret = encap(skb, cfg, gw, sn->vni, hash);
+	if (ret >= 0)
+		stat_add(XVPC_STAT_MISS_GW, skb->len);
+	return ret;
+}
+
+/* Destination unknown: in a subnet of the VPC it is a miss, reported to the
+ * agent (rate-limited) and, in learn mode, sent to a gateway; outside every
+ * subnet there is nothing to learn. */
+static __always_inline int no_endpoint(struct __sk_buff *skb,
+				       const struct xvpc_iface *b,
+				       struct ethhdr *eth, struct iphdr *ip,
+				       __u32 hash, bool routed)
+{
+	struct xvpc_subnet *sn = subnet_lookup(b->vpc_id, ip->daddr);
+	const struct xvpc_vpc *vpc;
+
+	if (!sn)
+		return -XVPC_DROP_NO_SUBNET;
+	vpc = miss_vpc(b->vpc_id);
+	if (vpc && !routed && sn->vni != b->vni)
+		return -XVPC_DROP_DST_MAC; /* L2 into another subnet */
+	emit_miss(skb, b->vpc_id, b->ip, ip->daddr, XVPC_DROP_NO_ENDPOINT);
+	if (!vpc)
+		return -XVPC_DROP_NO_ENDPOINT;
+	return miss_to_gateway(skb, vpc, sn, eth, ip, hash, routed);
+}
+
 /* Distributed router: the same gateway IP and MAC on every node, so the
  * whole hop happens here. */
 static __always_inline int route(struct __sk_buff *skb,
@@ -195,19 +292,18 @@ static __always_inline int route(struct __sk_buff *skb,
 {
 	struct xvpc_subnet *sn;
 	struct xvpc_ep *ep;
+	int ret;
 
-	ep = ep_lookup(b->vpc_id, ip->daddr);
+	ep = ep_lookup_tx(b->vpc_id, ip->daddr);
 	if (!ep)
-		return no_endpoint(skb, b, ip->daddr);
+		return no_endpoint(skb, b, eth, ip, hash, true);
 	sn = subnet_lookup(b->vpc_id, ip->daddr);
 	if (!sn)
 		return -XVPC_DROP_NO_SUBNET;
-	if (ip->ttl <= 1)
-		return -XVPC_DROP_TTL;
-	ipv4_dec_ttl(ip);
-	mac_copy(eth->h_source, sn->gw_mac);
-	mac_copy(eth->h_dest, ep->mac);
-	stat_add(XVPC_STAT_ROUTED, skb->len);
+	ret = route_hop(skb, sn, eth, ip);
+	if (ret)
+		return ret;
+	mac_copy(eth->h_dest, ep->mac); /* NOMAC: the receiver sets it */
 	return deliver(skb, ep, hash);
 }
 
@@ -216,11 +312,15 @@ static __always_inline int switch_l2(struct __sk_buff *skb,
 				     struct ethhdr *eth, struct iphdr *ip,
 				     __u32 hash)
 {
-	struct xvpc_ep *ep = ep_lookup(b->vpc_id, ip->daddr);
+	struct xvpc_ep *ep = ep_lookup_tx(b->vpc_id, ip->daddr);
 
 	if (!ep)
-		return no_endpoint(skb, b, ip->daddr);
-	if (ep->vni != b->vni || !mac_eq(eth->h_dest, ep->mac))
+		return no_endpoint(skb, b, eth, ip, hash, false);
+	if (ep->vni != b->vni)
+		return -XVPC_DROP_DST_MAC;
+	/* A NOMAC entry (learned from a routed packet) has no MAC to check:
+	 * the receiving node sets it. */
+	if (!(ep->flags & XVPC_EP_NOMAC) && !mac_eq(eth->h_dest, ep->mac))
 		return -XVPC_DROP_DST_MAC;
 	return deliver(skb, ep, hash);
 }

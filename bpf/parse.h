@@ -5,6 +5,7 @@
 #ifndef XVPC_PARSE_H
 #define XVPC_PARSE_H
 
+#include <stdbool.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>

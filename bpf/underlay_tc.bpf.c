@@ -22,6 +22,12 @@ int xvpc_tc_decap(struct __sk_buff *skb)
 	}
 	if (ret < 0)
 		goto drop;
+	if (ret == DECAP_FORWARD) {
+		/* Learn mode: on to another node. The kernel fills the outer
+		 * MACs from its FIB and neighbours, as for encapsulation. */
+		stat_add(d.stat, len);
+		return bpf_redirect_neigh(d.ifindex, NULL, 0, 0);
+	}
 	/* Remove outer IP, UDP, VXLAN and the inner Ethernet header (whose
 	 * addresses then go where the outer ones were). */
 	if (bpf_skb_adjust_room(skb, -XVPC_ENCAP_OVERHEAD, BPF_ADJ_ROOM_MAC,

@@ -171,6 +171,76 @@ static inline int setup(void)
 	return err;
 }
 
+/* An endpoint hosted on @node (NULL: this node, bound to @ifindex). */
+static inline int add_ep_at(__u32 vpc, const char *ip, const __u8 *mac,
+			    __u32 vni, int ifindex, const char *node)
+{
+	struct xvpc_ep_key k = {.vpc_id = vpc, .ip = pkt_ip(ip)};
+	struct xvpc_ep v = {.vni = vni, .node_ip = pkt_ip(node ? node : NODE)};
+	struct xvpc_iface b = {.vpc_id = vpc, .ip = k.ip};
+
+	memcpy(v.mac, mac, 6);
+	if (!node) {
+		v.flags = XVPC_EP_LOCAL;
+		v.ifindex = ifindex;
+	}
+	if (bpf_map_update_elem(xvpc_dp_map_fd(dp, XVPC_M_ENDPOINTS), &k, &v,
+				0))
+		return -errno;
+	if (node)
+		return 0;
+	memcpy(b.mac, mac, 6);
+	return xvpc_dp_bind_iface(dp, ifindex, &b);
+}
+
+/* Learn mode for @vpc (docs/learning.md): up to two gateways; this node is
+ * one when its address is listed. */
+static inline int set_learn_vpc(__u32 vpc, const char *gw0, const char *gw1)
+{
+	struct xvpc_vpc v = {.flags = XVPC_VPC_LEARN};
+	const char *gws[2] = {gw0, gw1};
+
+	for (int i = 0; i < 2 && gws[i]; i++) {
+		v.gateways[v.n_gateways++] = pkt_ip(gws[i]);
+		if (!strcmp(gws[i], NODE))
+			v.flags |= XVPC_VPC_GATEWAY;
+	}
+	if (bpf_map_update_elem(xvpc_dp_map_fd(dp, XVPC_M_VPCS), &vpc, &v, 0))
+		return -errno;
+	return 0;
+}
+
+static inline int add_member(const char *node)
+{
+	struct xvpc_node n = {};
+	__be32 ip = pkt_ip(node);
+
+	if (bpf_map_update_elem(xvpc_dp_map_fd(dp, XVPC_M_NODES), &ip, &n, 0))
+		return -errno;
+	return 0;
+}
+
+/* Delete every entry of a hash map (between test cases). */
+static inline void flush_map(enum xvpc_map_id id, size_t key_size)
+{
+	int fd = xvpc_dp_map_fd(dp, id);
+	__u8 key[64];
+
+	if (key_size > sizeof(key))
+		return;
+	while (!bpf_map_get_next_key(fd, NULL, key))
+		if (bpf_map_delete_elem(fd, key))
+			break;
+}
+
+static inline void pkt_hexdump(const char *what, const __u8 *b, size_t n)
+{
+	fprintf(stderr, "    %s (%zu bytes):", what, n);
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, "%s%02x", i % 16 ? " " : "\n      ", b[i]);
+	fprintf(stderr, "\n");
+}
+
 static inline __u64 ep_tx(enum port p)
 {
 	int cpus = libbpf_num_possible_cpus();

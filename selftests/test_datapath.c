@@ -446,14 +446,6 @@ static const struct pkt_case cases[] = {
 	 .verdict = TC_ACT_SHOT, .stat = XVPC_DROP_OUTER_FRAG},
 };
 
-static void hexdump(const char *what, const __u8 *b, size_t n)
-{
-	fprintf(stderr, "    %s (%zu bytes):", what, n);
-	for (size_t i = 0; i < n; i++)
-		fprintf(stderr, "%s%02x", i % 16 ? " " : "\n      ", b[i]);
-	fprintf(stderr, "\n");
-}
-
 /* XDP verdicts for the tc ones the table states. */
 static int xdp_verdict(int tc)
 {
@@ -528,8 +520,8 @@ static int run_case(const struct pkt_case *c, enum which prog)
 			want[35] = out[35];
 		}
 		if (o.data_size_out != wlen || memcmp(out, want, wlen)) {
-			hexdump("got", out, o.data_size_out);
-			hexdump("want", want, wlen);
+			pkt_hexdump("got", out, o.data_size_out);
+			pkt_hexdump("want", want, wlen);
 			ok = false;
 		}
 	}
