@@ -68,6 +68,9 @@ struct api_req {
 	/* Query parameter getter; NULL when absent. */
 	const char *(*query)(void *qarg, const char *name);
 	void *qarg;
+	/* The client's socket, so that a parked long-poll notices its agent
+	 * is gone (and stops keeping the node alive); <= 0: unknown. */
+	int client_fd;
 };
 
 struct api_resp {

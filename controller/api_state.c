@@ -19,9 +19,11 @@
  * longer reaches back to REV, the answer is a full snapshot. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "api_priv.h"
@@ -994,6 +996,25 @@ void api_seen_free(struct api *api)
 	}
 }
 
+static long long min_ll(long long a, long long b)
+{
+	return a < b ? a : b;
+}
+
+/* The client closed its end (an agent killed mid-poll): the kernel has
+ * its FIN or RST. fd <= 0: unknown, never gone. */
+static bool client_gone(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+	char b;
+
+	if (fd <= 0 || poll(&p, 1, 0) <= 0)
+		return false;
+	if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
+		return true;
+	return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 int api_node_state(struct api *api, struct api_ctx *c)
 {
 	const struct api_req *r = c->req;
@@ -1007,7 +1028,8 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	bool viewed = false;
 	json_object *top, *arr;
 	long long deadline;
-	int every = api->seen_every_ms ?: API_SEEN_EVERY_MS;
+	/* A parked poll looks at its client at least every second. */
+	int every = min_ll(api->seen_every_ms ?: API_SEEN_EVERY_MS, 1000);
 	char key[128];
 	int err;
 
@@ -1079,7 +1101,12 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		 * moves past it (the store's condition variable); the bound
 		 * only covers a shutdown racing with this check. */
 		since = upto;
-		store_wait(api->store, upto, left < every ? (int)left : every);
+		if (client_gone(r->client_fd)) {
+			pr_info("node %s: its agent left a parked poll",
+				c->param);
+			break;
+		}
+		store_wait(api->store, upto, (int)min_ll(left, every));
 	}
 	node_seen(api, c->param, -1);
 	feed_free(&f);

@@ -76,6 +76,14 @@ static enum MHD_Result send_resp(struct MHD_Connection *mc, struct api_resp *r)
 	return ret;
 }
 
+static int client_fd(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	return ci ? ci->connect_fd : -1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
 				  const char *url, const char *method,
 				  const char *version, const char *upload,
@@ -103,10 +111,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
 				.content_type = "application/json",
 			};
 
-			r2.body = strdup("{\"error\":{\"code\":\"too_large\","
+			r2.body = malloc(128);
+			if (r2.body)
+				snprintf(r2.body, 128,
+					 "{\"error\":{\"code\":\"too_large\","
 					 "\"field\":null,\"message\":\"request "
-					 "body is larger than 65536 "
-					 "bytes\"}}");
+					 "body is larger than %u bytes\"}}",
+					 (unsigned int)API_BODY_MAX);
 			c->too_large = true;
 			ret = send_resp(mc, &r2);
 			free(r2.body);
@@ -150,6 +161,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
 		.body_too_large = c->too_large,
 		.query = query_get,
 		.qarg = mc,
+		.client_fd = client_fd(mc),
 	};
 	api_handle(srv->api, &req, &resp);
 	ret = send_resp(mc, &resp);

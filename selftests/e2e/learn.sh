@@ -30,7 +30,8 @@ fail() {
 	local n
 	echo "FAIL [$STEP]: $*" >&2
 	[ -f "$XV_TMP/controller.log" ] &&
-		tail -n 8 "$XV_TMP/controller.log" | sed 's/^/  ctrl: /' >&2
+		grep -v 'registered node' "$XV_TMP/controller.log" | tail -n 12 |
+			sed 's/^/  ctrl: /' >&2
 	for n in "${XV_NODES[@]}"; do
 		[ -f "$XV_TMP/agent-$n.log" ] &&
 			tail -n 6 "$XV_TMP/agent-$n.log" | sed "s/^/  $n: /" >&2
