@@ -17,8 +17,10 @@
 /* Wakeups: the kernel wakes the reader once a ring holds WAKEUP_FRACTION of
  * its size, not on every event (in a VM every wakeup is an IPI, a VM exit).
  * Below that, the thread collects what is there every POLL_MS, so an event
- * reaches the resolver within POLL_MS at low rates. */
-#define POLL_MS		10
+ * reaches the resolver within POLL_MS at low rates: a learning-mode miss is
+ * waiting on it (docs/learning.md), so 1 ms; an idle agent pays 1,000 cheap
+ * polls a second for it. */
+#define POLL_MS		1
 #define WAKEUP_FRACTION 8
 
 static void default_on_event(void *ctx, const struct xvpc_event *ev)
