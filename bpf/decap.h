@@ -59,6 +59,8 @@ static __always_inline int check_inner(struct cursor *c, __u32 vni,
 	return DECAP_DELIVER;
 }
 
+#include "lb_ns_decap.h" /* north-south load balancer: fills struct decap */
+
 /* Classify an underlay frame. Returns DECAP_PASS, DECAP_DELIVER (with *out
  * filled), or -XVPC_DROP_*. Leaves the packet unchanged. */
 static __always_inline int classify(void *data, void *data_end,
@@ -93,6 +95,8 @@ static __always_inline int classify(void *data, void *data_end,
 	vx = parse_vxlan(&c);
 	if (!vx)
 		return -XVPC_DROP_MALFORMED;
+	if (vx->flags == bpf_htonl(VXLAN_FLAG_I | XVPC_VXLAN_F_NS))
+		return lb_ns_classify(&c, vx, ip->saddr, out); /* lb_ns_decap.h */
 	if (vx->flags != bpf_htonl(VXLAN_FLAG_I) || (vx->vni & bpf_htonl(0xff)))
 		return -XVPC_DROP_VXLAN_FLAGS;
 	vni = bpf_ntohl(vx->vni) >> 8;

@@ -69,6 +69,9 @@ struct {
 #define LB_PASS 0 /* not load-balanced traffic: packet untouched */
 #define LB_DNAT 1 /* destination rewritten to a backend */
 #define LB_SNAT 2 /* source rewritten back to the VIP (a reply) */
+#define LB_NS_OUT                                                            \
+	3 /* LB_SNAT of a north-south reply: leaves through the underlay, \
+	   * lb_ns_out() */
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -349,9 +352,11 @@ static __always_inline int lb_from_ep(struct __sk_buff *skb, __u32 vpc_id,
 			       ?: LB_DNAT;
 	}
 	if (ct && ct->dir == XVPC_LB_CT_REV && lb_reply_ok(cfg, &p, ct, now)) {
+		int done = ct->flags & XVPC_LB_CT_F_NS ? LB_NS_OUT : LB_SNAT;
+
 		stat_add(XVPC_STAT_LB_REPLY, skb->len);
 		return lb_rewrite_skb(skb, &p, 0, ct->nat.ip, ct->nat.port)
-			       ?: LB_SNAT;
+			       ?: done;
 	}
 	sk.vpc_id = vpc_id;
 	sk.vip = p.key.dst;

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Underlay ingress, XDP flavour: see decap.h. */
 #include "decap.h"
-#include "lb.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
