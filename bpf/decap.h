@@ -96,7 +96,8 @@ static __always_inline int classify(void *data, void *data_end,
 	if (!vx)
 		return -XVPC_DROP_MALFORMED;
 	if (vx->flags == bpf_htonl(VXLAN_FLAG_I | XVPC_VXLAN_F_NS))
-		return lb_ns_classify(&c, vx, ip->saddr, out); /* lb_ns_decap.h */
+		return lb_ns_classify(&c, vx, ip->saddr,
+				      out); /* lb_ns_decap.h */
 	if (vx->flags != bpf_htonl(VXLAN_FLAG_I) || (vx->vni & bpf_htonl(0xff)))
 		return -XVPC_DROP_VXLAN_FLAGS;
 	vni = bpf_ntohl(vx->vni) >> 8;

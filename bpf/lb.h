@@ -69,7 +69,7 @@ struct {
 #define LB_PASS 0 /* not load-balanced traffic: packet untouched */
 #define LB_DNAT 1 /* destination rewritten to a backend */
 #define LB_SNAT 2 /* source rewritten back to the VIP (a reply) */
-#define LB_NS_OUT                                                            \
+#define LB_NS_OUT \
 	3 /* LB_SNAT of a north-south reply: leaves through the underlay, \
 	   * lb_ns_out() */
 

@@ -324,7 +324,7 @@ struct xvpc_lb_config {
 	__u64 tcp_timeout_ns;	  /* 0: XVPC_LB_TCP_TIMEOUT_NS */
 	__u64 closing_timeout_ns; /* 0: XVPC_LB_CLOSING_TIMEOUT_NS */
 	__u64 udp_timeout_ns;	  /* 0: XVPC_LB_UDP_TIMEOUT_NS */
-	__u32 public_services; /* of services: public ones (vpc_id 0); 0: the
+	__u32 public_services;	  /* of services: public ones (vpc_id 0); 0: the
 				* underlay ingress looks for none */
 	__u32 pad;
 };
@@ -377,8 +377,8 @@ struct xvpc_lb_ct {
  * unambiguous) and writes a reverse conntrack entry (XVPC_LB_CT_F_NS); the
  * reply is translated there and leaves through the underlay directly.
  */
-#define XVPC_MAP_LB_NS		 "xvpc_lb_ns"
-#define XVPC_LB_PUBLIC		 0 /* vpc_id of a public service's key */
+#define XVPC_MAP_LB_NS		"xvpc_lb_ns"
+#define XVPC_LB_PUBLIC		0 /* vpc_id of a public service's key */
 #define XVPC_LB_MAX_NS_BACKENDS 65536
 
 struct xvpc_lb_ns_key {
