@@ -3,7 +3,8 @@
  * Load balancer, north-south (docs/loadbalancer.md, "North-south"): a
  * client outside the overlay reaches a public VIP through any LB node.
  *
- *   LB node, underlay tc ingress (lb_ns_from_underlay()): a plain IPv4
+ *   LB node, underlay tc ingress or XDP (lb_ns_from_underlay(),
+ *     lb_ns_from_underlay_xdp()): a plain IPv4
  *     TCP/UDP packet to a public service (vpc XVPC_LB_PUBLIC): conntrack or
  *     Maglev picks the backend, the destination is rewritten to it (the
  *     client's source is kept) and the packet goes over VXLAN, flagged
@@ -180,12 +181,10 @@ static __always_inline int lb_ns_encap(struct __sk_buff *skb,
 	return bpf_redirect_neigh(cfg->underlay_ifindex, NULL, 0, 0);
 }
 
-/* A backend on the LB node itself: delivered here, and its reverse entry
- * written here (as the backend's node does on decap). */
-static __always_inline int lb_ns_local(struct __sk_buff *skb,
-				       const struct lb_pkt *p, __u32 vpc,
-				       const struct xvpc_lb_backend *be,
-				       __u32 ifindex)
+/* A backend on the LB node itself: its reverse entry is written here (as
+ * the backend's node does on decap). @p: the tuple as it arrived. */
+static __always_inline void lb_ns_local_rev(const struct lb_pkt *p, __u32 vpc,
+					    const struct xvpc_lb_backend *be)
 {
 	struct xvpc_lb_ns_vip vip = {.vip = p->key.dst, .port = p->key.dport};
 	struct lb_pkt at_be = *p;
@@ -194,6 +193,14 @@ static __always_inline int lb_ns_local(struct __sk_buff *skb,
 	at_be.key.dst = be->ip;
 	at_be.key.dport = be->port;
 	lb_ns_ct_rev(&at_be, &vip);
+}
+
+static __always_inline int lb_ns_local(struct __sk_buff *skb,
+				       const struct lb_pkt *p, __u32 vpc,
+				       const struct xvpc_lb_backend *be,
+				       __u32 ifindex)
+{
+	lb_ns_local_rev(p, vpc, be);
 	stat_add(XVPC_STAT_LOCAL, skb->len);
 	ep_stat_tx(ifindex, skb->len);
 	return bpf_redirect(ifindex, 0);
@@ -263,6 +270,163 @@ static __always_inline int lb_ns_from_underlay(struct __sk_buff *skb)
 	if (err)
 		return err;
 	return lb_ns_forward(skb, &p, vpc, &be, ep);
+}
+
+/* ---- LB node, XDP flavour (frames carry complete checksums) ---- */
+
+/* DNAT and route an XDP frame in place: destination to @be (RFC 1624
+ * checksum updates, UDP's "no checksum" 0 kept), TTL - 1, gateway and
+ * backend MACs. */
+static __always_inline int lb_ns_dnat_xdp(void *data, void *end,
+					  const struct lb_pkt *p,
+					  const struct xvpc_lb_backend *be,
+					  const __u8 *gw_mac,
+					  const __u8 *be_mac)
+{
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN;
+	__be16 *ports;
+	__u16 *l4sum;
+
+	if (p->l4off > 80) /* bounds again, for the verifier */
+		return -XVPC_DROP_MALFORMED;
+	ports = data + p->l4off;
+	l4sum = data + p->l4off + p->csum_at;
+	if ((void *)(ip + 1) > end || (void *)(ports + 2) > end ||
+	    (void *)(l4sum + 1) > end)
+		return -XVPC_DROP_MALFORMED;
+	if (ip->ttl <= 1)
+		return -XVPC_DROP_TTL;
+	if (p->key.proto == IPPROTO_TCP || *l4sum) {
+		__u16 sum = lb_csum_upd4(*l4sum, ip->daddr, be->ip);
+
+		sum = lb_csum_upd(sum, ports[1], be->port);
+		*l4sum = sum || p->key.proto == IPPROTO_TCP ? sum : 0xffff;
+	}
+	ip->check = lb_csum_upd4(ip->check, ip->daddr, be->ip);
+	ip->daddr = be->ip;
+	ports[1] = be->port;
+	ipv4_dec_ttl(ip);
+	mac_copy(eth->h_source, gw_mac);
+	mac_copy(eth->h_dest, be_mac);
+	return 0;
+}
+
+/* The underlay next hop towards @node_ip from the kernel's FIB and
+ * neighbours; non-zero when there is none yet. */
+static __always_inline int lb_ns_nexthop_xdp(struct xdp_md *ctx,
+					     const struct xvpc_config *cfg,
+					     __be32 node_ip,
+					     struct bpf_fib_lookup *fib)
+{
+	fib->family = 2; /* AF_INET */
+	fib->ipv4_src = cfg->node_ip;
+	fib->ipv4_dst = node_ip;
+	fib->ifindex = cfg->underlay_ifindex;
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), BPF_FIB_LOOKUP_OUTPUT) !=
+	       BPF_FIB_LKUP_RET_SUCCESS;
+}
+
+/* Outer Ethernet, IPv4, UDP and VXLAN (I | F_NS) in front of the frame,
+ * MACs from @fib; out of the next hop's device. */
+static __always_inline int lb_ns_encap_xdp(struct xdp_md *ctx,
+					   const struct xvpc_config *cfg,
+					   const struct bpf_fib_lookup *fib,
+					   __be32 node_ip, __u32 vni,
+					   __u32 hash)
+{
+	__u32 len = ctx->data_end - ctx->data;
+	struct encap_hdr h = {};
+	struct iphdr ip = {
+		.version = 4,
+		.ihl = 5,
+		.frag_off = bpf_htons(0x4000), /* DF */
+		.ttl = 64,
+		.protocol = IPPROTO_UDP,
+	};
+	void *data;
+
+	if (len + XVPC_ENCAP_OVERHEAD - ETH_HLEN > cfg->underlay_mtu)
+		return -XVPC_DROP_TOO_BIG;
+	if (bpf_xdp_adjust_head(ctx, -XVPC_ENCAP_OVERHEAD))
+		return -XVPC_DROP_ENCAP;
+	data = (void *)(long)ctx->data;
+	if (data + XVPC_ENCAP_OVERHEAD > (void *)(long)ctx->data_end)
+		return -XVPC_DROP_MALFORMED;
+	len += XVPC_ENCAP_OVERHEAD;
+	ip.tot_len = bpf_htons(len - ETH_HLEN);
+	ip.saddr = cfg->node_ip;
+	ip.daddr = node_ip;
+	ip.check = ipv4_csum(&ip);
+	h.ip = ip;
+	mac_copy(h.eth.h_dest, fib->dmac);
+	mac_copy(h.eth.h_source, fib->smac);
+	h.eth.h_proto = bpf_htons(ETH_P_IP);
+	h.udp.source = bpf_htons(NS_SPORT_BASE + (hash & NS_SPORT_MASK));
+	h.udp.dest = bpf_htons(XVPC_VXLAN_PORT);
+	h.udp.len = bpf_htons(len - ETH_HLEN - sizeof(struct iphdr));
+	h.vx.flags = bpf_htonl(VXLAN_FLAG_I | XVPC_VXLAN_F_NS);
+	h.vx.vni = bpf_htonl(vni << 8);
+	__builtin_memcpy(data, &h, XVPC_ENCAP_OVERHEAD);
+	stat_add(XVPC_STAT_ENCAP, len);
+	/* A redirect, even back out of the ingress device: XDP_TX on a veth
+	 * only reaches a peer that runs an XDP program itself, while a
+	 * redirect also wakes a peer with NAPI (GRO on). */
+	return bpf_redirect(fib->ifindex, 0);
+}
+
+/* The XDP counterpart of lb_ns_from_underlay(). Returns LB_PASS, an XDP
+ * verdict (> 0) or -XVPC_DROP_*. A backend's node with no underlay
+ * neighbour entry yet: the frame passes to the kernel (which drops it;
+ * the overlay's own traffic resolves the neighbour). */
+static __always_inline int lb_ns_from_underlay_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	const struct xvpc_lb_config *cfg;
+	const struct xvpc_config *node;
+	struct bpf_fib_lookup fib = {};
+	const struct xvpc_lb_svc *svc;
+	struct xvpc_lb_backend be;
+	struct xvpc_subnet *sn;
+	struct lb_pkt p = {};
+	struct xvpc_ep *ep;
+	__u32 stat, vpc;
+	int err;
+
+	svc = lb_ns_match(data, end, &cfg, &p);
+	if (!svc)
+		return LB_PASS;
+	node = node_config();
+	if (!node)
+		return -XVPC_DROP_NO_CONFIG;
+	vpc = svc->backend_vpc;
+	err = lb_ns_backend(cfg, &p, svc, &be, &stat);
+	if (err)
+		return err;
+	ep = ep_lookup(vpc, be.ip);
+	if (!ep)
+		return -XVPC_DROP_NO_ENDPOINT;
+	sn = subnet_lookup(vpc, be.ip);
+	if (!sn)
+		return -XVPC_DROP_NO_SUBNET;
+	if (!(ep->flags & XVPC_EP_LOCAL) &&
+	    lb_ns_nexthop_xdp(ctx, node, ep->node_ip, &fib))
+		return LB_PASS;
+	stat_add(stat, end - data);
+	err = lb_ns_dnat_xdp(data, end, &p, &be, sn->gw_mac, ep->mac);
+	if (err)
+		return err;
+	stat_add(XVPC_STAT_ROUTED, end - data);
+	if (!(ep->flags & XVPC_EP_LOCAL))
+		return lb_ns_encap_xdp(
+			ctx, node, &fib, ep->node_ip, ep->vni,
+			xvpc_lb_flow_hash(p.key.src, p.key.dst, p.key.sport,
+					  p.key.dport, p.key.proto));
+	lb_ns_local_rev(&p, vpc, &be);
+	stat_add(XVPC_STAT_LOCAL, end - data);
+	ep_stat_tx(ep->ifindex, end - data);
+	return bpf_redirect(ep->ifindex, 0);
 }
 
 /* ---- the backend's reply ---- */

@@ -5,7 +5,8 @@
  * to change first, program, ingress port, input frame (plain or VXLAN from
  * the peer node, with its flags), verdict, counter, expected output frame
  * (and whether it is VXLAN-encapsulated to the peer with F_NS), receiving
- * endpoint, expected conntrack entry}.
+ * endpoint, expected conntrack entry}. Underlay steps run through the tc
+ * program, then the XDP one.
  *
  * This node is at once an LB node and a backend's node. Topology: fixture.h,
  * plus
@@ -42,7 +43,7 @@
 
 static const __u8 MAC_ROUTER[6] = {2, 0, 0, 0, 0, 0x77};
 
-enum which { FROM_EP, UL_TC, UL_BOTH };
+enum which { FROM_EP, UL_BOTH }; /* UL_BOTH: underlay tc, then XDP */
 
 /* Client ports: S_A2 hashes to a2, S_B1 to b1 in the first table. */
 enum sport { S_NONE, S_A2, S_B1, S_DEC, S_SPOOF, S__MAX };
@@ -133,14 +134,17 @@ static size_t frame(__u8 *buf, __u32 vx_flags, __u32 vni, const struct flow *f)
 
 /* Outer headers of the LB node's output: IPv4/UDP 4789 from this node to
  * the peer, VXLAN with the I and NS flags and @vni. */
-static bool outer_ok(const __u8 *o, __u32 vni)
+static bool outer_ok(const __u8 *o, __u32 vni, bool xdp)
 {
 	__be32 src = pkt_ip(NODE), dst = pkt_ip(PEER_NODE);
 	__be32 fl = htonl(0x08000000 | XVPC_VXLAN_F_NS), v = htonl(vni << 8);
 
-	return !memcmp(o + 6, MAC_NODE, 6) && o[14] == 0x45 && o[23] == 17 &&
-	       !memcmp(o + 26, &src, 4) && !memcmp(o + 30, &dst, 4) &&
-	       o[36] == XVPC_VXLAN_PORT >> 8 &&
+	/* tc: the kernel fills the MACs later (bpf_redirect_neigh); XDP:
+	 * from the FIB and the neighbour table, in the frame. */
+	if (xdp && (memcmp(o, MAC_PEER, 6) || memcmp(o + 6, MAC_NODE, 6)))
+		return false;
+	return o[14] == 0x45 && o[23] == 17 && !memcmp(o + 26, &src, 4) &&
+	       !memcmp(o + 30, &dst, 4) && o[36] == XVPC_VXLAN_PORT >> 8 &&
 	       o[37] == (XVPC_VXLAN_PORT & 0xff) && !memcmp(o + 42, &fl, 4) &&
 	       !memcmp(o + 46, &v, 4) &&
 	       pkt_csum(o + 14, 20) == 0; /* outer IPv4 checksum */
@@ -179,6 +183,20 @@ static bool ct_ok(const struct step *s)
 	return !err && v.dir == XVPC_LB_CT_FWD && v.nat.ip == pkt_ip(s->ct_ip);
 }
 
+static void forget_flow(const struct step *s)
+{
+	struct xvpc_lb_ct_key k = {
+		.vpc_id = XVPC_LB_PUBLIC,
+		.src = pkt_ip(s->in.src),
+		.dst = pkt_ip(s->in.dst),
+		.sport = htons(sports[s->in.s]),
+		.dport = htons(s->in.port),
+		.proto = 6,
+	};
+
+	bpf_map_delete_elem(xvpc_dp_map_fd(dp, XVPC_M_LB_CT), &k);
+}
+
 /* ---- state changes between steps ---- */
 
 static void only_b1(void)
@@ -210,15 +228,15 @@ static void only_b1(void)
 static const struct step steps[] = {
 	{"public VIP, SYN hashing to a2: DNAT, VXLAN F_NS to its node, client "
 	 "source kept",
-	 NULL, UL_TC, P_UL, 0, 0, TO_VIP(S_A2, SYN), 0, TC_ACT_REDIRECT,
+	 NULL, UL_BOTH, P_UL, 0, 0, TO_VIP(S_A2, SYN), 0, TC_ACT_REDIRECT,
 	 XVPC_STAT_LB_NEW, true, 101, TO_BE(MAC_A2, "10.0.1.20", S_A2, SYN, 63),
 	 P_NONE, CT_FWD_TO, "10.0.1.20", 0},
 	{"public VIP, SYN hashing to local b1: DNAT, delivered, reverse entry",
-	 NULL, UL_TC, P_UL, 0, 0, TO_VIP(S_B1, SYN), 0, TC_ACT_REDIRECT,
+	 NULL, UL_BOTH, P_UL, 0, 0, TO_VIP(S_B1, SYN), 0, TC_ACT_REDIRECT,
 	 XVPC_STAT_LB_NEW, true, 0, TO_BE(MAC_B1, "10.0.2.10", S_B1, SYN, 63),
 	 P_B1, CT_FWD_TO, "10.0.2.10", 0},
 	{"second packet after a2 left the table: conntrack keeps it on a2",
-	 only_b1, UL_TC, P_UL, 0, 0, TO_VIP(S_A2, ACK), 0, TC_ACT_REDIRECT,
+	 only_b1, UL_BOTH, P_UL, 0, 0, TO_VIP(S_A2, ACK), 0, TC_ACT_REDIRECT,
 	 XVPC_STAT_LB_EST, true, 101, TO_BE(MAC_A2, "10.0.1.20", S_A2, ACK, 63),
 	 P_NONE, CT_FWD_TO, "10.0.1.20", 0},
 	{"backend's node: F_NS VXLAN to local b1 delivered, reverse entry "
@@ -289,7 +307,7 @@ static const struct step steps[] = {
 	 0},
 	{"unrelated underlay traffic (SSH to the node) passes untouched",
 	 NULL,
-	 UL_TC,
+	 UL_BOTH,
 	 P_UL,
 	 0,
 	 0,
@@ -318,7 +336,7 @@ static const struct step steps[] = {
 	 0},
 	{"another port of the public VIP passes to the kernel",
 	 NULL,
-	 UL_TC,
+	 UL_BOTH,
 	 P_UL,
 	 0,
 	 0,
@@ -341,7 +359,7 @@ static const struct step steps[] = {
 	 0},
 	{"truncated TCP header to the public VIP passes to the kernel",
 	 NULL,
-	 UL_TC,
+	 UL_BOTH,
 	 P_UL,
 	 0,
 	 0,
@@ -358,7 +376,7 @@ static const struct step steps[] = {
 	 0},
 	{"public VIP without backends: drop_lb_no_backend",
 	 NULL,
-	 UL_TC,
+	 UL_BOTH,
 	 P_UL,
 	 0,
 	 0,
@@ -398,13 +416,13 @@ static int xdp_verdict(int tc)
 				     : XDP_DROP;
 }
 
-static bool out_ok(const struct step *s, const __u8 *out, size_t len)
+static bool out_ok(const struct step *s, const __u8 *out, size_t len, bool xdp)
 {
 	__u8 want[PKT_MAX];
 	size_t wlen = frame(want, 0, 0, &s->out), off = s->out_vni ? 50 : 0;
 
 	if (len == wlen + off && !memcmp(out + off, want, wlen) &&
-	    (!s->out_vni || outer_ok(out, s->out_vni)))
+	    (!s->out_vni || outer_ok(out, s->out_vni, xdp)))
 		return true;
 	hexdump("got", out, len);
 	hexdump("want (inner)", want, wlen);
@@ -427,6 +445,8 @@ static int run_step(const struct step *s, bool xdp)
 	bool ok = true;
 	int err;
 
+	if (xdp && s->stat == XVPC_STAT_LB_NEW)
+		forget_flow(s); /* a new flow again, for the XDP program */
 	if (s->truncate > 0 && (size_t)s->truncate < len)
 		len = s->truncate;
 	if (s->truncate < 0)
@@ -458,7 +478,7 @@ static int run_step(const struct step *s, bool xdp)
 			port_names[s->to_port]);
 		ok = false;
 	}
-	if (s->check_out && !out_ok(s, out, o.data_size_out))
+	if (s->check_out && !out_ok(s, out, o.data_size_out, xdp))
 		ok = false;
 	if (!ct_ok(s)) {
 		fprintf(stderr, "  conntrack entry is not as expected\n");
@@ -514,6 +534,15 @@ static int ns_setup(void)
 	      find_sport(table, "10.0.1.20", 10000, &sports[S_A2]) ?:
 	      find_sport(table, "10.0.2.10", 10000, &sports[S_B1]);
 	xvpc_maglev_ctx_free(ctx);
+	/* The XDP program takes the next hop's MACs from the neighbour table:
+	 * the peer node's entry, and this node's MAC on the underlay; the
+	 * kernel's FIB helper answers only where forwarding is on. */
+	err = sh("sysctl -qw net.ipv4.ip_forward=1 && "
+		 "ip link set ul address 02:00:00:00:00:ff && "
+		 "ip neigh replace " PEER_NODE " lladdr 02:00:00:00:00:fe "
+		 "dev ul nud permanent");
+	if (err)
+		return err;
 	sports[S_DEC] = 30000;
 	sports[S_SPOOF] = 30001;
 	return err;

@@ -25,6 +25,9 @@
 # connection (HTTP keep-alive) survives a SIGKILL and restart of the LB
 # node's agent, and then a move of the route to the other LB node.
 #
+# Once with the underlay in tc, once in XDP (XVPC_E2E_MODES, default
+# "tc xdp"): the LB node's path and the decapsulation are each mode's own.
+#
 # Prints PASS/FAIL per check and "N passed, M failed"; exit status non-zero
 # on failure; teardown (daemons, --uninstall, pins, namespaces) always runs.
 set -u
@@ -32,6 +35,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . selftests/e2e/lib.sh
 . selftests/e2e/agent_lib.sh
 
+MODES=${XVPC_E2E_MODES:-tc xdp} # underlay attach modes to run
 VIP=203.0.113.10
 CLIENT=$XV_UL_NET.200
 PY=/usr/bin/python3
@@ -105,6 +109,9 @@ inet_setup() {
 	xv_must ip -n "$XV_UL_NS" link set p-inet master br0 up || return 1
 	xv_must ip -n "$INET_NS" link set eth0 mtu 1400 up || return 1
 	xv_must ip -n "$INET_NS" addr add "$CLIENT/24" dev eth0 || return 1
+	# Complete checksums, as from a wire (a veth leaves them partial,
+	# which an XDP receiver cannot complete).
+	xv_must ip netns exec "$INET_NS" ethtool -K eth0 tx off || return 1
 	xv_must ip netns exec "$INET_NS" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
 		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0 ||
 		return 1
@@ -149,6 +156,7 @@ all_via_n1() {
 
 logs_client() {
 	local vm n
+	[ ${#VIA_N1[@]} -gt 0 ] || { echo "no flow was answered"; return 1; }
 	for vm in w1 w2 w3; do
 		grep -qw "$vm" <<<"${VIA_N1[*]}" || continue
 		n=$(grep -c "^$CLIENT:" "$XV_TMP/log-$vm" 2>/dev/null)
@@ -213,7 +221,7 @@ longlived() {
 	sleep 1.5
 	xa_kill n1
 	sleep 1
-	xa_start n1 tc || { echo "agent on n1 did not come back"; return 1; }
+	xa_start n1 "$MODE" || { echo "agent on n1 did not come back"; return 1; }
 	sleep 1.5
 	via n2
 	wait "$pid"
@@ -224,9 +232,20 @@ longlived() {
 }
 
 run() {
-	local vm
+	local vm node
+	MODE=$1
+	XA_PID=()
+	XA_REV=()
+	VIA_N1=()
+	echo "== underlay mode: $MODE"
 	xv_underlay && xv_node n1 $XV_UL_NET.1 && xv_node n2 $XV_UL_NET.2 &&
 		xv_node n3 $XV_UL_NET.3 && xv_node_neighs || return 1
+	if [ "$MODE" = xdp ]; then
+		# XDP_TX out of a node's veth needs NAPI on the bridge's side.
+		for node in n1 n2 n3; do
+			xv_q ip netns exec "$XV_UL_NS" ethtool -K "p-$node" gro on
+		done
+	fi
 	xv_vpc 1 blue
 	xv_subnet 1 10.0.1.0/24 101 10.0.1.1
 	xv_vm w1 n1 1 10.0.1.11 && xv_vm w2 n2 1 10.0.1.12 &&
@@ -241,29 +260,29 @@ run() {
 	for node in n1 n2 n3; do
 		xa_state "$node" 1 "$PUBLIC" || return 1
 	done
-	if xa_start n1 tc && xa_start n2 tc && xa_start n3 tc; then
-		xv_check "agents on n1, n2, n3 start with the public service" true
+	if xa_start n1 "$MODE" && xa_start n2 "$MODE" && xa_start n3 "$MODE"; then
+		xv_check "[$MODE] agents on n1, n2, n3 start with the public service" true
 	else
-		xv_check "agents on n1, n2, n3 start with the public service" false
+		xv_check "[$MODE] agents on n1, n2, n3 start with the public service" false
 		return 0
 	fi
 	for vm in w1 w2 w3; do
 		xv_wait 5 xv_listen_ready "$vm" 8080 ||
-			{ xv_check "backend $vm listens" false; return 0; }
+			{ xv_check "[$MODE] backend $vm listens" false; return 0; }
 	done
-	xa_do "12 flows from the internet client via LB node n1 are answered by the backends" \
+	xa_do "[$MODE] 12 flows from the internet client via LB node n1 are answered by the backends" \
 		all_via_n1
-	xv_check "each backend logs the internet client's own address ($CLIENT)" \
+	xv_check "[$MODE] each backend logs the internet client's own address ($CLIENT)" \
 		logs_client
-	xv_check "capture on n1's bridge port: requests, no replies (they leave the backend's node n3 directly)" \
+	xv_check "[$MODE] capture on n1's bridge port: requests, no replies (they leave the backend's node n3 directly)" \
 		capture_lb
 	sed 's/^/     /' "$XV_TMP/capture" 2>/dev/null
-	xv_check "the same 12 flows (same client ports) via LB node n2 reach the same backends" \
+	xv_check "[$MODE] the same 12 flows (same client ports) via LB node n2 reach the same backends" \
 		same_via_n2
-	xa_do "a long-lived TCP connection survives SIGKILL and restart of n1's agent, then a move to n2" \
+	xa_do "[$MODE] a long-lived TCP connection survives SIGKILL and restart of n1's agent, then a move to n2" \
 		longlived
 	sed 's/^/     /' "$XV_TMP/longlived" 2>/dev/null
-	xv_check "no agent logged an error" \
+	xv_check "[$MODE] no agent logged an error" \
 		sh -c "! grep -h ' error xvpc-agent: ' $XV_TMP/agent-n*.log"
 	[ "${XV_VERBOSE:-0}" = 1 ] && cat "$XV_TMP"/agent-n*.log
 	return 0
@@ -281,5 +300,9 @@ xv_init
 trap 'ns_teardown; xv_teardown' EXIT
 trap 'ns_teardown; xv_teardown; exit 130' INT
 trap 'ns_teardown; xv_teardown; exit 143' TERM
-run || xv_check "topology and desired state set up" false
+for mode in $MODES; do
+	run "$mode" || xv_check "[$mode] topology and desired state set up" false
+	ns_teardown
+	xv_reset
+done
 xv_summary
