@@ -44,12 +44,15 @@ struct {
 
 /* The public service a frame from the underlay is for, its tuple in @p;
  * NULL: not ours (the frame passes to the kernel untouched). Nothing is
- * looked up while the node has no public service. */
+ * looked up while the node has no public service. Only frames sent to
+ * this node's MAC: a frame flooded on the underlay's segment reaches every
+ * node, and only the one it was routed to may balance it. */
 static __always_inline const struct xvpc_lb_svc *
 lb_ns_match(void *data, void *end, const struct xvpc_lb_config **cfg,
 	    struct lb_pkt *p)
 {
 	struct xvpc_lb_svc_key sk = {.vpc_id = XVPC_LB_PUBLIC};
+	const struct xvpc_config *node;
 	struct cursor c = {data, end};
 	struct ethhdr *eth;
 	struct iphdr *ip;
@@ -57,8 +60,10 @@ lb_ns_match(void *data, void *end, const struct xvpc_lb_config **cfg,
 	*cfg = lb_config();
 	if (!*cfg || !(*cfg)->public_services)
 		return NULL;
+	node = node_config();
 	eth = parse_eth(&c);
-	if (!eth || eth->h_proto != bpf_htons(ETH_P_IP))
+	if (!node || !eth || eth->h_proto != bpf_htons(ETH_P_IP) ||
+	    !mac_eq(eth->h_dest, node->node_mac))
 		return NULL;
 	ip = parse_ipv4(&c);
 	if (!ip || lb_parse(&c, data, ip, XVPC_LB_PUBLIC, p))
