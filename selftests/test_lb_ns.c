@@ -532,6 +532,8 @@ static int find_sport(const struct xvpc_lb_backend *table, const char *ip,
 static int ns_setup(void)
 {
 	struct xvpc_lb_backend table[TBL_M];
+	__be32 peer = pkt_ip(PEER_NODE);
+	struct xvpc_node member = {};
 	struct xvpc_maglev_ctx *ctx;
 	int err;
 
@@ -566,6 +568,11 @@ static int ns_setup(void)
 		 "dev ul nud permanent");
 	if (err)
 		return err;
+	/* The peer node is a member: its F_NS packets are accepted. */
+	err = bpf_map_update_elem(xvpc_dp_map_fd(dp, XVPC_M_NODES), &peer,
+				  &member, 0);
+	if (err)
+		return -errno;
 	sports[S_DEC] = 30000;
 	sports[S_SPOOF] = 30001;
 	return err;

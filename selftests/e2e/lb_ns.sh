@@ -43,7 +43,10 @@ PORTS=$(seq 40001 40012) # client ports of the flows sent via n1 and n2
 INET_NS=
 declare -A VIA_N1=()
 
-PUBLIC='.services = [{ "vpc": 1, "vip": "203.0.113.10", "port": 80,
+# The members ("nodes": F_NS packets are accepted from members only, once
+# the datapath checks it) and the public service, in every node's state.
+PUBLIC='.nodes = ["192.168.250.1", "192.168.250.2", "192.168.250.3"] |
+	.services = [{ "vpc": 1, "vip": "203.0.113.10", "port": 80,
 	"protocol": "tcp", "public": true,
 	"backends": [ { "ip": "10.0.1.11", "port": 8080 },
 		      { "ip": "10.0.1.12", "port": 8080 },
