@@ -13,6 +13,7 @@
  *   public web  203.0.113.10:80/tcp, backends of VPC 1:
  *                 b1 10.0.2.10:8080 (local), a2 10.0.1.20:8080 (node .2)
  *   public void 203.0.113.11:80/tcp, no backends
+ *   public dns  203.0.113.10:53/udp -> b1 10.0.2.10:5353
  *   client 198.51.100.7, outside the overlay. Its source ports are picked
  *   at start so that each flow hashes to the backend the step names.
  */
@@ -46,16 +47,18 @@ static const __u8 MAC_ROUTER[6] = {2, 0, 0, 0, 0, 0x77};
 enum which { FROM_EP, UL_BOTH }; /* UL_BOTH: underlay tc, then XDP */
 
 /* Client ports: S_A2 hashes to a2, S_B1 to b1 in the first table. */
-enum sport { S_NONE, S_A2, S_B1, S_DEC, S_SPOOF, S__MAX };
+enum sport { S_NONE, S_A2, S_B1, S_DEC, S_SPOOF, S_UDP, S_UDP0, S__MAX };
 static __u16 sports[S__MAX];
 
 struct flow {
 	const __u8 *smac, *dmac;
 	const char *src, *dst;
-	enum sport s; /* the client's port, by name */
-	__u16 port;   /* the other side's port */
-	bool reply;   /* from the backend: ports swapped */
-	__u8 flags;   /* TCP */
+	enum sport s;	/* the client's port, by name */
+	__u16 port;	/* the other side's port */
+	bool reply;	/* from the backend: ports swapped */
+	bool udp;	/* else TCP */
+	bool zero_csum; /* UDP without checksum */
+	__u8 flags;	/* TCP */
 	__u8 ttl;
 };
 
@@ -81,7 +84,7 @@ struct step {
 	__u16 ct_port;
 };
 
-static struct xvpc_lb_svc_key key_web, key_void;
+static struct xvpc_lb_svc_key key_web, key_void, key_dns;
 static struct xvpc_lb_backend_spec web_be[2];
 
 /* ---- frames ---- */
@@ -107,7 +110,7 @@ static size_t frame(__u8 *buf, __u32 vx_flags, __u32 vni, const struct flow *f)
 		.dmac = f->dmac,
 		.src = f->src,
 		.dst = f->dst,
-		.proto = 6,
+		.proto = f->udp ? 17 : 6,
 		.ttl = f->ttl,
 		.payload = 32,
 		.sport = f->reply ? f->port : cport,
@@ -124,11 +127,18 @@ static size_t frame(__u8 *buf, __u32 vx_flags, __u32 vni, const struct flow *f)
 	__u8 *ip = buf + (vx_flags ? 50 : 0) + 14, *l4 = ip + 20;
 	__u16 c;
 
-	l4[12] = 0x50;
-	l4[13] = f->flags;
-	l4[16] = l4[17] = 0;
+	if (f->udp) {
+		l4[4] = 0;
+		l4[5] = 32;
+		l4[6] = l4[7] = 0;
+	} else {
+		l4[12] = 0x50;
+		l4[13] = f->flags;
+		l4[16] = l4[17] = 0;
+	}
 	c = l4_csum(ip, l4, 32);
-	memcpy(l4 + 16, &c, 2);
+	if (!f->zero_csum)
+		memcpy(l4 + (f->udp ? 6 : 16), &c, 2);
 	return len;
 }
 
@@ -155,7 +165,7 @@ static bool outer_ok(const __u8 *o, __u32 vni, bool xdp)
 static bool ct_ok(const struct step *s)
 {
 	int fd = xvpc_dp_map_fd(dp, XVPC_M_LB_CT);
-	struct xvpc_lb_ct_key k = {.proto = 6};
+	struct xvpc_lb_ct_key k = {.proto = s->in.udp ? 17 : 6};
 	struct xvpc_lb_ct v;
 	int err;
 
@@ -191,7 +201,7 @@ static void forget_flow(const struct step *s)
 		.dst = pkt_ip(s->in.dst),
 		.sport = htons(sports[s->in.s]),
 		.dport = htons(s->in.port),
-		.proto = 6,
+		.proto = s->in.udp ? 17 : 6,
 	};
 
 	bpf_map_delete_elem(xvpc_dp_map_fd(dp, XVPC_M_LB_CT), &k);
@@ -420,6 +430,68 @@ static const struct step steps[] = {
 	 CT_NONE,
 	 NULL,
 	 0},
+	{"public UDP VIP: DNAT with the checksum rewritten, to local b1",
+	 NULL,
+	 UL_BOTH,
+	 P_UL,
+	 0,
+	 0,
+	 {.smac = MAC_ROUTER,
+	  .dmac = MAC_NODE,
+	  .src = CLIENT,
+	  .dst = VIP,
+	  .s = S_UDP,
+	  .port = 53,
+	  .udp = true},
+	 0,
+	 TC_ACT_REDIRECT,
+	 XVPC_STAT_LB_NEW,
+	 true,
+	 0,
+	 {.smac = MAC_GW,
+	  .dmac = MAC_B1,
+	  .src = CLIENT,
+	  .dst = "10.0.2.10",
+	  .s = S_UDP,
+	  .port = 5353,
+	  .udp = true,
+	  .ttl = 63},
+	 P_B1,
+	 CT_FWD_TO,
+	 "10.0.2.10",
+	 0},
+	{"public UDP VIP, datagram without checksum: stays 0",
+	 NULL,
+	 UL_BOTH,
+	 P_UL,
+	 0,
+	 0,
+	 {.smac = MAC_ROUTER,
+	  .dmac = MAC_NODE,
+	  .src = CLIENT,
+	  .dst = VIP,
+	  .s = S_UDP0,
+	  .port = 53,
+	  .udp = true,
+	  .zero_csum = true},
+	 0,
+	 TC_ACT_REDIRECT,
+	 XVPC_STAT_LB_NEW,
+	 true,
+	 0,
+	 {.smac = MAC_GW,
+	  .dmac = MAC_B1,
+	  .src = CLIENT,
+	  .dst = "10.0.2.10",
+	  .s = S_UDP0,
+	  .port = 5353,
+	  .udp = true,
+	  .zero_csum = true,
+	  .ttl = 63},
+	 P_B1,
+	 CT_FWD_TO,
+	 "10.0.2.10",
+	 0},
 };
 
 /* ---- running ---- */
@@ -533,6 +605,7 @@ static int ns_setup(void)
 {
 	struct xvpc_lb_backend table[TBL_M];
 	__be32 peer = pkt_ip(PEER_NODE);
+	struct xvpc_lb_backend_spec dns_be;
 	struct xvpc_node member = {};
 	struct xvpc_maglev_ctx *ctx;
 	int err;
@@ -543,12 +616,19 @@ static int ns_setup(void)
 					   .proto = 6};
 	key_void = key_web;
 	key_void.vip = pkt_ip(VOID);
+	key_dns = key_web;
+	key_dns.port = htons(53);
+	key_dns.proto = 17;
+	dns_be = (struct xvpc_lb_backend_spec){pkt_ip("10.0.2.10"), htons(5353),
+					       1};
 	web_be[0] = (struct xvpc_lb_backend_spec){pkt_ip("10.0.2.10"),
 						  htons(8080), 1};
 	web_be[1] = (struct xvpc_lb_backend_spec){pkt_ip("10.0.1.20"),
 						  htons(8080), 1};
 	err = xvpc_lb_set_public_service(dp, &key_web, 1, web_be, 2, TBL_M)
 		      ?: xvpc_lb_set_public_service(dp, &key_void, 1, NULL, 0,
+						    TBL_M)
+		      ?: xvpc_lb_set_public_service(dp, &key_dns, 1, &dns_be, 1,
 						    TBL_M);
 	if (err)
 		return err;
@@ -575,25 +655,30 @@ static int ns_setup(void)
 		return -errno;
 	sports[S_DEC] = 30000;
 	sports[S_SPOOF] = 30001;
+	sports[S_UDP] = 30002;
+	sports[S_UDP0] = 30003;
 	return err;
 }
 
 /* ---- the loader's side ---- */
 
-static int count_ns(void)
+/* xvpc_lb_ns entries of public VIP:@port. */
+static int count_ns(__u16 port)
 {
 	int fd = xvpc_dp_map_fd(dp, XVPC_M_LB_NS), n = 0;
 	struct xvpc_lb_ns_key k, next, *prev = NULL;
+	struct xvpc_lb_ns_vip v;
 
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
-		n++;
+		n += !bpf_map_lookup_elem(fd, &k, &v) && v.port == htons(port);
 	}
 	return n;
 }
 
-static int count_ns_ct(void)
+/* Conntrack entries of public VIP:@port, forward and reverse. */
+static int count_ns_ct(__u16 port)
 {
 	int fd = xvpc_dp_map_fd(dp, XVPC_M_LB_CT), n = 0;
 	struct xvpc_lb_ct_key k, next, *prev = NULL;
@@ -602,9 +687,11 @@ static int count_ns_ct(void)
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (!bpf_map_lookup_elem(fd, &k, &v) &&
-		    ((v.flags & XVPC_LB_CT_F_NS) || !k.vpc_id))
-			n++;
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			continue;
+		n += ((v.flags & XVPC_LB_CT_F_NS) &&
+		      v.nat.port == htons(port)) ||
+		     (!k.vpc_id && k.dport == htons(port));
 	}
 	return n;
 }
@@ -627,15 +714,21 @@ static int loader_checks(void)
 	       err == -EINVAL ? "ok  " : "FAIL", err);
 	fail += err != -EINVAL;
 	bpf_map_lookup_elem(xvpc_dp_map_fd(dp, XVPC_M_LB_CONFIG), &zero, &cfg);
-	printf("%s loader: 2 public services counted (%u)\n",
-	       cfg.public_services == 2 ? "ok  " : "FAIL", cfg.public_services);
-	fail += cfg.public_services != 2;
+	printf("%s loader: 3 public services counted (%u)\n",
+	       cfg.public_services == 3 ? "ok  " : "FAIL", cfg.public_services);
+	fail += cfg.public_services != 3;
 	err = xvpc_lb_delete_service(dp, &key_web);
 	printf("%s loader: delete: xvpc_lb_ns %d entries, %d conntrack "
 	       "entries left\n",
-	       !err && !count_ns() && !count_ns_ct() ? "ok  " : "FAIL",
-	       count_ns(), count_ns_ct());
-	fail += err || count_ns() || count_ns_ct();
+	       !err && !count_ns(80) && !count_ns_ct(80) ? "ok  " : "FAIL",
+	       count_ns(80), count_ns_ct(80));
+	fail += err || count_ns(80) || count_ns_ct(80);
+	/* the other public service keeps its own */
+	printf("%s loader: the UDP service keeps its xvpc_lb_ns entry (%d) and "
+	       "its conntrack (%d)\n",
+	       count_ns(53) == 1 && count_ns_ct(53) == 4 ? "ok  " : "FAIL",
+	       count_ns(53), count_ns_ct(53));
+	fail += count_ns(53) != 1 || count_ns_ct(53) != 4;
 	return fail;
 }
 
@@ -668,7 +761,7 @@ int main(void)
 	}
 	f = loader_checks();
 	fail += f;
-	pass += 4 - f;
+	pass += 5 - f;
 	xvpc_dp_close(dp);
 	printf("test_lb_ns: %d passed, %d failed\n", pass, fail);
 	return fail ? 1 : 0;
