@@ -57,6 +57,15 @@ static int lb_set(void *ctx, const struct xvpc_lb_svc_key *key,
 	return xvpc_lb_set_service(a->dp, key, be, n, 0);
 }
 
+static int lb_set_public(void *ctx, const struct xvpc_lb_svc_key *key,
+			 __u32 backend_vpc,
+			 const struct xvpc_lb_backend_spec *be, __u32 n)
+{
+	struct agent *a = ctx;
+
+	return xvpc_lb_set_public_service(a->dp, key, backend_vpc, be, n, 0);
+}
+
 static int lb_del(void *ctx, const struct xvpc_lb_svc_key *key)
 {
 	struct agent *a = ctx;
@@ -242,6 +251,7 @@ static int open_learn_maps(struct agent *a)
 
 static const struct agent_lb_ops lb_ops = {
 	.set = lb_set,
+	.set_public = lb_set_public,
 	.del = lb_del,
 	.list = lb_list,
 };

@@ -12,6 +12,7 @@
 
 struct applied {
 	struct xvpc_lb_svc_key key;
+	__u32 backend_vpc; /* public services */
 	__u32 n;
 	struct xvpc_lb_backend_spec *be;
 };
@@ -62,7 +63,7 @@ void agent_lb_sync_free(struct agent_lb_sync *ls)
 void agent_lb_key(const struct xvpc_state_svc *s, struct xvpc_lb_svc_key *k)
 {
 	memset(k, 0, sizeof(*k));
-	k->vpc_id = s->vpc;
+	k->vpc_id = s->public ? XVPC_LB_PUBLIC : s->vpc;
 	k->vip = s->vip;
 	k->port = htons(s->port);
 	k->proto = s->proto;
@@ -91,10 +92,26 @@ static const char *key_str(const struct xvpc_lb_svc_key *k, char *buf,
 {
 	char ip[XVPC_IP_STRLEN];
 
-	snprintf(buf, len, "vpc %u %s:%u/%s", k->vpc_id,
-		 xvpc_fmt_ip(k->vip, ip), ntohs(k->port),
-		 k->proto == 6 ? "tcp" : "udp");
+	if (k->vpc_id == XVPC_LB_PUBLIC)
+		snprintf(buf, len, "public %s:%u/%s", xvpc_fmt_ip(k->vip, ip),
+			 ntohs(k->port), k->proto == 6 ? "tcp" : "udp");
+	else
+		snprintf(buf, len, "vpc %u %s:%u/%s", k->vpc_id,
+			 xvpc_fmt_ip(k->vip, ip), ntohs(k->port),
+			 k->proto == 6 ? "tcp" : "udp");
 	return buf;
+}
+
+/* A public service goes through set_public (its backends are endpoints of
+ * its VPC; the key's VPC is XVPC_LB_PUBLIC). */
+static int set_one(const struct agent_lb_sync *ls, const struct applied *w)
+{
+	if (w->key.vpc_id != XVPC_LB_PUBLIC)
+		return ls->ops->set(ls->ctx, &w->key, w->be, w->n);
+	if (!ls->ops->set_public)
+		return -EOPNOTSUPP;
+	return ls->ops->set_public(ls->ctx, &w->key, w->backend_vpc, w->be,
+				   w->n);
 }
 
 int agent_lb_sync(struct agent_lb_sync *ls, const struct xvpc_state *st,
@@ -128,6 +145,7 @@ int agent_lb_sync(struct agent_lb_sync *ls, const struct xvpc_state *st,
 		bool listed;
 
 		agent_lb_key(s, &w->key);
+		w->backend_vpc = s->public ? s->vpc : 0;
 		if (s->n_backends) {
 			w->be = calloc(s->n_backends, sizeof(*w->be));
 			if (!w->be) {
@@ -151,12 +169,13 @@ int agent_lb_sync(struct agent_lb_sync *ls, const struct xvpc_state *st,
 		listed = key_listed(have, n_have, &w->key);
 		old = ls->valid ? find_applied(ls, &w->key) : NULL;
 		if (listed && old && old->n == w->n &&
+		    old->backend_vpc == w->backend_vpc &&
 		    (!w->n || !memcmp(old->be, w->be, w->n * sizeof(*w->be)))) {
 			res->unchanged++;
 			n_next++;
 			continue;
 		}
-		err = ls->ops->set(ls->ctx, &w->key, w->be, w->n);
+		err = set_one(ls, w);
 		if (err) {
 			pr_err("load balancer: cannot set service %s: %s",
 			       key_str(&w->key, ks, sizeof(ks)),

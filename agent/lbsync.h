@@ -20,6 +20,11 @@
 struct agent_lb_ops {
 	int (*set)(void *ctx, const struct xvpc_lb_svc_key *key,
 		   const struct xvpc_lb_backend_spec *be, __u32 n);
+	/* North-south: a public service (key VPC XVPC_LB_PUBLIC) whose
+	 * backends are endpoints of backend_vpc. NULL: -EOPNOTSUPP. */
+	int (*set_public)(void *ctx, const struct xvpc_lb_svc_key *key,
+			  __u32 backend_vpc,
+			  const struct xvpc_lb_backend_spec *be, __u32 n);
 	int (*del)(void *ctx, const struct xvpc_lb_svc_key *key);
 	/* The services in the maps: a malloc'd array in *keys. */
 	int (*list)(void *ctx, struct xvpc_lb_svc_key **keys, size_t *n);
@@ -47,7 +52,7 @@ void agent_lb_sync_invalidate(struct agent_lb_sync *ls);
 int agent_lb_sync(struct agent_lb_sync *ls, const struct xvpc_state *st,
 		  agent_lb_up_fn up, void *up_ctx, struct agent_lb_stats *res);
 
-/* The datapath key of a state service. */
+/* The datapath key of a state service (a public one: VPC XVPC_LB_PUBLIC). */
 void agent_lb_key(const struct xvpc_state_svc *s, struct xvpc_lb_svc_key *k);
 
 #endif

@@ -256,6 +256,8 @@ static __always_inline int check_inner(struct cursor *c, struct vx_ctx *x,
 	return DECAP_DELIVER;
 }
 
+#include "lb_ns_decap.h" /* north-south load balancer: fills struct decap */
+
 /* Classify an underlay frame. Returns DECAP_PASS, DECAP_DELIVER or
  * DECAP_FORWARD (with *out filled), or -XVPC_DROP_*. Changes only the
  * inner destination MAC (learn mode) and, to forward, the outer IPv4
@@ -290,6 +292,9 @@ static __always_inline int classify(void *data, void *data_end,
 	if (!x.vx)
 		return -XVPC_DROP_MALFORMED;
 	x.outer_src = x.ip->saddr;
+	if (x.vx->flags == bpf_htonl(VXLAN_FLAG_I | XVPC_VXLAN_F_NS))
+		return lb_ns_classify(&c, x.vx, x.outer_src,
+				      out); /* lb_ns_decap.h */
 	ret = vxlan_flags(x.vx, &x);
 	if (ret)
 		return ret;

@@ -10,7 +10,7 @@
 #include <linux/pkt_cls.h>
 
 #include "common.bpf.h"
-#include "lb.h"
+#include "lb_ns.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -366,6 +366,8 @@ static __always_inline int from_ep(struct __sk_buff *skb)
 	lb = lb_from_ep(skb, b->vpc_id, ip, &c); /* load balancer: lb.h */
 	if (lb < 0)
 		return lb;
+	if (lb == LB_NS_OUT) /* north-south reply: lb_ns.h */
+		return lb_ns_out(skb);
 	if (lb != LB_PASS && lb_reparse(skb, &eth, &ip))
 		return -XVPC_DROP_MALFORMED;
 	if (lb == LB_DNAT || mac_eq(eth->h_dest, b->gw_mac))

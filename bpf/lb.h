@@ -69,6 +69,9 @@ struct {
 #define LB_PASS 0 /* not load-balanced traffic: packet untouched */
 #define LB_DNAT 1 /* destination rewritten to a backend */
 #define LB_SNAT 2 /* source rewritten back to the VIP (a reply) */
+#define LB_NS_OUT \
+	3 /* LB_SNAT of a north-south reply: leaves through the underlay, \
+	   * lb_ns_out() */
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -145,11 +148,21 @@ static __always_inline __u64 lb_timeout(const struct xvpc_lb_config *cfg,
 	return t ? t : XVPC_LB_UDP_TIMEOUT_NS;
 }
 
+/* Time since the entry's last packet. Another CPU may have stamped it
+ * after this packet read the clock: that is "just now", not 2^64 ns ago
+ * (an unsigned difference would expire a live flow and re-balance it). */
+static __always_inline __u64 lb_idle(const struct xvpc_lb_ct *ct, __u64 now)
+{
+	__u64 last = ct->last_ns;
+
+	return (__s64)(now - last) > 0 ? now - last : 0;
+}
+
 static __always_inline int lb_alive(const struct xvpc_lb_config *cfg,
 				    const struct xvpc_lb_ct *ct, __u8 proto,
 				    __u64 now)
 {
-	return now - ct->last_ns <= lb_timeout(cfg, ct, proto);
+	return lb_idle(ct, now) <= lb_timeout(cfg, ct, proto);
 }
 
 /* A packet refreshes its entry; FIN or RST closes it (short timeout). */
@@ -161,7 +174,7 @@ static __always_inline void lb_touch(struct xvpc_lb_ct *ct, __u8 flags,
 		ct->last_ns = now;
 		return;
 	}
-	if (now - ct->last_ns > XVPC_LB_TOUCH_NS)
+	if (lb_idle(ct, now) > XVPC_LB_TOUCH_NS)
 		ct->last_ns = now;
 }
 
@@ -349,9 +362,11 @@ static __always_inline int lb_from_ep(struct __sk_buff *skb, __u32 vpc_id,
 			       ?: LB_DNAT;
 	}
 	if (ct && ct->dir == XVPC_LB_CT_REV && lb_reply_ok(cfg, &p, ct, now)) {
+		int done = ct->flags & XVPC_LB_CT_F_NS ? LB_NS_OUT : LB_SNAT;
+
 		stat_add(XVPC_STAT_LB_REPLY, skb->len);
 		return lb_rewrite_skb(skb, &p, 0, ct->nat.ip, ct->nat.port)
-			       ?: LB_SNAT;
+			       ?: done;
 	}
 	sk.vpc_id = vpc_id;
 	sk.vip = p.key.dst;

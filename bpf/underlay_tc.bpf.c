@@ -3,7 +3,6 @@
 #include <linux/pkt_cls.h>
 
 #include "decap.h"
-#include "lb.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -16,6 +15,11 @@ int xvpc_tc_decap(struct __sk_buff *skb)
 
 	ret = classify((void *)(long)skb->data, (void *)(long)skb->data_end,
 		       &d);
+	if (ret == DECAP_PASS) {
+		ret = lb_ns_from_underlay(skb); /* public VIP: lb_ns.h */
+		if (ret > 0)
+			return ret; /* redirected towards a backend */
+	}
 	if (ret == DECAP_PASS) {
 		stat_add(XVPC_STAT_PASS, len);
 		return TC_ACT_OK;

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Underlay ingress, XDP flavour: see decap.h. */
 #include "decap.h"
-#include "lb.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -51,6 +50,11 @@ int xvpc_xdp_decap(struct xdp_md *ctx)
 
 	ret = classify((void *)(long)ctx->data, (void *)(long)ctx->data_end,
 		       &d);
+	if (ret == DECAP_PASS) {
+		ret = lb_ns_from_underlay_xdp(ctx); /* public VIP: lb_ns.h */
+		if (ret > 0)
+			return ret; /* sent towards a backend */
+	}
 	if (ret == DECAP_PASS) {
 		stat_add(XVPC_STAT_PASS, len);
 		return XDP_PASS;

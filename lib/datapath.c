@@ -61,6 +61,7 @@ static const char *const map_names[XVPC_M__COUNT] = {
 	[XVPC_M_VPCS] = XVPC_MAP_VPCS,
 	[XVPC_M_NODES] = XVPC_MAP_NODES,
 	[XVPC_M_LEARNED] = XVPC_MAP_LEARNED,
+	[XVPC_M_LB_NS] = XVPC_MAP_LB_NS,
 };
 
 static const char *const prog_names[XVPC_P__COUNT] = {

@@ -40,6 +40,7 @@ enum xvpc_map_id {
 	XVPC_M_VPCS,
 	XVPC_M_NODES,
 	XVPC_M_LEARNED,
+	XVPC_M_LB_NS, /* north-south: backend -> public VIP (lib/lb.h) */
 	XVPC_M__COUNT,
 };
 

@@ -159,13 +159,14 @@ out:
 }
 
 /* Slots in use, as a bitmap of XVPC_LB_MAX_SERVICES bits; *n services. */
-static int used_slots(int svc_fd, __u8 *used, __u32 *n)
+static int used_slots(int svc_fd, __u8 *used, __u32 *n, __u32 *public)
 {
 	struct xvpc_lb_svc_key key, next, *prev = NULL;
 	struct xvpc_lb_svc v;
 
 	memset(used, 0, XVPC_LB_MAX_SERVICES / 8);
 	*n = 0;
+	*public = 0;
 	while (!bpf_map_get_next_key(svc_fd, prev, &next)) {
 		key = next;
 		prev = &key;
@@ -174,6 +175,7 @@ static int used_slots(int svc_fd, __u8 *used, __u32 *n)
 		if (v.slot < XVPC_LB_MAX_SERVICES)
 			used[v.slot / 8] |= 1 << (v.slot % 8);
 		(*n)++;
+		*public += key.vpc_id == XVPC_LB_PUBLIC;
 	}
 	return errno == ENOENT ? 0 : -errno;
 }
@@ -189,21 +191,24 @@ static int free_slot(const __u8 *used, __u32 *slot)
 	return -ENOSPC;
 }
 
-/* config.services = number of services: 0 turns the datapath part off. */
+/* config.services = number of services: 0 turns the datapath part off;
+ * config.public_services: 0 turns the underlay ingress lookup off. */
 static int write_count(struct xvpc_dp *dp)
 {
 	int cfg_fd = xvpc_dp_map_fd(dp, XVPC_M_LB_CONFIG);
 	__u8 used[XVPC_LB_MAX_SERVICES / 8];
 	struct xvpc_lb_config cfg = {};
-	__u32 zero = 0, n;
+	__u32 zero = 0, n, public;
 	int err;
 
-	err = used_slots(xvpc_dp_map_fd(dp, XVPC_M_LB_SERVICES), used, &n);
+	err = used_slots(xvpc_dp_map_fd(dp, XVPC_M_LB_SERVICES), used, &n,
+			 &public);
 	if (err)
 		return err;
 	if (bpf_map_lookup_elem(cfg_fd, &zero, &cfg))
 		return -errno;
 	cfg.services = n;
+	cfg.public_services = public;
 	return bpf_map_update_elem(cfg_fd, &zero, &cfg, 0) ? -errno : 0;
 }
 
@@ -245,34 +250,31 @@ static __u32 weighted(const struct xvpc_lb_backend_spec *be, __u32 n)
 	return w;
 }
 
-int xvpc_lb_set_service(struct xvpc_dp *dp, const struct xvpc_lb_svc_key *key,
-			const struct xvpc_lb_backend_spec *be, __u32 n, __u32 m)
+static int set_service(struct xvpc_dp *dp, const struct xvpc_lb_svc_key *key,
+		       __u32 backend_vpc, const struct xvpc_lb_backend_spec *be,
+		       __u32 n, __u32 m)
 {
 	int svc_fd = xvpc_dp_map_fd(dp, XVPC_M_LB_SERVICES);
 	int tbl_fd = xvpc_dp_map_fd(dp, XVPC_M_LB_TABLES);
 	__u8 used[XVPC_LB_MAX_SERVICES / 8];
 	struct xvpc_lb_svc old, v = {};
+	__u32 count, public;
 	bool exists;
 	char name[64];
-	__u32 count;
 	int err;
 
-	if (!m)
-		m = XVPC_MAGLEV_M_DEFAULT;
-	err = xvpc_lb_validate(key, be, n, m);
-	if (err)
-		return err;
 	svc_str(key, name, sizeof(name));
 	exists = !bpf_map_lookup_elem(svc_fd, key, &old);
 	v.m = m;
 	v.backends = weighted(be, n);
+	v.backend_vpc = backend_vpc;
 	/* Same slot when the size stays: the new table replaces the old one
 	 * in one update. A new size gets a new slot, so that no packet reads
 	 * a table with the other size's modulus. */
 	if (exists && old.m == m) {
 		v.slot = old.slot;
 	} else {
-		err = used_slots(svc_fd, used, &count);
+		err = used_slots(svc_fd, used, &count, &public);
 		if (!err)
 			err = free_slot(used, &v.slot);
 		if (err) {
@@ -304,12 +306,162 @@ int xvpc_lb_set_service(struct xvpc_dp *dp, const struct xvpc_lb_svc_key *key,
 	return write_count(dp);
 }
 
+int xvpc_lb_set_service(struct xvpc_dp *dp, const struct xvpc_lb_svc_key *key,
+			const struct xvpc_lb_backend_spec *be, __u32 n, __u32 m)
+{
+	int err;
+
+	if (!m)
+		m = XVPC_MAGLEV_M_DEFAULT;
+	err = xvpc_lb_validate(key, be, n, m);
+	if (err)
+		return err;
+	if (key->vpc_id == XVPC_LB_PUBLIC) {
+		pr_err("VPC id %u is reserved for public services "
+		       "(xvpc_lb_set_public_service())",
+		       XVPC_LB_PUBLIC);
+		return -EINVAL;
+	}
+	return set_service(dp, key, 0, be, n, m);
+}
+
+/* ---- north-south: public services and xvpc_lb_ns ---- */
+
+static struct xvpc_lb_ns_key ns_key(__u32 vpc, const struct xvpc_lb_svc_key *s,
+				    const struct xvpc_lb_backend_spec *b)
+{
+	struct xvpc_lb_ns_key k = {
+		.vpc_id = vpc,
+		.ip = b->ip,
+		.port = b->port ? b->port : s->port,
+		.proto = s->proto,
+	};
+	return k;
+}
+
+/* Every backend either has no reverse entry or one naming this service:
+ * a backend ip:port serves one public VIP:port, or its replies could not
+ * be translated unambiguously. */
+static int ns_check(int fd, const struct xvpc_lb_svc_key *key, __u32 vpc,
+		    const struct xvpc_lb_backend_spec *be, __u32 n)
+{
+	char ip[XVPC_IP_STRLEN], vip[XVPC_IP_STRLEN];
+
+	for (__u32 i = 0; i < n; i++) {
+		struct xvpc_lb_ns_key k = ns_key(vpc, key, &be[i]);
+		struct xvpc_lb_ns_vip v;
+
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			continue;
+		if (v.vip == key->vip && v.port == key->port)
+			continue;
+		pr_err("backend %s:%u of VPC %u already serves public VIP "
+		       "%s:%u: a backend serves one public VIP",
+		       xvpc_fmt_ip(k.ip, ip), ntohs(k.port), vpc,
+		       xvpc_fmt_ip(v.vip, vip), ntohs(v.port));
+		return -EEXIST;
+	}
+	return 0;
+}
+
+static bool ns_listed(const struct xvpc_lb_ns_key *k, __u32 vpc,
+		      const struct xvpc_lb_svc_key *key,
+		      const struct xvpc_lb_backend_spec *be, __u32 n)
+{
+	for (__u32 i = 0; i < n; i++) {
+		struct xvpc_lb_ns_key w = ns_key(vpc, key, &be[i]);
+
+		if (!memcmp(&w, k, sizeof(w)))
+			return true;
+	}
+	return false;
+}
+
+/* Removes the reverse entries of @key that are not among @be (all of them
+ * with n = 0). */
+static void ns_prune(int fd, const struct xvpc_lb_svc_key *key, __u32 vpc,
+		     const struct xvpc_lb_backend_spec *be, __u32 n)
+{
+	struct xvpc_lb_ns_key k, next, *prev = NULL;
+	struct xvpc_lb_ns_vip v;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		if (!bpf_map_lookup_elem(fd, &next, &v) &&
+		    next.proto == key->proto && v.vip == key->vip &&
+		    v.port == key->port && !ns_listed(&next, vpc, key, be, n)) {
+			bpf_map_delete_elem(fd, &next);
+			continue;
+		}
+		k = next;
+		prev = &k;
+	}
+}
+
+static int ns_write(int fd, const struct xvpc_lb_svc_key *key, __u32 vpc,
+		    const struct xvpc_lb_backend_spec *be, __u32 n)
+{
+	struct xvpc_lb_ns_vip v = {.vip = key->vip, .port = key->port};
+	int err;
+
+	for (__u32 i = 0; i < n; i++) {
+		struct xvpc_lb_ns_key k = ns_key(vpc, key, &be[i]);
+
+		if (bpf_map_update_elem(fd, &k, &v, 0)) {
+			err = -errno;
+			pr_err("cannot write the public VIP of a backend: %s",
+			       strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int xvpc_lb_set_public_service(struct xvpc_dp *dp,
+			       const struct xvpc_lb_svc_key *key,
+			       __u32 backend_vpc,
+			       const struct xvpc_lb_backend_spec *be, __u32 n,
+			       __u32 m)
+{
+	int fd = xvpc_dp_map_fd(dp, XVPC_M_LB_NS);
+	int err;
+
+	if (!m)
+		m = XVPC_MAGLEV_M_DEFAULT;
+	err = xvpc_lb_validate(key, be, n, m);
+	if (err)
+		return err;
+	if (key->vpc_id != XVPC_LB_PUBLIC || backend_vpc == XVPC_LB_PUBLIC) {
+		pr_err("a public service has key VPC %u and a backend VPC "
+		       "other than %u",
+		       XVPC_LB_PUBLIC, XVPC_LB_PUBLIC);
+		return -EINVAL;
+	}
+	err = ns_check(fd, key, backend_vpc, be, n);
+	if (err)
+		return err;
+	/* Reverse entries first: a backend's node can translate the replies
+	 * of a flow as soon as an LB node (this one included) sends it. */
+	err = ns_write(fd, key, backend_vpc, be, n);
+	if (!err)
+		err = set_service(dp, key, backend_vpc, be, n, m);
+	if (err)
+		return err;
+	ns_prune(fd, key, backend_vpc, be, n);
+	return 0;
+}
+
 /* Conntrack entries of a service: forward ones are keyed by its VIP and
  * port, reverse ones translate back to them. */
 static bool ct_of(const struct xvpc_lb_svc_key *s,
 		  const struct xvpc_lb_ct_key *k, const struct xvpc_lb_ct *v)
 {
-	if (k->vpc_id != s->vpc_id || k->proto != s->proto)
+	if (k->proto != s->proto)
+		return false;
+	/* north-south reverse entries are keyed in the backend's VPC */
+	if (v->dir == XVPC_LB_CT_REV && (v->flags & XVPC_LB_CT_F_NS))
+		return s->vpc_id == XVPC_LB_PUBLIC && v->nat.ip == s->vip &&
+		       v->nat.port == s->port;
+	if (k->vpc_id != s->vpc_id)
 		return false;
 	if (v->dir == XVPC_LB_CT_FWD)
 		return k->dst == s->vip && k->dport == s->port;
@@ -355,6 +507,9 @@ int xvpc_lb_delete_service(struct xvpc_dp *dp,
 		return err;
 	}
 	bpf_map_delete_elem(xvpc_dp_map_fd(dp, XVPC_M_LB_TABLES), &v.slot);
+	if (key->vpc_id == XVPC_LB_PUBLIC)
+		ns_prune(xvpc_dp_map_fd(dp, XVPC_M_LB_NS), key, v.backend_vpc,
+			 NULL, 0);
 	flush_ct(dp, key);
 	return write_count(dp);
 }

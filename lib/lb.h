@@ -58,7 +58,19 @@ __u32 xvpc_lb_flow_entry(const struct xvpc_lb_ct_key *flow, __u32 m);
 int xvpc_lb_set_service(struct xvpc_dp *dp, const struct xvpc_lb_svc_key *key,
 			const struct xvpc_lb_backend_spec *be, __u32 n,
 			__u32 m);
-/* Delete a service, its table and its conntrack entries. -ENOENT. */
+/* North-south (docs/loadbalancer.md, "North-south"): set or replace a
+ * public service, key->vpc_id == XVPC_LB_PUBLIC, whose backends are
+ * endpoints of @backend_vpc; also writes xvpc_lb_ns (backend -> VIP:port)
+ * and removes the entries of backends no longer listed. -EEXIST (nothing
+ * changed) when a backend ip:port already serves another public VIP:port.
+ * xvpc_lb_set_service() refuses key->vpc_id == XVPC_LB_PUBLIC. */
+int xvpc_lb_set_public_service(struct xvpc_dp *dp,
+			       const struct xvpc_lb_svc_key *key,
+			       __u32 backend_vpc,
+			       const struct xvpc_lb_backend_spec *be, __u32 n,
+			       __u32 m);
+/* Delete a service, its table and its conntrack entries (and, for a
+ * public one, its xvpc_lb_ns entries). -ENOENT. */
 int xvpc_lb_delete_service(struct xvpc_dp *dp,
 			   const struct xvpc_lb_svc_key *key);
 /* Up to @max services into @out; *count gets how many exist. */

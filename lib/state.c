@@ -721,6 +721,80 @@ static int validate_hc(const struct xvpc_state_svc *s, size_t i, const char *w,
 	return 0;
 }
 
+static bool same_backend(const struct xvpc_state_svc *a,
+			 const struct xvpc_state_lb_backend *x,
+			 const struct xvpc_state_svc *b,
+			 const struct xvpc_state_lb_backend *y)
+{
+	return x->ip == y->ip &&
+	       (x->port ? x->port : a->port) == (y->port ? y->port : b->port);
+}
+
+/* A backend ip:port of public services k < i as well as of i, or 0. */
+static int public_shared(const struct xvpc_state *st, size_t i, size_t *k,
+			 __u32 *j)
+{
+	const struct xvpc_state_svc *s = &st->svcs[i];
+
+	for (*k = 0; *k < i; (*k)++) {
+		const struct xvpc_state_svc *o = &st->svcs[*k];
+
+		if (!o->public || o->vpc != s->vpc || o->proto != s->proto)
+			continue;
+		for (*j = 0; *j < s->n_backends; (*j)++)
+			for (__u32 m = 0; m < o->n_backends; m++)
+				if (same_backend(s, &s->backends[*j], o,
+						 &o->backends[m]))
+					return -EEXIST;
+	}
+	return 0;
+}
+
+/* A public service: its VIP outside the VPC's subnets, its VIP:port used
+ * by no other public service (they share one key space), and none of its
+ * backends serving another public service (the backend's node finds the
+ * VIP of a reply by the backend's address and port). */
+static int validate_public(const struct xvpc_state *st, size_t i, const char *w,
+			   char *err, size_t errlen)
+{
+	const struct xvpc_state_svc *s = &st->svcs[i];
+	char ip[XVPC_IP_STRLEN];
+	size_t k;
+	__u32 j;
+
+	if (!s->public)
+		return 0;
+	if (xvpc_state_find_subnet(st, s->vpc, s->vip)) {
+		seterr(err, errlen,
+		       "services[%zu] (%s): field \"vip\": a public VIP must "
+		       "be outside the VPC's subnets",
+		       i, w);
+		return -EINVAL;
+	}
+	for (k = 0; k < i; k++) {
+		const struct xvpc_state_svc *o = &st->svcs[k];
+
+		if (o->public && o->vip == s->vip && o->port == s->port &&
+		    o->proto == s->proto) {
+			seterr(err, errlen,
+			       "services[%zu] (%s): fields \"vip\", \"port\", "
+			       "\"protocol\": public, like services[%zu] of "
+			       "VPC %u",
+			       i, w, k, o->vpc);
+			return -EINVAL;
+		}
+	}
+	if (public_shared(st, i, &k, &j)) {
+		seterr(err, errlen,
+		       "services[%zu] (%s): field \"backends[%u]\": %s "
+		       "already serves public services[%zu]; a backend serves "
+		       "one public VIP",
+		       i, w, j, xvpc_fmt_ip(s->backends[j].ip, ip), k);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int validate_svcs(struct xvpc_state *st, char *err, size_t errlen)
 {
 	char w[64], ip[XVPC_IP_STRLEN];
@@ -816,6 +890,8 @@ static int validate_svcs(struct xvpc_state *st, char *err, size_t errlen)
 			}
 		}
 		ret = validate_hc(s, i, w, err, errlen);
+		if (!ret)
+			ret = validate_public(st, i, w, err, errlen);
 		if (ret)
 			return ret;
 		for (size_t k = 0; k < i; k++) {
@@ -867,8 +943,9 @@ struct pctx {
 
 static const char *const top_fields[] = {
 	"revision", "vpcs", "subnets", "endpoints", "services", "nodes", NULL};
-static const char *const svc_fields[] = {
-	"vpc", "vip", "port", "protocol", "backends", "health_check", NULL};
+static const char *const svc_fields[] = {"vpc",	     "vip",	 "port",
+					 "protocol", "backends", "health_check",
+					 "public",   NULL};
 static const char *const be_fields[] = {"ip", "port", "weight", NULL};
 static const char *const hc_fields[] = {
 	"type", "interval_ms", "timeout_ms",	"rise",
@@ -1315,7 +1392,7 @@ static int parse_svc(struct pctx *p, struct json_object *o,
 		     struct xvpc_state *st)
 {
 	struct xvpc_state_svc s = {0};
-	struct json_object *arr, *hc;
+	struct json_object *arr, *hc, *pub;
 	const char *proto;
 	char where[sizeof(p->where)], ip[XVPC_IP_STRLEN];
 	__u32 port = 0;
@@ -1352,6 +1429,10 @@ static int parse_svc(struct pctx *p, struct json_object *o,
 	snprintf(p->where + strlen(p->where),
 		 sizeof(p->where) - strlen(p->where), " (vpc %u, %s:%u/%s)",
 		 s.vpc, xvpc_fmt_ip(s.vip, ip), s.port, proto);
+	pub = get_field(p, o, "public", json_type_boolean, false, &ret);
+	if (ret)
+		return ret;
+	s.public = pub && json_object_get_boolean(pub);
 	hc = get_field(p, o, "health_check", json_type_object, false, &ret);
 	if (ret)
 		return ret;
@@ -1727,6 +1808,8 @@ static struct json_object *svc_json(const struct xvpc_state_svc *s)
 	}
 	if (s->hc.type != XVPC_HC_NONE &&
 	    add(o, "health_check", hc_json(&s->hc)))
+		goto fail;
+	if (s->public && add(o, "public", json_object_new_boolean(true)))
 		goto fail;
 	return o;
 fail:

@@ -92,6 +92,10 @@ struct xvpc_state_svc {
 	struct xvpc_state_lb_backend *backends; /* owned by the state */
 	__u32 n_backends;
 	struct xvpc_state_hc hc;
+	/* North-south: the VIP is a public address outside the VPC's
+	 * subnets, reached from outside the overlay through any node that has
+	 * the service (docs/loadbalancer.md, "North-south"). */
+	bool public;
 };
 
 struct xvpc_state {

@@ -173,6 +173,11 @@ struct xvpc_learned {
  */
 #define XVPC_VXLAN_F_RELAY 0x00800000u
 #define XVPC_VXLAN_F_FWD   0x00400000u
+/*   NS:    north-south load balancer (docs/loadbalancer.md, "North-south"):
+ *          sent by an LB node; the inner source is a client outside the
+ *          overlay (not a VPC endpoint), the inner destination a backend of
+ *          a public service hosted on the receiving node. */
+#define XVPC_VXLAN_F_NS 0x00200000u
 
 /* Node underlay configuration: array map with a single entry at key 0. */
 struct xvpc_config {
@@ -296,10 +301,11 @@ struct xvpc_lb_svc_key {
 };
 
 struct xvpc_lb_svc {
-	__u32 slot;	/* index in xvpc_lb_tables */
-	__u32 flags;	/* none yet */
-	__u32 m;	/* entries of the table (a Maglev prime) */
-	__u32 backends; /* 0: no table, packets dropped (lb_no_backend) */
+	__u32 slot;	   /* index in xvpc_lb_tables */
+	__u32 flags;	   /* none yet */
+	__u32 m;	   /* entries of the table (a Maglev prime) */
+	__u32 backends;	   /* 0: no table, packets dropped (lb_no_backend) */
+	__u32 backend_vpc; /* public services: the VPC of the backends */
 };
 
 /* Entry of a lookup table: where a new flow goes. */
@@ -318,6 +324,9 @@ struct xvpc_lb_config {
 	__u64 tcp_timeout_ns;	  /* 0: XVPC_LB_TCP_TIMEOUT_NS */
 	__u64 closing_timeout_ns; /* 0: XVPC_LB_CLOSING_TIMEOUT_NS */
 	__u64 udp_timeout_ns;	  /* 0: XVPC_LB_UDP_TIMEOUT_NS */
+	__u32 public_services;	  /* of services: public ones (vpc_id 0); 0: the
+				* underlay ingress looks for none */
+	__u32 pad;
 };
 
 /* Conntrack key: a packet's own tuple, as it arrives. */
@@ -341,14 +350,49 @@ enum xvpc_lb_ct_state {
 	XVPC_LB_CT_CLOSING = 2, /* FIN or RST seen: short timeout */
 };
 
+enum xvpc_lb_ct_flags {
+	/* north-south reverse entry on the backend's node: the reply leaves
+	 * through the underlay as plain IPv4, straight to the client */
+	XVPC_LB_CT_F_NS = 1 << 0,
+};
+
 struct xvpc_lb_ct {
 	struct xvpc_lb_backend nat; /* FWD: the backend; REV: VIP and port */
 	__u8 dir;		    /* enum xvpc_lb_ct_dir */
 	__u8 state;		    /* enum xvpc_lb_ct_state */
-	__u16 pad;
+	__u16 flags;		    /* enum xvpc_lb_ct_flags */
 	__u32 slot;	  /* service slot, for flushing a deleted service */
 	__u64 created_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
 	__u64 last_ns;	  /* last packet, to within XVPC_LB_TOUCH_NS */
+};
+
+/*
+ * North-south (docs/loadbalancer.md, "North-south"). A public service is
+ * keyed with vpc_id XVPC_LB_PUBLIC; its value's backend_vpc names the VPC
+ * whose endpoints are the backends. The LB node sends a flow's packets over
+ * VXLAN (XVPC_VXLAN_F_NS) to the backend's node with the destination
+ * rewritten to the backend and the client's source kept. The backend's
+ * node finds the public VIP:port of a backend in xvpc_lb_ns (written by the
+ * agent: one public VIP:port per backend ip:port, so the lookup is
+ * unambiguous) and writes a reverse conntrack entry (XVPC_LB_CT_F_NS); the
+ * reply is translated there and leaves through the underlay directly.
+ */
+#define XVPC_MAP_LB_NS		"xvpc_lb_ns"
+#define XVPC_LB_PUBLIC		0 /* vpc_id of a public service's key */
+#define XVPC_LB_MAX_NS_BACKENDS 65536
+
+struct xvpc_lb_ns_key {
+	__u32 vpc_id; /* the backend's VPC */
+	__be32 ip;    /* backend */
+	__be16 port;  /* backend port */
+	__u8 proto;
+	__u8 pad;
+};
+
+struct xvpc_lb_ns_vip {
+	__be32 vip; /* the public VIP and port the backend serves */
+	__be16 port;
+	__u16 pad;
 };
 
 /*

@@ -25,9 +25,9 @@ _Static_assert(sizeof(struct xvpc_counter) == 16, "xvpc_counter");
 _Static_assert(sizeof(struct xvpc_ep_stats) == 32, "xvpc_ep_stats");
 _Static_assert(sizeof(struct xvpc_event) == 24, "xvpc_event");
 _Static_assert(sizeof(struct xvpc_lb_svc_key) == 12, "xvpc_lb_svc_key");
-_Static_assert(sizeof(struct xvpc_lb_svc) == 16, "xvpc_lb_svc");
+_Static_assert(sizeof(struct xvpc_lb_svc) == 20, "xvpc_lb_svc");
 _Static_assert(sizeof(struct xvpc_lb_backend) == 8, "xvpc_lb_backend");
-_Static_assert(sizeof(struct xvpc_lb_config) == 32, "xvpc_lb_config");
+_Static_assert(sizeof(struct xvpc_lb_config) == 40, "xvpc_lb_config");
 _Static_assert(sizeof(struct xvpc_lb_ct_key) == 20, "xvpc_lb_ct_key");
 _Static_assert(sizeof(struct xvpc_lb_ct) == 32, "xvpc_lb_ct");
 _Static_assert(offsetof(struct xvpc_lb_ct, last_ns) == 24, "last_ns");
@@ -35,6 +35,8 @@ _Static_assert(sizeof(struct xvpc_vpc) == 24, "xvpc_vpc");
 _Static_assert(sizeof(struct xvpc_node) == 8, "xvpc_node");
 _Static_assert(sizeof(struct xvpc_learned) == 48, "xvpc_learned");
 _Static_assert(offsetof(struct xvpc_learned, ep) == 0, "learned ep first");
+_Static_assert(sizeof(struct xvpc_lb_ns_key) == 12, "xvpc_lb_ns_key");
+_Static_assert(sizeof(struct xvpc_lb_ns_vip) == 8, "xvpc_lb_ns_vip");
 
 static void test_sizes(void **state)
 {

@@ -31,7 +31,9 @@ struct fake {
 	__u32 n_be[MAXS];
 	size_t n;
 	int sets, dels;
-	int fail_set; /* error of the next set */
+	int fail_set;	   /* error of the next set */
+	int public_sets;   /* through set_public */
+	__u32 backend_vpc; /* of the last set_public */
 };
 
 static long fake_find(struct fake *f, const struct xvpc_lb_svc_key *k)
@@ -64,6 +66,17 @@ static int fake_set(void *ctx, const struct xvpc_lb_svc_key *key,
 	return 0;
 }
 
+static int fake_set_public(void *ctx, const struct xvpc_lb_svc_key *key,
+			   __u32 backend_vpc,
+			   const struct xvpc_lb_backend_spec *be, __u32 n)
+{
+	struct fake *f = ctx;
+
+	f->public_sets++;
+	f->backend_vpc = backend_vpc;
+	return fake_set(ctx, key, be, n);
+}
+
 static int fake_del(void *ctx, const struct xvpc_lb_svc_key *key)
 {
 	struct fake *f = ctx;
@@ -92,6 +105,7 @@ static int fake_list(void *ctx, struct xvpc_lb_svc_key **keys, size_t *n)
 
 static const struct agent_lb_ops fake_ops = {
 	.set = fake_set,
+	.set_public = fake_set_public,
 	.del = fake_del,
 	.list = fake_list,
 };
@@ -123,6 +137,39 @@ static struct xvpc_state *state(const char *svcs)
 #define S53                                                                  \
 	"{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 53, \"protocol\": " \
 	"\"udp\", \"backends\": [{\"ip\": \"10.0.1.12\"}]}"
+
+#define SPUB                                                                   \
+	"{\"vpc\": 1, \"vip\": \"203.0.113.10\", \"port\": 80, \"protocol\": " \
+	"\"tcp\", \"public\": true, \"backends\": [{\"ip\": \"10.0.1.10\"}]}"
+
+/* A public service is set through set_public, keyed in VPC 0 with the
+ * backends' VPC beside, diffed and deleted like any other. */
+static void test_public(void **unused)
+{
+	struct fake f = {0};
+	struct agent_lb_sync *ls = agent_lb_sync_new(&fake_ops, &f);
+	struct xvpc_state *st = state(SPUB ", " S80);
+	struct agent_lb_stats r;
+
+	(void)unused;
+	assert_int_equal(agent_lb_sync(ls, st, NULL, NULL, &r), 0);
+	assert_int_equal(r.added, 2);
+	assert_int_equal(f.public_sets, 1);
+	assert_int_equal(f.backend_vpc, 1);
+	assert_true(f.keys[0].vpc_id == XVPC_LB_PUBLIC ||
+		    f.keys[1].vpc_id == XVPC_LB_PUBLIC);
+	assert_int_equal(agent_lb_sync(ls, st, NULL, NULL, &r), 0);
+	assert_int_equal(r.unchanged, 2);
+	assert_int_equal(f.public_sets, 1);
+	xvpc_state_free(st);
+	st = state(S80);
+	assert_int_equal(agent_lb_sync(ls, st, NULL, NULL, &r), 0);
+	assert_int_equal(r.removed, 1);
+	assert_int_equal(f.n, 1);
+	assert_int_equal(f.keys[0].vpc_id, 1);
+	xvpc_state_free(st);
+	agent_lb_sync_free(ls);
+}
 
 static bool down_11(void *ctx, const struct xvpc_state_svc *s,
 		    const struct xvpc_state_lb_backend *b)
@@ -360,6 +407,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_public),
 		cmocka_unit_test(test_health_tcp),
 		cmocka_unit_test(test_health_http),
 	};

@@ -209,6 +209,57 @@ static void test_errors(void **unused)
 }
 
 /* The builder path (the controller's) validates the same rules. */
+/* Public (north-south) services: parsed, serialized only when true, and
+ * each rule of docs/state-format.md refused with the field it names. */
+#define PUB(vip, port, be)                                                    \
+	"{\"vpc\": 1, \"vip\": \"" vip "\", \"port\": " #port                 \
+	", \"protocol\": \"tcp\", \"public\": true, \"backends\": [{\"ip\": " \
+	"\"" be "\", \"port\": 8080}]}"
+
+static void test_public(void **unused)
+{
+	const char *doc =
+		DOC(PUB("203.0.113.10", 80, "10.0.1.10") ", " SVC(""));
+	const struct xvpc_state_svc *s;
+	struct xvpc_state *st = NULL, *b = NULL;
+	char *j = NULL;
+
+	(void)unused;
+	assert_int_equal(xvpc_state_parse(doc, strlen(doc), 0, &st, NULL, 0),
+			 0);
+	s = xvpc_state_find_svc(st, 1, inet_addr("203.0.113.10"), 80,
+				IPPROTO_TCP);
+	assert_non_null(s);
+	assert_true(s->public);
+	s = xvpc_state_find_svc(st, 1, inet_addr("10.0.1.100"), 80,
+				IPPROTO_TCP);
+	assert_non_null(s);
+	assert_false(s->public);
+	assert_int_equal(xvpc_state_to_json(st, false, &j), 0);
+	assert_non_null(strstr(j, "\"public\":true"));
+	assert_null(strstr(j, "\"public\":false"));
+	assert_int_equal(xvpc_state_parse(j, strlen(j), 0, &b, NULL, 0), 0);
+	assert_true(xvpc_state_find_svc(b, 1, inet_addr("203.0.113.10"), 80,
+					IPPROTO_TCP)
+			    ->public);
+	free(j);
+	xvpc_state_free(b);
+	xvpc_state_free(st);
+
+	expect_err(DOC("{\"vpc\": 1, \"vip\": \"203.0.113.10\", \"port\": 80, "
+		       "\"protocol\": \"tcp\", \"public\": 1, \"backends\": "
+		       "[]}"),
+		   "\"public\"", "boolean");
+	expect_err(DOC(PUB("10.0.1.77", 80, "10.0.1.10")), "\"vip\"",
+		   "outside the VPC's subnets");
+	expect_err(DOC(PUB("203.0.113.10", 80, "10.0.1.10") ", " PUB(
+			   "203.0.113.10", 80, "10.0.1.11")),
+		   "services[1]", "public, like services[0]");
+	expect_err(DOC(PUB("203.0.113.10", 80, "10.0.1.10") ", " PUB(
+			   "203.0.113.11", 80, "10.0.1.10")),
+		   "\"backends[0]\"", "already serves public services[0]");
+}
+
 static void test_builder(void **unused)
 {
 	const char *doc = "{" BASE "}";
@@ -254,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_optional),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_public),
 		cmocka_unit_test(test_builder),
 	};
 
