@@ -13,7 +13,8 @@
 #   4. a VM migrates to another node (its port re-bound through the API)
 #      under a 100/s ping: the longest gap between replies is under 1 s;
 #   5. a gateway node's agent dies: the controller designates another one
-#      and a miss to a new peer still resolves.
+#      and a miss to a new peer still resolves;
+#   6. the VPC switches to push mode and back at run time.
 #
 # Everything lives in this run's namespaces; teardown on any exit.
 set -u
@@ -206,6 +207,28 @@ check_gateway_loss() {
 	ok "agent on $dead killed: gateways now ${now[*]}; a new miss resolves"
 }
 
+# pushed_is NODE N: the node holds N pushed endpoints.
+pushed_is() { [ "$(pushed_count "$1")" = "$2" ]; }
+
+check_switch() {
+	STEP=switch
+	local all mine
+	all=$(xc_ctl "${TOK[t]}" port list | jq 'length')
+	mine=$(xc_ctl "${TOK[t]}" port list | jq --arg n "$X" '[.[] | select(.node == $n)] | length')
+	xc_ctl "${TOK[t]}" vpc update "$VPC" --mode push >/dev/null ||
+		fail "switch to push"
+	xv_wait 10 pushed_is "$X" "$all" ||
+		fail "push mode: $X holds $(pushed_count "$X") pushed endpoints, want $all"
+	first_ping a1 "${XV_VM_IP[b2]}" || fail "push mode: a1 -> b2"
+	xc_ctl "${TOK[t]}" vpc update "$VPC" --mode learn >/dev/null ||
+		fail "switch back to learn"
+	xv_wait 10 pushed_is "$X" "$mine" ||
+		fail "learn mode again: $X holds $(pushed_count "$X"), want $mine"
+	first_ping a1 "${XV_VM_IP[b2]}" || fail "learn mode again: a1 -> b2"
+	ok "switched push -> learn at run time: $X held $all then $mine pushed" \
+		"endpoints, traffic flowing in both modes"
+}
+
 xc_init
 setup
 check_not_pushed
@@ -213,4 +236,5 @@ check_first_packets
 check_bypass
 check_move
 check_gateway_loss
+check_switch
 echo "learn: all checks passed"
