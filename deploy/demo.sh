@@ -6,7 +6,8 @@
 # two tenants whose VPCs use the same CIDRs; VPCs, subnets and ports made
 # through xvpcctl; the VMs are network namespaces plugged in with the MAC
 # and IP the API gave their ports. Shows pings within and across subnets,
-# tenant isolation, a new port reaching the datapath, xvpcctl's views of
+# tenant isolation, a new port reaching the datapath, a load balancer's
+# VIP spreading connections, xvpcctl's views of
 # the API and of a node's datapath, then tears everything down (also on
 # Ctrl-C). Takes well under a minute; touches no real interface.
 #
@@ -166,6 +167,19 @@ fi
 xc_ctl "${TOKEN[blue]}" port delete "$XC_ID" >/dev/null &&
 	xv_wait 10 xc_maps_match_api n2 "${TOKEN[admin]}" &&
 	vm_ping blue-app "$(ip_of blue-new)" "port deleted through the API"
+
+step "A load balancer: VIP 10.0.100.1:7000 over blue-app and blue-db (Maglev in BPF on the client's node)"
+api blue lb create --vpc "${VPC[blue]}" --vip 10.0.100.1 --port 7000 \
+	--backend "$(ip_of blue-app)" --backend "$(ip_of blue-db)" --name whoami
+xv_wait 10 xv_whoami blue-web 10.0.100.1 1 || echo "  (the VIP did not answer within 10 s)"
+declare -A hits=()
+for i in $(seq 12); do
+	who=$(xv_whoami blue-web 10.0.100.1 1 || echo nobody)
+	hits[$who]=$((${hits[$who]:-0} + 1))
+done
+for who in "${!hits[@]}"; do
+	printf '  blue-web -> 10.0.100.1:7000 answered by %-9s %2d of 12 connections\n' "$who" "${hits[$who]}"
+done
 
 step "ARP never left the node: the gateway and peers were answered by BPF"
 show xv_in blue-web ip neigh show dev eth0
