@@ -797,7 +797,7 @@ static int validate_public(const struct xvpc_state *st, size_t i, const char *w,
 
 static int validate_svcs(struct xvpc_state *st, char *err, size_t errlen)
 {
-	char w[64], ip[XVPC_IP_STRLEN];
+	char w[64], ip[XVPC_IP_STRLEN], cidr[XVPC_CIDR_STRLEN];
 
 	for (size_t i = 0; i < st->n_svcs; i++) {
 		struct xvpc_state_svc *s = &st->svcs[i];
@@ -823,12 +823,18 @@ static int validate_svcs(struct xvpc_state *st, char *err, size_t errlen)
 				      : "0.0.0.0 is not a service address");
 			return -EINVAL;
 		}
+		/* The datapath answers ARP for endpoints and gateways only:
+		 * clients reach a VIP through their gateway, so it must lie
+		 * outside every subnet (the API's rule too). */
 		sn = xvpc_state_find_subnet(st, s->vpc, s->vip);
-		if (sn && sn->gw_ip == s->vip) {
+		if (sn) {
 			seterr(err, errlen,
-			       "services[%zu] (%s): field \"vip\": is the "
-			       "subnet's gateway_ip",
-			       i, w);
+			       "services[%zu] (%s): field \"vip\": inside "
+			       "subnet %s, where no client could reach it (ARP "
+			       "is answered for endpoints and the gateway "
+			       "only): a VIP must be outside the VPC's "
+			       "subnets",
+			       i, w, xvpc_fmt_cidr(sn->net, sn->plen, cidr));
 			return -EINVAL;
 		}
 		if (!s->port) {

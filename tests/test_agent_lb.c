@@ -127,15 +127,15 @@ static struct xvpc_state *state(const char *svcs)
 }
 
 #define S80                                                                  \
-	"{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 80, \"protocol\": " \
+	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, \"protocol\": " \
 	"\"tcp\", \"backends\": [{\"ip\": \"10.0.1.10\"}, {\"ip\": "         \
 	"\"10.0.1.11\"}]}"
 #define S80B                                                                 \
-	"{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 80, \"protocol\": " \
+	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, \"protocol\": " \
 	"\"tcp\", \"backends\": [{\"ip\": \"10.0.1.10\"}, {\"ip\": "         \
 	"\"10.0.1.11\", \"weight\": 3}]}"
 #define S53                                                                  \
-	"{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 53, \"protocol\": " \
+	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 53, \"protocol\": " \
 	"\"udp\", \"backends\": [{\"ip\": \"10.0.1.12\"}]}"
 
 #define SPUB                                                                   \
@@ -296,7 +296,7 @@ static void test_health_tcp(void **unused)
 	(void)unused;
 	snprintf(
 		svc, sizeof(svc),
-		"{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 80, "
+		"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, "
 		"\"protocol\": \"tcp\", \"backends\": [{\"ip\": \"127.0.0.1\", "
 		"\"port\": %u}], \"health_check\": {\"type\": \"tcp\", "
 		"\"interval_ms\": 100, \"timeout_ms\": 50, \"rise\": 2, "
@@ -377,7 +377,7 @@ static void test_health_http(void **unused)
 	h.lfd = listen_lo(&port);
 	snprintf(
 		svc, sizeof(svc),
-		"{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 80, "
+		"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, "
 		"\"protocol\": \"tcp\", \"backends\": [{\"ip\": \"127.0.0.1\", "
 		"\"port\": %u}], \"health_check\": {\"type\": \"http\", "
 		"\"interval_ms\": 100, \"timeout_ms\": 80, \"rise\": 1, "

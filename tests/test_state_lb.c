@@ -28,7 +28,7 @@
 	"2}, "                                                                \
 	"{\"ip\": \"10.0.1.11\"}]"
 #define SVC(extra)                                                           \
-	"{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 80, \"protocol\": " \
+	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, \"protocol\": " \
 	"\"tcp\", " BE2 extra "}"
 
 static void expect_err(const char *json, const char *want1, const char *want2)
@@ -49,7 +49,7 @@ static void expect_err(const char *json, const char *want1, const char *want2)
 	", \"health_check\": {\"type\": \"http\", \"interval_ms\": " \
 	"500, \"fall\": 2, \"path\": \"/healthz\"}"
 #define UDP53                                                  \
-	"{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 53, " \
+	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 53, " \
 	"\"protocol\": \"udp\", \"backends\": []}"
 
 static void test_valid(void **unused)
@@ -64,7 +64,7 @@ static void test_valid(void **unused)
 		xvpc_state_parse(doc, strlen(doc), 0, &st, err, sizeof(err)),
 		0);
 	assert_int_equal(st->n_svcs, 2);
-	s = xvpc_state_find_svc(st, 1, inet_addr("10.0.1.100"), 80,
+	s = xvpc_state_find_svc(st, 1, inet_addr("10.0.100.100"), 80,
 				IPPROTO_TCP);
 	assert_non_null(s);
 	assert_int_equal(s->n_backends, 2);
@@ -81,12 +81,12 @@ static void test_valid(void **unused)
 	assert_int_equal(s->hc.fall, 2);
 	assert_int_equal(s->hc.expect_status, 200);
 	assert_string_equal(s->hc.path, "/healthz");
-	s = xvpc_state_find_svc(st, 1, inet_addr("10.0.1.100"), 53,
+	s = xvpc_state_find_svc(st, 1, inet_addr("10.0.100.100"), 53,
 				IPPROTO_UDP);
 	assert_non_null(s);
 	assert_int_equal(s->n_backends, 0);
 	assert_int_equal(s->hc.type, XVPC_HC_NONE);
-	assert_null(xvpc_state_find_svc(st, 1, inet_addr("10.0.1.100"), 53,
+	assert_null(xvpc_state_find_svc(st, 1, inet_addr("10.0.100.100"), 53,
 					IPPROTO_TCP));
 	xvpc_state_free(st);
 }
@@ -137,7 +137,7 @@ static void test_errors(void **unused)
 	(void)unused;
 	expect_err(DOC(SVC(", \"color\": 1")), "services[0]",
 		   "unknown field \"color\"");
-	expect_err(DOC("{\"vpc\": 2, \"vip\": \"10.0.1.100\", \"port\": 80, "
+	expect_err(DOC("{\"vpc\": 2, \"vip\": \"10.0.100.100\", \"port\": 80, "
 		       "\"protocol\": \"tcp\", \"backends\": []}"),
 		   "field \"vpc\"", "not listed");
 	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.1.10\", \"port\": 80, "
@@ -149,35 +149,35 @@ static void test_errors(void **unused)
 	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.1.300\", \"port\": 80, "
 		       "\"protocol\": \"tcp\", \"backends\": []}"),
 		   "field \"vip\"", "not an IPv4");
-	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 0, "
+	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 0, "
 		       "\"protocol\": \"tcp\", \"backends\": []}"),
 		   "field \"port\"", "1 .. 65535");
-	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": "
+	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": "
 		       "65536, \"protocol\": \"tcp\", \"backends\": []}"),
 		   "field \"port\"", "1 .. 65535");
-	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.1.100\", "
+	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.100.100\", "
 		       "\"protocol\": \"tcp\", \"backends\": []}"),
 		   "field \"port\"", "missing");
-	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 80, "
+	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, "
 		       "\"protocol\": \"sctp\", \"backends\": []}"),
 		   "field \"protocol\"", "\"sctp\"");
-	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 80, "
+	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, "
 		       "\"protocol\": \"tcp\"}"),
 		   "field \"backends\"", "missing");
-	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 80, "
+	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, "
 		       "\"protocol\": \"tcp\", \"backends\": [{\"ip\": "
 		       "\"10.0.1.10\", \"weight\": 65536}]}"),
 		   "backends[0].weight", "0 .. 65535");
-	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 80, "
+	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, "
 		       "\"protocol\": \"tcp\", \"backends\": [{\"ip\": "
 		       "\"10.0.1.10\"}, {\"ip\": \"10.0.1.10\", \"port\": "
 		       "80}]}"),
 		   "backends[1]", "already backends[0]");
-	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 80, "
+	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, "
 		       "\"protocol\": \"tcp\", \"backends\": [{\"ip\": "
 		       "\"0.0.0.0\"}]}"),
 		   "backends[0].ip", NULL);
-	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.1.100\", \"port\": 80, "
+	expect_err(DOC("{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, "
 		       "\"protocol\": \"tcp\", \"backends\": [3]}"),
 		   "backends[0]", "must be an object");
 	expect_err(DOC(SVC(", \"health_check\": {\"type\": \"icmp\"}")),
@@ -231,7 +231,7 @@ static void test_public(void **unused)
 				IPPROTO_TCP);
 	assert_non_null(s);
 	assert_true(s->public);
-	s = xvpc_state_find_svc(st, 1, inet_addr("10.0.1.100"), 80,
+	s = xvpc_state_find_svc(st, 1, inet_addr("10.0.100.100"), 80,
 				IPPROTO_TCP);
 	assert_non_null(s);
 	assert_false(s->public);
@@ -269,7 +269,7 @@ static void test_builder(void **unused)
 	};
 	struct xvpc_state_svc s = {
 		.vpc = 1,
-		.vip = inet_addr("10.0.1.100"),
+		.vip = inet_addr("10.0.100.100"),
 		.port = 80,
 		.proto = IPPROTO_TCP,
 		.backends = be,
@@ -287,7 +287,7 @@ static void test_builder(void **unused)
 	assert_non_null(strstr(err, "backends[1].weight"));
 	st->svcs[0].backends[1].weight = 3;
 	s.hc.type = XVPC_HC_TCP;
-	s.vip = inet_addr("10.0.1.101");
+	s.vip = inet_addr("10.0.100.101");
 	assert_int_equal(xvpc_state_add_svc(st, &s), 0);
 	assert_int_equal(xvpc_state_validate(st, 0, err, sizeof(err)), 0);
 	/* defaults filled in by validation */
