@@ -23,6 +23,9 @@ struct api_ctx {
 #define K_ADMIN "admin/token"
 #define KF_ID	"%s/%010u"
 #define KF_IDX	"%s/%010u/%010u"
+/* Public load balancers: lbp/<vip hex>/<port>/<protocol> = {"lb", "vpc"}
+ * (api_lb.c writes it, api_state.c lists it). */
+#define API_LB_PUBLIC_PREFIX "lbp/"
 
 /* Fills an error response {"error": {"code", "field", "message"}} and
  * returns -1 so handlers can `return api_fail(...)`. */
@@ -57,6 +60,7 @@ enum api_ftype {
 	F_STR_OR_NULL,
 	F_ARRAY,
 	F_OBJECT,
+	F_BOOL,
 };
 
 struct api_field {
