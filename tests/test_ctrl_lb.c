@@ -1329,6 +1329,39 @@ static void test_cli(void **state)
 	free(out);
 }
 
+/* xvpcctl lb create --public; show and list mark it. */
+static void test_public_cli(void **state)
+{
+	char vpc[16], *out;
+	json_object *o;
+
+	(void)state;
+	public_prefixes();
+	snprintf(vpc, sizeof(vpc), "%lld", (long long)F->vpc);
+	assert_int_equal(run(false, &out, 10, "create", "--public", "--vpc",
+			     vpc, "--vip", "203.0.113.20", "--port", "80",
+			     "--backend", "10.0.1.10:8080"),
+			 0);
+	assert_non_null(strstr(out, "203.0.113.20:80/tcp (public)"));
+	free(out);
+	assert_int_equal(run(false, &out, 1, "list"), 0);
+	assert_non_null(strstr(out, "tcp,pub"));
+	free(out);
+	assert_int_equal(run(true, &out, 2, "show", "1"), 0);
+	o = json_tokener_parse(out);
+	assert_true(
+		json_object_get_boolean(json_object_object_get(o, "public")));
+	json_object_put(o);
+	free(out);
+	/* Refused: the API's message comes through. */
+	F->api.n_public_prefix = 0;
+	assert_int_not_equal(run(false, &out, 8, "create", "--public", "--vpc",
+				 vpc, "--vip", "203.0.113.21", "--port", "80"),
+			     0);
+	free(out);
+	assert_non_null(strstr(last_error, "--public-prefix"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1345,6 +1378,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_public_api, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_public_state, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_public_cli, setup,
 						teardown),
 	};
 	int ret;
