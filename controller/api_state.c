@@ -12,12 +12,14 @@
  *
  * Public (north-south) load balancers go to every node, since any node
  * may be an LB node (routers choose): with each, its VPC, all of the
- * VPC's subnets and endpoints (in learn mode too: the LB node must find
- * the backend's node, and the datapath does not resolve on that path),
- * and, where the node gets the VPC only for them, only the public
- * services of it. Creating or deleting a public load balancer (its
- * lbp/ index key) may change every node's set of VPCs: every poll
- * answers a snapshot.
+ * VPC's subnets and endpoints, and, where the node gets the VPC only for
+ * them, only the public services of it. A learn-mode VPC with a public
+ * load balancer is presented to every node as a push-mode one (no mode,
+ * all endpoints): an LB node must find the backend's node, the datapath
+ * does not resolve on that path, and an agent installs another node's
+ * endpoint of a learn-mode VPC only on its gateways. Creating or
+ * deleting a public load balancer (its lbp/ index key) may change every
+ * node's set of VPCs, or a VPC's mode: every poll answers a snapshot.
  *
  * Changes are computed from the store's change feed: per record, the first
  * old value and the last new value in the window, filtered by the node's
@@ -317,7 +319,9 @@ static void add_unique(json_object *arr, const char *s)
 	json_object_array_add(arr, json_object_new_string(s));
 }
 
-static json_object *vpc_state(json_object *v, struct nodeips *ni)
+/* push: present a learn-mode VPC as a push-mode one (it has a public
+ * load balancer: every node gets all of its endpoints). */
+static json_object *vpc_state(json_object *v, struct nodeips *ni, bool push)
 {
 	json_object *o = json_object_new_object(), *g, *ips;
 
@@ -325,7 +329,7 @@ static json_object *vpc_state(json_object *v, struct nodeips *ni)
 			       json_object_new_int64(api_int(v, "id")));
 	json_object_object_add(
 		o, "name", json_object_new_string(api_str(v, "name") ?: ""));
-	if (!is_learn(v))
+	if (!is_learn(v) || push)
 		return o;
 	json_object_object_add(o, "mode", json_object_new_string("learn"));
 	ips = json_object_new_array();
@@ -641,7 +645,8 @@ static int build_snapshot(struct api *api, const char *node, bool mark,
 			json_object_put(v);
 			continue;
 		}
-		json_object_array_add(jv, vpc_state(v, &ni));
+		json_object_array_add(
+			jv, vpc_state(v, &ni, idset_has(&nv.pub, id)));
 		json_object_put(v);
 		snprintf(prefix, sizeof(prefix), "vs/%010u/", id);
 		err = load_list(api, prefix, "subnet", js, subnet_state, node,
@@ -882,13 +887,13 @@ static void partial_change(json_object *arr, const struct chg *c,
 }
 
 /* Turns the coalesced feed into the node's changes. partial: the
- * learn-mode VPCs among vpcs that the node is not a gateway of; lbonly:
- * those it gets only for their public services. */
-static void node_changes(struct feed *f, const struct idset *vpcs,
-			 const struct idset *partial,
-			 const struct idset *lbonly, struct nodeips *ni,
+ * learn-mode VPCs among the node's that it is not a gateway of. */
+static void node_changes(struct feed *f, const struct nodeview *nv,
+			 const struct idset *partial, struct nodeips *ni,
 			 json_object *arr)
 {
+	const struct idset *vpcs = &nv->vpcs;
+
 	for (size_t i = 0; i < f->n; i++) {
 		struct chg *c = &f->c[i];
 		json_object *o = parse_or_null(c->old_val);
@@ -900,12 +905,14 @@ static void node_changes(struct feed *f, const struct idset *vpcs,
 		if (!any || !idset_has(vpcs, vpc))
 			goto next;
 		if (is_vpc) {
-			add_change(arr, c->rev, n, "vpc", vpc_state(any, ni));
+			add_change(
+				arr, c->rev, n, "vpc",
+				vpc_state(any, ni, idset_has(&nv->pub, vpc)));
 		} else if (!strncmp(c->key, "subnet/", 7)) {
 			add_change(arr, c->rev, n, "subnet", subnet_state(any));
 		} else if (!strncmp(c->key, "lb/", 3)) {
 			/* public never changes: any says it. */
-			if (!idset_has(lbonly, vpc) || lb_public(any))
+			if (!idset_has(&nv->lbonly, vpc) || lb_public(any))
 				add_change(arr, c->rev, n, "service",
 					   service_state(any));
 		} else {
@@ -1148,7 +1155,7 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		}
 		f.switched.n = 0;
 		coalesce(&f);
-		node_changes(&f, &nv.vpcs, &partial, &nv.lbonly, &ni, arr);
+		node_changes(&f, &nv, &partial, &ni, arr);
 		feed_free(&f);
 		left = deadline - now_ms();
 		if (json_object_array_length(arr) || left <= 0 || api->stopping)

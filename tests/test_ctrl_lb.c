@@ -1109,6 +1109,8 @@ static void test_public_state(void **state)
 	o = snapshot(node, &st);
 	assert_int_equal(st->n_vpcs, 1);
 	assert_int_equal(st->vpcs[0].id, F->vpc);
+	/* Presented as push mode: the agent installs every endpoint. */
+	assert_int_equal(st->vpcs[0].mode, XVPC_MODE_PUSH);
 	assert_int_equal(st->n_subnets, 1);
 	assert_true(has_ep(st, "10.0.1.10"));
 	/* Only the public service of the VPC. */
@@ -1119,9 +1121,10 @@ static void test_public_state(void **state)
 	rev = iget(o, "revision");
 	xvpc_state_free(st);
 	json_object_put(o);
-	/* n1 hosts a port: both services. */
+	/* n1 hosts a port: both services, the VPC in push mode too. */
 	o = snapshot("n1", &st);
 	assert_int_equal(st->n_svcs, 2);
+	assert_int_equal(st->vpcs[0].mode, XVPC_MODE_PUSH);
 	xvpc_state_free(st);
 	json_object_put(o);
 
@@ -1176,6 +1179,12 @@ static void test_public_state(void **state)
 	assert_int_equal(
 		json_object_array_length(json_object_object_get(a, "vpcs")), 0);
 	json_object_put(a);
+	/* n1 gets the VPC back in learn mode, its east-west service kept. */
+	o = snapshot("n1", &st);
+	assert_int_equal(st->vpcs[0].mode, XVPC_MODE_LEARN);
+	assert_int_equal(st->n_svcs, 1);
+	xvpc_state_free(st);
+	json_object_put(o);
 }
 
 /* ---- xvpcctl lb ----------------------------------------------------- */

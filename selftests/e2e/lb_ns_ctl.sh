@@ -18,7 +18,9 @@
 #                                              embedded store,
 #                                              --public-prefix 203.0.113.0/24)
 #
-#   One tenant, VPC 10.0.0.0/16 (push mode), subnet 10.0.1.0/24; w2 and w3
+#   One tenant, VPC 10.0.0.0/16 in learn mode (while it has a public load
+#   balancer, every node gets it as a push-mode VPC with all its endpoints:
+#   an LB node must find the backend's node), subnet 10.0.1.0/24; w2 and w3
 #   get their addresses from the API and serve HTTP on 8080 (answer: their
 #   name; log: the peer's address). Public load balancer
 #   203.0.113.10:80/tcp over w2:8080 and w3:8080.
@@ -115,6 +117,7 @@ n1_state_has_service() {
 	jq -e --arg vip "$VIP" --arg w2 "${XV_VM_IP[w2]}" --arg w3 "${XV_VM_IP[w3]}" '
 		(.services | length == 1) and .services[0].public == true and
 		.services[0].vip == $vip and (.vpcs | length == 1) and
+		.vpcs[0].mode == null and
 		([.endpoints[].ip] | index($w2) != null and index($w3) != null)' \
 		"$f" || { cat "$f"; return 1; }
 }
@@ -172,7 +175,8 @@ for n in n1 n2 n3; do
 		die "node $n"
 done
 TOK=$(xc_ctl "$ADMIN" tenant create nst | jq -er .token) || die "tenant"
-VPC=$(xc_ctl "$TOK" vpc create v --cidr 10.0.0.0/16 | jq -er .id) || die "vpc"
+VPC=$(xc_ctl "$TOK" vpc create v --cidr 10.0.0.0/16 --mode learn |
+	jq -er .id) || die "vpc"
 xv_vpc "$VPC" v
 xc_subnet "$TOK" "$VPC" 10.0.1.0/24 || die "subnet"
 SUB=$XC_ID
