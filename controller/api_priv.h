@@ -108,8 +108,9 @@ int api_node_patch(struct api *api, struct api_ctx *c);
 int api_node_delete(struct api *api, struct api_ctx *c);
 int api_node_state(struct api *api, struct api_ctx *c);
 int api_node_resolve(struct api *api, struct api_ctx *c);
-/* The VPCs a node is entitled to (it hosts a bound port in it or is one
- * of its gateways): a malloc'd array in *ids (the caller frees it). */
+/* The VPCs a node is entitled to (it hosts a bound port in it, is one of
+ * its gateways, or the VPC has a public load balancer): a malloc'd array
+ * in *ids (the caller frees it). */
 int api_node_entitled(struct api *api, const char *node, uint32_t **ids,
 		      size_t *n);
 /* Frees the liveness table (api_fini). */

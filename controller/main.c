@@ -133,28 +133,16 @@ static void usage(FILE *f)
 		DEFAULT_LISTEN, DEFAULT_DATA_DIR);
 }
 
-/* --public-prefix CIDR, once more into api's list. */
-static int add_public_prefix(struct api *api, const char *s)
+/* --public-prefix CIDR: a network address and a prefix length of 1 .. 32. */
+static int parse_public_prefix(const char *s, __be32 *net, __u8 *plen)
 {
-	__be32 net;
-	__u8 plen;
-
-	if (xvpc_parse_cidr(s, &net, &plen) || !plen) {
+	if (xvpc_parse_cidr(s, net, plen) || !*plen) {
 		fprintf(stderr,
 			"xvpc-controller: public-prefix '%s': want a CIDR such "
 			"as 203.0.113.0/24 (no host bits, not /0)\n",
 			s);
 		return -EINVAL;
 	}
-	if (api->n_public_prefix == API_PUB_PREFIXES) {
-		fprintf(stderr,
-			"xvpc-controller: public-prefix '%s': at most %d "
-			"prefixes\n",
-			s, API_PUB_PREFIXES);
-		return -E2BIG;
-	}
-	api->public_prefix[api->n_public_prefix].net = net;
-	api->public_prefix[api->n_public_prefix++].plen = plen;
 	return 0;
 }
 
@@ -178,6 +166,8 @@ int main(int argc, char **argv)
 	const char *token = getenv("XVPC_ADMIN_TOKEN"), *zk = NULL;
 	const char *config = NULL, *root = NULL, *down_s = NULL;
 	const char *gw_s = NULL, *pub[API_PUB_PREFIXES + 1];
+	__be32 pub_net[API_PUB_PREFIXES];
+	__u8 pub_plen[API_PUB_PREFIXES];
 	int n_pub = 0;
 	int gateways = 0;
 	struct cluster *cluster = NULL;
@@ -288,6 +278,19 @@ int main(int argc, char **argv)
 		}
 		gateways = v;
 	}
+	if (n_pub > API_PUB_PREFIXES) {
+		fprintf(stderr,
+			"xvpc-controller: public-prefix: at most %d prefixes\n",
+			API_PUB_PREFIXES);
+		err = 2;
+		goto out_cfg;
+	}
+	for (int i = 0; i < n_pub; i++) {
+		if (parse_public_prefix(pub[i], &pub_net[i], &pub_plen[i])) {
+			err = 2;
+			goto out_cfg;
+		}
+	}
 	if (root && (root[0] != '/' || strlen(root) < 2 ||
 		     root[strlen(root) - 1] == '/' || strlen(root) > 200)) {
 		fprintf(stderr,
@@ -345,11 +348,11 @@ int main(int argc, char **argv)
 		goto out_store;
 	}
 	api.vpc_gateways = gateways;
-	for (int i = 0; i < n_pub; i++)
-		if (add_public_prefix(&api, pub[i])) {
-			err = 2;
-			goto out_api;
-		}
+	for (int i = 0; i < n_pub; i++) {
+		api.public_prefix[i].net = pub_net[i];
+		api.public_prefix[i].plen = pub_plen[i];
+	}
+	api.n_public_prefix = n_pub;
 	if (generated) {
 		/* Printed once, on the first start; kept in the store. */
 		printf("admin token: %s\n", api.admin_token);
