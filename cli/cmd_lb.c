@@ -18,9 +18,12 @@ static const char create_usage[] =
 	"         [--backend IP[:PORT[:WEIGHT]]]...\n"
 	"         [--health none|tcp|http[:PATH[:STATUS]]] [--interval MS]\n"
 	"         [--timeout MS] [--rise N] [--fall N]\n"
-	"         [--idempotency-key KEY]\n"
+	"         [--public] [--idempotency-key KEY]\n"
 	"  protocol defaults to tcp; a backend's PORT defaults to the\n"
-	"  service's (write IP::WEIGHT to give a weight only), WEIGHT to 1.\n";
+	"  service's (write IP::WEIGHT to give a weight only), WEIGHT to 1.\n"
+	"  --public: a north-south load balancer, reached from outside the\n"
+	"  overlay; its VIP in the controller's --public-prefix ranges,\n"
+	"  outside the VPC's CIDR (cannot be changed later).\n";
 static const char backends_usage[] =
 	"usage: xvpcctl lb backends ID [--add IP[:PORT[:WEIGHT]]]...\n"
 	"         [--remove IP[:PORT]]... [--weight IP[:PORT]=W]...\n"
@@ -213,6 +216,14 @@ static void health_str(json_object *hc, char *buf, size_t len)
 		snprintf(buf, len, "none");
 }
 
+static bool is_public(json_object *lb)
+{
+	json_object *p;
+
+	return json_object_object_get_ex(lb, "public", &p) &&
+	       json_object_get_boolean(p);
+}
+
 static void print_lbs(json_object *items)
 {
 	size_t n = json_object_array_length(items);
@@ -230,7 +241,10 @@ static void print_lbs(json_object *items)
 		printf("%-6lld %-6lld %-16s %-21s %-8s %-9zu %s\n",
 		       (long long)iget(o, "id"), (long long)iget(o, "vpc"),
 		       sget(o, "name")[0] ? sget(o, "name") : "-", vip,
-		       sget(o, "protocol"),
+		       is_public(o) ? (strcmp(sget(o, "protocol"), "udp")
+					       ? "tcp,pub"
+					       : "udp,pub")
+				    : sget(o, "protocol"),
 		       json_object_array_length(
 			       json_object_object_get(o, "backends")),
 		       hc);
@@ -268,10 +282,11 @@ static void print_lb(struct cli_ctx *ctx, json_object *lb)
 	}
 	health_str(json_object_object_get(lb, "health_check"), hc, sizeof(hc));
 	printf("id        %lld\nvpc       %lld\nname      %s\n"
-	       "service   %s:%lld/%s\nhealth    %s\n",
+	       "service   %s:%lld/%s%s\nhealth    %s\n",
 	       (long long)iget(lb, "id"), (long long)iget(lb, "vpc"),
 	       sget(lb, "name")[0] ? sget(lb, "name") : "-", sget(lb, "vip"),
-	       (long long)iget(lb, "port"), sget(lb, "protocol"), hc);
+	       (long long)iget(lb, "port"), sget(lb, "protocol"),
+	       is_public(lb) ? " (public)" : "", hc);
 	print_backends(lb);
 }
 
@@ -309,7 +324,10 @@ static int lb_create(struct cli_ctx *ctx, int argc, char **argv)
 		}
 		for (k = 0; strs[k][0] && strcmp(strs[k][0], a); k++)
 			;
-		if (!val) {
+		if (!strcmp(a, "--public")) {
+			json_object_object_add(body, "public",
+					       json_object_new_boolean(1));
+		} else if (!val) {
 			err = cli_error(ctx, -EINVAL,
 					"lb create: '%s' needs a value", a);
 		} else if (strs[k][0]) {

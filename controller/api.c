@@ -206,6 +206,7 @@ static const char *type_name(enum api_ftype t)
 	return t == F_INT      ? "an integer"
 	       : t == F_ARRAY  ? "an array"
 	       : t == F_OBJECT ? "an object"
+	       : t == F_BOOL   ? "a boolean"
 			       : "a string";
 }
 
@@ -283,6 +284,9 @@ int api_parse_body(struct api_ctx *c, const struct api_field *fields,
 			break;
 		case F_OBJECT:
 			ok = t == json_type_object;
+			break;
+		case F_BOOL:
+			ok = t == json_type_boolean;
 			break;
 		default:
 			ok = t == json_type_string;

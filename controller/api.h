@@ -26,6 +26,7 @@
 #define API_SEQ_KINDS	  5
 #define API_SEEN_SLOTS	  1024
 #define API_SEEN_EVERY_MS 5000
+#define API_PUB_PREFIXES  16
 
 struct api_seen;
 
@@ -51,6 +52,13 @@ struct api {
 	int seen_every_ms; /* longest sleep of an idle long-poll before it
 			      looks again; 0: API_SEEN_EVERY_MS */
 	int vpc_gateways;  /* gateways per learn-mode VPC; 0: GW_DEFAULT */
+	/* Where public (north-south) load balancers may take their VIPs
+	 * (--public-prefix); none: public load balancers are refused. */
+	struct {
+		uint32_t net; /* network byte order */
+		uint8_t plen;
+	} public_prefix[API_PUB_PREFIXES];
+	int n_public_prefix;
 	pthread_mutex_t seq_mu;
 	struct {
 		int64_t next, end; /* ids reserved, not yet handed out */

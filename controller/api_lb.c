@@ -13,9 +13,22 @@
  * gateway. Subnet creation refuses a CIDR that covers a VIP (api_objects.c
  * calls api_lb_vip_in()).
  *
+ * A public (north-south) load balancer is reached from outside the overlay
+ * (docs/loadbalancer.md, "North-south"): its VIP lies in one of the
+ * operator's --public-prefix ranges (none configured: refused) and outside
+ * the VPC's CIDR, and public addresses are one space shared by all
+ * tenants, so (vip, port, protocol) is unique among the public load
+ * balancers of every tenant (a taken one is a 409 that does not say whose
+ * it is). A backend (ip, port) serves at most one public load balancer of
+ * its VPC and protocol (the backend's node finds the VIP of a reply by
+ * it). `public` cannot change after creation.
+ *
  * Records and index keys, written in one transaction:
  *   lb/<id>   tl/<tenant>/<id>, vl/<vpc>/<id>,
  *             lbk/<vpc>/<vip hex>/<port>/<protocol> (the service identity)
+ *             lbp/<vip hex>/<port>/<protocol> = {"lb", "vpc"} (public only:
+ *             the global identity, and the list of public services that
+ *             api_state.c sends to every node)
  * Creation rewrites the VPC record, as subnet creation does, so a subnet
  * created meanwhile (which could cover the VIP) or a VPC deletion fails its
  * version check and retries. */
@@ -89,6 +102,21 @@ static void ident_key(char *key, size_t len, uint32_t vpc, __be32 vip,
 {
 	snprintf(key, len, "lbk/%010u/%08x/%05u/%s", vpc, ntohl(vip), port,
 		 proto_str(proto));
+}
+
+static void public_key(char *key, size_t len, __be32 vip, __u16 port,
+		       __u8 proto)
+{
+	snprintf(key, len, API_LB_PUBLIC_PREFIX "%08x/%05u/%s", ntohl(vip),
+		 port, proto_str(proto));
+}
+
+static bool is_public(json_object *lb)
+{
+	json_object *p;
+
+	return json_object_object_get_ex(lb, "public", &p) &&
+	       json_object_get_boolean(p);
 }
 
 /* Loads kind/<id> of the caller's tenant; another tenant's is a 404. */
@@ -180,8 +208,9 @@ static const char *error_text(const char *msg)
  * state (health check defaults filled) in *out. Fills a 400 naming the
  * field on error. */
 static int check_service(struct api_ctx *c, uint32_t vpc, const char *vip,
-			 int64_t port, const char *proto, json_object *backends,
-			 json_object *hc, struct xvpc_state **out)
+			 int64_t port, const char *proto, bool pub,
+			 json_object *backends, json_object *hc,
+			 struct xvpc_state **out)
 {
 	json_object *doc = json_object_new_object(), *v, *s, *arr;
 	char msg[XVPC_STATE_ERR_LEN], field[96];
@@ -206,6 +235,8 @@ static int check_service(struct api_ctx *c, uint32_t vpc, const char *vip,
 					: json_object_new_array());
 	if (hc)
 		json_object_object_add(s, "health_check", json_object_get(hc));
+	if (pub)
+		json_object_object_add(s, "public", json_object_new_boolean(1));
 	arr = json_object_new_array();
 	json_object_array_add(arr, s);
 	json_object_object_add(doc, "services", arr);
@@ -417,6 +448,150 @@ static int check_vip(struct api *api, struct api_ctx *c, json_object *vpc,
 	return 0;
 }
 
+/* A public VIP: in a --public-prefix range, outside the VPC's CIDR (the
+ * tenant's private space, where a later subnet could take it). */
+static int check_public_vip(struct api *api, struct api_ctx *c,
+			    json_object *vpc, __be32 vip)
+{
+	char ip[XVPC_IP_STRLEN];
+	const char *cidr = api_str(vpc, "cidr");
+	bool in = false;
+	__be32 net;
+	__u8 plen;
+
+	if (!api->n_public_prefix)
+		return api_fail(c, 403, "forbidden", "public",
+				"public load balancers are not enabled: the "
+				"controller has no --public-prefix");
+	xvpc_fmt_ip(vip, ip);
+	for (int i = 0; !in && i < api->n_public_prefix; i++)
+		in = xvpc_cidr_contains(api->public_prefix[i].net,
+					api->public_prefix[i].plen, vip);
+	if (!in)
+		return api_fail(c, 400, "invalid_value", "vip",
+				"vip %s is outside the public prefixes this "
+				"controller hands out (--public-prefix)",
+				ip);
+	if (xvpc_parse_cidr(cidr, &net, &plen))
+		return api_fail(c, 500, "internal", NULL,
+				"VPC %lld record is damaged",
+				(long long)api_int(vpc, "id"));
+	if (xvpc_cidr_contains(net, plen, vip))
+		return api_fail(c, 400, "invalid_value", "vip",
+				"vip %s is inside the VPC's %s: a public VIP "
+				"must be outside the VPC's CIDR",
+				ip, cidr);
+	return 0;
+}
+
+/* Whether load balancer record lb has the backend ip:port (its port
+ * absent or 0: the load balancer's). */
+static bool serves(json_object *lb, __be32 ip, int64_t port)
+{
+	json_object *be = json_object_object_get(lb, "backends");
+
+	if (!json_object_is_type(be, json_type_array))
+		return false;
+	for (size_t m = 0; m < json_object_array_length(be); m++) {
+		json_object *b = json_object_array_get_idx(be, m);
+		__be32 bip;
+
+		if (!xvpc_parse_ip(api_str(b, "ip") ?: "", &bip) && bip == ip &&
+		    (api_int(b, "port") ?: api_int(lb, "port")) == port)
+			return true;
+	}
+	return false;
+}
+
+/* Whether a backend of s (a public service of vpc) already serves another
+ * public load balancer of the VPC with the same protocol: 1 with *other
+ * and *j (the backend's index in s) set, 0 when none, or a store error. */
+static int public_backend_taken(struct api *api, uint32_t vpc, uint32_t self,
+				const struct xvpc_state_svc *s, uint32_t *other,
+				__u32 *j)
+{
+	struct keys ks = {0};
+	char prefix[64], key[64];
+	int err, found = 0;
+
+	snprintf(prefix, sizeof(prefix), "vl/%010u/", vpc);
+	err = store_list(api->store, prefix, NULL, 0, keys_add, &ks);
+	if (err >= 0)
+		err = ks.err;
+	for (size_t i = 0; !err && !found && i < ks.n; i++) {
+		uint32_t id = strtoul(strrchr(ks.k[i], '/') + 1, NULL, 10);
+		json_object *o;
+
+		snprintf(key, sizeof(key), KF_ID, "lb", id);
+		if (id == self || api_load(api, key, &o, NULL))
+			continue;
+		if (is_public(o) &&
+		    !strcmp(api_str(o, "protocol") ?: "", proto_str(s->proto)))
+			for (__u32 k = 0; !found && k < s->n_backends; k++) {
+				const struct xvpc_state_lb_backend *b =
+					&s->backends[k];
+
+				if (serves(o, b->ip, b->port ?: s->port)) {
+					found = 1;
+					*other = id;
+					*j = k;
+				}
+			}
+		json_object_put(o);
+	}
+	free(ks.k);
+	return err < 0 ? err : found;
+}
+
+/* The public service rules that need the store: a taken public
+ * VIP:port/protocol (409 without its owner, unless it is the caller's)
+ * and backends shared with another public load balancer of the VPC. */
+static int check_public_store(struct api *api, struct api_ctx *c, uint32_t vpc,
+			      uint32_t self, const struct xvpc_state_svc *s,
+			      bool ident)
+{
+	char key[64], ip[XVPC_IP_STRLEN], field[32];
+	uint32_t other;
+	json_object *o;
+	__u32 j;
+	int err;
+
+	xvpc_fmt_ip(s->vip, ip);
+	public_key(key, sizeof(key), s->vip, s->port, s->proto);
+	if (ident && !api_load(api, key, &o, NULL)) {
+		uint32_t id = api_int(o, "lb");
+		json_object *l;
+
+		json_object_put(o);
+		snprintf(key, sizeof(key), KF_ID, "lb", id);
+		if (!api_load(api, key, &l, NULL)) {
+			other = api_int(l, "tenant") == c->tenant ? id : 0;
+			json_object_put(l);
+			if (other)
+				return api_fail(
+					c, 409, "exists", "vip",
+					"load balancer %u already serves the "
+					"public %s:%u/%s",
+					other, ip, s->port,
+					proto_str(s->proto));
+		}
+		return api_fail(c, 409, "exists", "vip",
+				"the public %s:%u/%s is taken", ip, s->port,
+				proto_str(s->proto));
+	}
+	err = public_backend_taken(api, vpc, self, s, &other, &j);
+	if (err < 0)
+		return api_fail_store(c, err);
+	if (!err)
+		return 0;
+	snprintf(field, sizeof(field), "backends[%u]", j);
+	return api_fail(c, 409, "in_use", field,
+			"backend %s:%u already serves public load balancer "
+			"%u; a backend serves one public VIP",
+			xvpc_fmt_ip(s->backends[j].ip, ip),
+			s->backends[j].port ?: s->port, other);
+}
+
 /* ---- create ---------------------------------------------------------- */
 
 static const struct api_field lb_fields[] = {
@@ -427,12 +602,14 @@ static const struct api_field lb_fields[] = {
 	{"protocol", F_STR, true, false},
 	{"backends", F_ARRAY, false, true},
 	{"health_check", F_OBJECT, false, true},
+	{"public", F_BOOL, false, false},
 	{NULL, 0, false, false},
 };
 
 struct lb_req {
 	uint32_t vpc;
 	const char *name;
+	bool pub;
 	const struct xvpc_state_svc *svc;
 };
 
@@ -453,7 +630,9 @@ static int lb_create_once(struct api *api, struct api_ctx *c,
 		return reply_lb(api, c, id, 200);
 	if (load_own(api, c, "vpc", r->vpc, &vpc, &vver, "vpc"))
 		return -1;
-	if (check_vip(api, c, vpc, s->vip)) {
+	if (r->pub ? check_public_vip(api, c, vpc, s->vip) ||
+			     check_public_store(api, c, r->vpc, 0, s, true)
+		   : check_vip(api, c, vpc, s->vip)) {
 		err = -1;
 		goto out;
 	}
@@ -487,6 +666,7 @@ static int lb_create_once(struct api *api, struct api_ctx *c,
 	json_object_object_add(o, "port", json_object_new_int64(s->port));
 	json_object_object_add(o, "protocol",
 			       json_object_new_string(proto_str(s->proto)));
+	json_object_object_add(o, "public", json_object_new_boolean(r->pub));
 	set_service(o, s);
 	if (idem[0])
 		json_object_object_add(o, "_idem",
@@ -500,6 +680,14 @@ static int lb_create_once(struct api *api, struct api_ctx *c,
 	tx_ref(&t, key, NULL, 0, STORE_ABSENT);
 	ident_key(key, sizeof(key), r->vpc, s->vip, s->port, s->proto);
 	tx_ref(&t, key, "lb", id, STORE_ABSENT);
+	if (r->pub) {
+		o = json_object_new_object();
+		json_object_object_add(o, "lb", json_object_new_int64(id));
+		json_object_object_add(o, "vpc", json_object_new_int64(r->vpc));
+		public_key(key, sizeof(key), s->vip, s->port, s->proto);
+		tx_put(&t, key, o, STORE_ABSENT);
+		json_object_put(o);
+	}
 	if (idem[0])
 		tx_ref(&t, idem, "id", id, STORE_ABSENT);
 	err = tx_commit(api, &t);
@@ -511,8 +699,10 @@ static int lb_create_once(struct api *api, struct api_ctx *c,
 		err = api_fail_store(c, err);
 		goto out;
 	}
-	pr_debug("api: tenant %u created load balancer %u (VPC %u, %s:%u/%s)",
-		 c->tenant, id, r->vpc, ip, s->port, proto_str(s->proto));
+	pr_debug("api: tenant %u created %sload balancer %u (VPC %u, "
+		 "%s:%u/%s)",
+		 c->tenant, r->pub ? "public " : "", id, r->vpc, ip, s->port,
+		 proto_str(s->proto));
 	err = reply_lb(api, c, id, 201);
 out:
 	json_object_put(vpc);
@@ -536,6 +726,7 @@ int api_lb_create(struct api *api, struct api_ctx *c)
 		return -1;
 	vpc = api_int(body, "vpc");
 	r.name = api_str(body, "name");
+	r.pub = json_object_get_boolean(json_object_object_get(body, "public"));
 	if (vpc < 1 || vpc > ID_MAX) {
 		ret = api_fail(c, 404, "not_found", "vpc", "no VPC %lld",
 			       (long long)vpc);
@@ -545,7 +736,7 @@ int api_lb_create(struct api *api, struct api_ctx *c)
 			       "0-9 . _ -");
 	} else if (!check_service(
 			   c, vpc, api_str(body, "vip"), api_int(body, "port"),
-			   api_str(body, "protocol"),
+			   api_str(body, "protocol"), r.pub,
 			   json_object_object_get(body, "backends"),
 			   json_object_object_get(body, "health_check"), &st)) {
 		r.vpc = vpc;
@@ -587,21 +778,35 @@ static int lb_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 {
 	struct xvpc_state *st = NULL;
 	struct lbtx t = {0};
-	json_object *o, *p, *be, *hc;
+	json_object *o, *p, *be, *hc, *vpc = NULL;
 	const char *name = api_str(body, "name");
+	uint64_t ver, vver;
 	char key[64];
-	uint64_t ver;
+	bool pub;
 	int err;
 
 	if (load_own(api, c, "lb", id, &o, &ver, NULL))
 		return -1;
+	pub = is_public(o);
 	if (!json_object_object_get_ex(body, "backends", &be))
 		be = json_object_object_get(o, "backends");
 	if (!json_object_object_get_ex(body, "health_check", &hc))
 		hc = json_object_object_get(o, "health_check");
 	if (check_service(c, api_int(o, "vpc"), api_str(o, "vip"),
-			  api_int(o, "port"), api_str(o, "protocol"), be, hc,
-			  &st)) {
+			  api_int(o, "port"), api_str(o, "protocol"), pub, be,
+			  hc, &st)) {
+		json_object_put(o);
+		return -1;
+	}
+	/* A public one: its backends against the VPC's other public load
+	 * balancers, serialized with their changes by the VPC record's
+	 * version (create rewrites it too). */
+	if (pub &&
+	    (load_own(api, c, "vpc", api_int(o, "vpc"), &vpc, &vver, "vpc") ||
+	     check_public_store(api, c, api_int(o, "vpc"), id, &st->svcs[0],
+				false))) {
+		xvpc_state_free(st);
+		json_object_put(vpc);
 		json_object_put(o);
 		return -1;
 	}
@@ -611,6 +816,12 @@ static int lb_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 		json_object_object_add(o, "name", json_object_new_string(name));
 	snprintf(key, sizeof(key), KF_ID, "lb", id);
 	tx_put(&t, key, o, ver);
+	if (vpc) {
+		snprintf(key, sizeof(key), KF_ID, "vpc",
+			 (uint32_t)api_int(o, "vpc"));
+		tx_put(&t, key, vpc, vver);
+		json_object_put(vpc);
+	}
 	err = tx_commit(api, &t);
 	if (err) {
 		json_object_put(o);
@@ -652,6 +863,7 @@ int api_lb_delete(struct api *api, struct api_ctx *c)
 	uint64_t ver;
 	uint32_t id, vpc;
 	__be32 vip = 0;
+	__u8 proto;
 	int err;
 
 	if (api_param_id(c, &id) || load_own(api, c, "lb", id, &o, &ver, NULL))
@@ -664,10 +876,14 @@ int api_lb_delete(struct api *api, struct api_ctx *c)
 	tx_del(&t, key, STORE_ANY);
 	snprintf(key, sizeof(key), KF_IDX, "vl", vpc, id);
 	tx_del(&t, key, STORE_ANY);
-	ident_key(key, sizeof(key), vpc, vip, api_int(o, "port"),
-		  strcmp(api_str(o, "protocol") ?: "", "udp") ? IPPROTO_TCP
-							      : IPPROTO_UDP);
+	proto = strcmp(api_str(o, "protocol") ?: "", "udp") ? IPPROTO_TCP
+							    : IPPROTO_UDP;
+	ident_key(key, sizeof(key), vpc, vip, api_int(o, "port"), proto);
 	tx_del(&t, key, STORE_ANY);
+	if (is_public(o)) {
+		public_key(key, sizeof(key), vip, api_int(o, "port"), proto);
+		tx_del(&t, key, STORE_ANY);
+	}
 	if (api_str(o, "_idem"))
 		tx_del(&t, api_str(o, "_idem"), STORE_ANY);
 	json_object_put(o);

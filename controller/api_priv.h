@@ -23,6 +23,9 @@ struct api_ctx {
 #define K_ADMIN "admin/token"
 #define KF_ID	"%s/%010u"
 #define KF_IDX	"%s/%010u/%010u"
+/* Public load balancers: lbp/<vip hex>/<port>/<protocol> = {"lb", "vpc"}
+ * (api_lb.c writes it, api_state.c lists it). */
+#define API_LB_PUBLIC_PREFIX "lbp/"
 
 /* Fills an error response {"error": {"code", "field", "message"}} and
  * returns -1 so handlers can `return api_fail(...)`. */
@@ -57,6 +60,7 @@ enum api_ftype {
 	F_STR_OR_NULL,
 	F_ARRAY,
 	F_OBJECT,
+	F_BOOL,
 };
 
 struct api_field {
@@ -104,8 +108,9 @@ int api_node_patch(struct api *api, struct api_ctx *c);
 int api_node_delete(struct api *api, struct api_ctx *c);
 int api_node_state(struct api *api, struct api_ctx *c);
 int api_node_resolve(struct api *api, struct api_ctx *c);
-/* The VPCs a node is entitled to (it hosts a bound port in it or is one
- * of its gateways): a malloc'd array in *ids (the caller frees it). */
+/* The VPCs a node is entitled to (it hosts a bound port in it, is one of
+ * its gateways, or the VPC has a public load balancer): a malloc'd array
+ * in *ids (the caller frees it). */
 int api_node_entitled(struct api *api, const char *node, uint32_t **ids,
 		      size_t *n);
 /* Frees the liveness table (api_fini). */

@@ -10,6 +10,17 @@
  * services (load balancers) of every VPC a node gets go with it: balancing
  * happens on the client's node.
  *
+ * Public (north-south) load balancers go to every node, since any node
+ * may be an LB node (routers choose): with each, its VPC, all of the
+ * VPC's subnets and endpoints, and, where the node gets the VPC only for
+ * them, only the public services of it. A learn-mode VPC with a public
+ * load balancer is presented to every node as a push-mode one (no mode,
+ * all endpoints): an LB node must find the backend's node, the datapath
+ * does not resolve on that path, and an agent installs another node's
+ * endpoint of a learn-mode VPC only on its gateways. Creating or
+ * deleting a public load balancer (its lbp/ index key) may change every
+ * node's set of VPCs, or a VPC's mode: every poll answers a snapshot.
+ *
  * Changes are computed from the store's change feed: per record, the first
  * old value and the last new value in the window, filtered by the node's
  * VPCs, in revision order. When the node's own set of VPCs may have
@@ -110,6 +121,8 @@ struct own_port {
 struct nodeview {
 	struct idset vpcs; /* every VPC the node gets */
 	struct idset gw;   /* those it is a gateway of */
+	struct idset pub; /* those with a public service (all nodes get them) */
+	struct idset lbonly; /* those it gets only for public services */
 	struct own_port *own;
 	size_t n_own, cap_own;
 	int err;
@@ -150,10 +163,29 @@ static int view_gw(const struct store_rec *r, void *arg)
 	return nv->err ? 1 : 0;
 }
 
+/* A public load balancer (lbp/ index): its VPC goes to every node. */
+static int view_pub(const struct store_rec *r, void *arg)
+{
+	struct nodeview *nv = arg;
+	json_object *o = json_tokener_parse(r->val);
+	uint32_t vpc = o ? api_int(o, "vpc") : 0;
+
+	json_object_put(o);
+	if (!vpc)
+		return 0;
+	if (!idset_has(&nv->vpcs, vpc))
+		nv->err = idset_add(&nv->lbonly, vpc)
+				  ?: idset_add(&nv->vpcs, vpc);
+	nv->err = nv->err ?: idset_add(&nv->pub, vpc);
+	return nv->err ? 1 : 0;
+}
+
 static void nodeview_free(struct nodeview *nv)
 {
 	free(nv->vpcs.v);
 	free(nv->gw.v);
+	free(nv->pub.v);
+	free(nv->lbonly.v);
 	free(nv->own);
 	memset(nv, 0, sizeof(*nv));
 }
@@ -170,6 +202,9 @@ static int nodeview_load(struct api *api, const char *node, struct nodeview *nv)
 		snprintf(prefix, sizeof(prefix), "gw/%s/", node);
 		err = store_list(api->store, prefix, NULL, 0, view_gw, nv);
 	}
+	if (err >= 0 && !nv->err)
+		err = store_list(api->store, API_LB_PUBLIC_PREFIX, NULL, 0,
+				 view_pub, nv);
 	return err < 0 ? err : nv->err;
 }
 
@@ -284,7 +319,9 @@ static void add_unique(json_object *arr, const char *s)
 	json_object_array_add(arr, json_object_new_string(s));
 }
 
-static json_object *vpc_state(json_object *v, struct nodeips *ni)
+/* push: present a learn-mode VPC as a push-mode one (it has a public
+ * load balancer: every node gets all of its endpoints). */
+static json_object *vpc_state(json_object *v, struct nodeips *ni, bool push)
 {
 	json_object *o = json_object_new_object(), *g, *ips;
 
@@ -292,7 +329,7 @@ static json_object *vpc_state(json_object *v, struct nodeips *ni)
 			       json_object_new_int64(api_int(v, "id")));
 	json_object_object_add(
 		o, "name", json_object_new_string(api_str(v, "name") ?: ""));
-	if (!is_learn(v))
+	if (!is_learn(v) || push)
 		return o;
 	json_object_object_add(o, "mode", json_object_new_string("learn"));
 	ips = json_object_new_array();
@@ -356,6 +393,14 @@ static json_object *endpoint_state(json_object *p, const char *node,
 	return o;
 }
 
+static bool lb_public(json_object *l)
+{
+	json_object *p;
+
+	return json_object_object_get_ex(l, "public", &p) &&
+	       json_object_get_boolean(p);
+}
+
 /* A load balancer record as a service of the state (its backends and
  * health check are stored in that shape already, checked by lib/state.c);
  * the health check only when there is one, as lib/state.c writes it. */
@@ -381,11 +426,15 @@ static json_object *service_state(json_object *l)
 	type = hc ? api_str(hc, "type") : NULL;
 	if (type && strcmp(type, "none"))
 		json_object_object_add(o, "health_check", json_object_get(hc));
+	if (lb_public(l))
+		json_object_object_add(o, "public", json_object_new_boolean(1));
 	return o;
 }
 
-/* The services of a VPC, appended to out. */
-static int load_services(struct api *api, uint32_t vpc, json_object *out)
+/* The services of a VPC (only its public ones: pub_only), appended to
+ * out. */
+static int load_services(struct api *api, uint32_t vpc, bool pub_only,
+			 json_object *out)
 {
 	struct collect c = {0};
 	char prefix[64], key[64];
@@ -402,7 +451,8 @@ static int load_services(struct api *api, uint32_t vpc, json_object *out)
 			 strrchr(c.keys[i], '/') + 1);
 		if (api_load(api, key, &l, NULL))
 			continue; /* deleted meanwhile */
-		json_object_array_add(out, service_state(l));
+		if (!pub_only || lb_public(l))
+			json_object_array_add(out, service_state(l));
 		json_object_put(l);
 	}
 	collect_free(&c);
@@ -587,13 +637,16 @@ static int build_snapshot(struct api *api, const char *node, bool mark,
 		if (api_load(api, key, &v, NULL))
 			continue;
 		learn = is_learn(v);
-		full = !learn || idset_has(&nv.gw, id);
+		full = !learn || idset_has(&nv.gw, id) ||
+		       idset_has(&nv.pub, id);
 		/* A gateway index left over from learn mode gives nothing. */
-		if (!learn && !hosts_port_in(&nv, id)) {
+		if (!learn && !hosts_port_in(&nv, id) &&
+		    !idset_has(&nv.pub, id)) {
 			json_object_put(v);
 			continue;
 		}
-		json_object_array_add(jv, vpc_state(v, &ni));
+		json_object_array_add(
+			jv, vpc_state(v, &ni, idset_has(&nv.pub, id)));
 		json_object_put(v);
 		snprintf(prefix, sizeof(prefix), "vs/%010u/", id);
 		err = load_list(api, prefix, "subnet", js, subnet_state, node,
@@ -604,7 +657,9 @@ static int build_snapshot(struct api *api, const char *node, bool mark,
 					&ni, &subnets);
 		else if (!err)
 			load_own(api, &nv, id, je, node, &ni, &subnets);
-		err = err ?: load_services(api, id, jl);
+		err = err
+			      ?: load_services(api, id,
+					       idset_has(&nv.lbonly, id), jl);
 	}
 	nodeview_free(&nv);
 	ni_free(&ni);
@@ -683,6 +738,8 @@ static int feed_cb(const struct store_change *sc, void *arg)
 	if (!strncmp(sc->key, "node/", 5) && node_ip_same(sc))
 		return 0;
 	if (!strncmp(sc->key, "node/", 5) ||
+	    !strncmp(sc->key, API_LB_PUBLIC_PREFIX,
+		     strlen(API_LB_PUBLIC_PREFIX)) ||
 	    !strncmp(sc->key, f->node_prefix, f->node_prefix_len) ||
 	    !strncmp(sc->key, f->gw_prefix, f->gw_prefix_len)) {
 		f->need_snapshot = true;
@@ -830,11 +887,13 @@ static void partial_change(json_object *arr, const struct chg *c,
 }
 
 /* Turns the coalesced feed into the node's changes. partial: the
- * learn-mode VPCs among vpcs that the node is not a gateway of. */
-static void node_changes(struct feed *f, const struct idset *vpcs,
+ * learn-mode VPCs among the node's that it is not a gateway of. */
+static void node_changes(struct feed *f, const struct nodeview *nv,
 			 const struct idset *partial, struct nodeips *ni,
 			 json_object *arr)
 {
+	const struct idset *vpcs = &nv->vpcs;
+
 	for (size_t i = 0; i < f->n; i++) {
 		struct chg *c = &f->c[i];
 		json_object *o = parse_or_null(c->old_val);
@@ -846,12 +905,16 @@ static void node_changes(struct feed *f, const struct idset *vpcs,
 		if (!any || !idset_has(vpcs, vpc))
 			goto next;
 		if (is_vpc) {
-			add_change(arr, c->rev, n, "vpc", vpc_state(any, ni));
+			add_change(
+				arr, c->rev, n, "vpc",
+				vpc_state(any, ni, idset_has(&nv->pub, vpc)));
 		} else if (!strncmp(c->key, "subnet/", 7)) {
 			add_change(arr, c->rev, n, "subnet", subnet_state(any));
 		} else if (!strncmp(c->key, "lb/", 3)) {
-			add_change(arr, c->rev, n, "service",
-				   service_state(any));
+			/* public never changes: any says it. */
+			if (!idset_has(&nv->lbonly, vpc) || lb_public(any))
+				add_change(arr, c->rev, n, "service",
+					   service_state(any));
 		} else {
 			json_object *ne =
 				n ? endpoint_state(n, f->node, ni) : NULL;
@@ -887,7 +950,7 @@ static int partial_vpcs(struct api *api, const struct nodeview *nv,
 		uint32_t id = nv->vpcs.v[i];
 		json_object *v;
 
-		if (idset_has(&nv->gw, id))
+		if (idset_has(&nv->gw, id) || idset_has(&nv->pub, id))
 			continue;
 		snprintf(key, sizeof(key), KF_ID, "vpc", id);
 		if (api_load(api, key, &v, NULL))
@@ -1092,7 +1155,7 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		}
 		f.switched.n = 0;
 		coalesce(&f);
-		node_changes(&f, &nv.vpcs, &partial, &ni, arr);
+		node_changes(&f, &nv, &partial, &ni, arr);
 		feed_free(&f);
 		left = deadline - now_ms();
 		if (json_object_array_length(arr) || left <= 0 || api->stopping)

@@ -13,6 +13,7 @@
 #include "api.h"
 #include "cluster.h"
 #include "log.h"
+#include "netutil.h"
 #include "store.h"
 
 #define DEFAULT_LISTEN	 "127.0.0.1:8470"
@@ -122,9 +123,27 @@ static void usage(FILE *f)
 		"                        is marked down (default 15)\n"
 		"  --vpc-gateways N      gateway nodes per learn-mode VPC, "
 		"1 .. 4 (default 2)\n"
+		"  --public-prefix CIDR  public load balancers may take their "
+		"VIPs here\n"
+		"                        (repeatable, up to 16; none: public "
+		"load\n"
+		"                        balancers are refused)\n"
 		"  --help                this text\n\n"
 		"API reference: docs/api.md, GET /v1/openapi.json\n",
 		DEFAULT_LISTEN, DEFAULT_DATA_DIR);
+}
+
+/* --public-prefix CIDR: a network address and a prefix length of 1 .. 32. */
+static int parse_public_prefix(const char *s, __be32 *net, __u8 *plen)
+{
+	if (xvpc_parse_cidr(s, net, plen) || !*plen) {
+		fprintf(stderr,
+			"xvpc-controller: public-prefix '%s': want a CIDR such "
+			"as 203.0.113.0/24 (no host bits, not /0)\n",
+			s);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -139,13 +158,17 @@ int main(int argc, char **argv)
 		{"zk-root", required_argument, NULL, 'r'},
 		{"node-down-after", required_argument, NULL, 'n'},
 		{"vpc-gateways", required_argument, NULL, 'g'},
+		{"public-prefix", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *listen = NULL, *dir = NULL, *level_s = NULL;
 	const char *token = getenv("XVPC_ADMIN_TOKEN"), *zk = NULL;
 	const char *config = NULL, *root = NULL, *down_s = NULL;
-	const char *gw_s = NULL;
+	const char *gw_s = NULL, *pub[API_PUB_PREFIXES + 1];
+	__be32 pub_net[API_PUB_PREFIXES];
+	__u8 pub_plen[API_PUB_PREFIXES];
+	int n_pub = 0;
 	int gateways = 0;
 	struct cluster *cluster = NULL;
 	int down_after = 0;
@@ -191,12 +214,17 @@ int main(int argc, char **argv)
 		case 'g':
 			gw_s = optarg;
 			break;
+		case 'p':
+			/* One more than fits, so that the check says so. */
+			if (n_pub <= API_PUB_PREFIXES)
+				pub[n_pub++] = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
 			fprintf(stderr, "xvpc-controller: %s '%s'\n",
-				optopt && strchr("ldavzcrng", optopt)
+				optopt && strchr("ldavzcrngp", optopt)
 					? "missing value for"
 					: "unknown option",
 				argv[optind - 1]);
@@ -249,6 +277,19 @@ int main(int argc, char **argv)
 			goto out_cfg;
 		}
 		gateways = v;
+	}
+	if (n_pub > API_PUB_PREFIXES) {
+		fprintf(stderr,
+			"xvpc-controller: public-prefix: at most %d prefixes\n",
+			API_PUB_PREFIXES);
+		err = 2;
+		goto out_cfg;
+	}
+	for (int i = 0; i < n_pub; i++) {
+		if (parse_public_prefix(pub[i], &pub_net[i], &pub_plen[i])) {
+			err = 2;
+			goto out_cfg;
+		}
 	}
 	if (root && (root[0] != '/' || strlen(root) < 2 ||
 		     root[strlen(root) - 1] == '/' || strlen(root) > 200)) {
@@ -307,6 +348,11 @@ int main(int argc, char **argv)
 		goto out_store;
 	}
 	api.vpc_gateways = gateways;
+	for (int i = 0; i < n_pub; i++) {
+		api.public_prefix[i].net = pub_net[i];
+		api.public_prefix[i].plen = pub_plen[i];
+	}
+	api.n_public_prefix = n_pub;
 	if (generated) {
 		/* Printed once, on the first start; kept in the store. */
 		printf("admin token: %s\n", api.admin_token);

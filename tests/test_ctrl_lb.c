@@ -7,7 +7,15 @@
  * with its field and changing nothing (the store's revision stays), the VIP
  * rules, tenant isolation, idempotency, deletes refused while in use, the
  * node state (snapshot and change stream) carrying the services of the VPCs
- * the node receives, and the CLI (tables, --json, backends edits). */
+ * the node receives, and the CLI (tables, --json, backends edits).
+ * Public (north-south) load balancers: refused without --public-prefix,
+ * the VIP rules, one public VIP:port/protocol across tenants (a 409 that
+ * does not say whose), a backend in one public service, `public` read-only;
+ * every node gets them with their VPC's subnets and endpoints (learn mode
+ * too) and only the public services of a VPC it has no port in; the change
+ * stream (service and endpoint changes; a public service created or
+ * deleted answers a snapshot). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -871,6 +879,314 @@ static void test_node_state(void **state)
 	json_object_put(o);
 }
 
+/* ---- public load balancers -------------------------------------------- */
+
+/* Lets the controller hand out public VIPs in 203.0.113.0/24, and in
+ * 10.0.0.0/8 (which covers the VPCs' CIDRs: refused there). */
+static void public_prefixes(void)
+{
+	F->api.public_prefix[0].net = htonl(0xcb007100);
+	F->api.public_prefix[0].plen = 24;
+	F->api.public_prefix[1].net = htonl(0x0a000000);
+	F->api.public_prefix[1].plen = 8;
+	F->api.n_public_prefix = 2;
+}
+
+/* A public create body for VPC vpc. */
+static void pub_body(char *buf, size_t len, int64_t vpc, const char *vip,
+		     int port, const char *proto, const char *backends)
+{
+	snprintf(buf, len,
+		 "{\"vpc\":%lld,\"vip\":\"%s\",\"port\":%d,\"protocol\":"
+		 "\"%s\",\"public\":true,\"backends\":[%s]}",
+		 (long long)vpc, vip, port, proto, backends);
+}
+
+static void test_public_api(void **state)
+{
+	char body[512], path[64], other[64];
+	json_object *o;
+	const char *msg;
+	int64_t id, id2, idb;
+
+	(void)state;
+	pub_body(body, sizeof(body), F->vpc, "203.0.113.10", 80, "tcp",
+		 "{\"ip\":\"10.0.1.10\",\"port\":8080}");
+	expect_refused("POST", "/v1/loadbalancers", F->ta, body, 403,
+		       "forbidden", "public", "no --public-prefix");
+	public_prefixes();
+	pub_body(body, sizeof(body), F->vpc, "198.51.100.1", 80, "tcp", "");
+	expect_refused("POST", "/v1/loadbalancers", F->ta, body, 400,
+		       "invalid_value", "vip", "outside the public prefixes");
+	pub_body(body, sizeof(body), F->vpc, "10.0.200.1", 80, "tcp", "");
+	expect_refused("POST", "/v1/loadbalancers", F->ta, body, 400,
+		       "invalid_value", "vip", "inside the VPC's CIDR");
+	lb_body(body, sizeof(body), "10.0.100.1", 80, "\"public\":\"yes\"");
+	expect_refused("POST", "/v1/loadbalancers", F->ta, body, 400,
+		       "invalid_type", "public", "public not a boolean");
+
+	pub_body(body, sizeof(body), F->vpc, "203.0.113.10", 80, "tcp",
+		 "{\"ip\":\"10.0.1.10\",\"port\":8080}");
+	assert_int_equal(
+		http("POST", "/v1/loadbalancers", F->ta, body, NULL, &o), 201);
+	id = iget(o, "id");
+	assert_true(
+		json_object_get_boolean(json_object_object_get(o, "public")));
+	json_object_put(o);
+	/* The same public VIP:port/protocol from another tenant: taken,
+	 * without a word about whose. */
+	pub_body(body, sizeof(body), F->vpc_b, "203.0.113.10", 80, "tcp", "");
+	expect_refused("POST", "/v1/loadbalancers", F->tb, body, 409, "exists",
+		       "vip", "public VIP of another tenant");
+	assert_int_equal(
+		http("POST", "/v1/loadbalancers", F->tb, body, NULL, &o), 409);
+	msg = sget(json_object_object_get(o, "error"), "message");
+	assert_string_equal(msg, "the public 203.0.113.10:80/tcp is taken");
+	json_object_put(o);
+	/* The owner hears which of its load balancers has it. */
+	pub_body(body, sizeof(body), F->vpc, "203.0.113.10", 80, "tcp", "");
+	assert_int_equal(
+		http("POST", "/v1/loadbalancers", F->ta, body, NULL, &o), 409);
+	snprintf(other, sizeof(other), "load balancer %lld ", (long long)id);
+	assert_non_null(strstr(
+		sget(json_object_object_get(o, "error"), "message"), other));
+	json_object_put(o);
+	/* Another port, or protocol, of the VIP is another service. */
+	pub_body(body, sizeof(body), F->vpc_b, "203.0.113.10", 81, "tcp", "");
+	create("/v1/loadbalancers", F->tb, body, 201);
+	pub_body(body, sizeof(body), F->vpc_b, "203.0.113.10", 80, "udp", "");
+	create("/v1/loadbalancers", F->tb, body, 201);
+	/* A backend serves one public VIP (per protocol). */
+	pub_body(body, sizeof(body), F->vpc, "203.0.113.11", 80, "tcp",
+		 "{\"ip\":\"10.0.1.11\"},{\"ip\":\"10.0.1.10\",\"port\":8080}");
+	expect_refused("POST", "/v1/loadbalancers", F->ta, body, 409, "in_use",
+		       "backends[1]", "backend of another public service");
+	pub_body(body, sizeof(body), F->vpc, "203.0.113.11", 8080, "tcp",
+		 "{\"ip\":\"10.0.1.11\"},{\"ip\":\"10.0.1.10\",\"port\":8081}");
+	id2 = create("/v1/loadbalancers", F->ta, body, 201);
+	snprintf(path, sizeof(path), "/v1/loadbalancers/%lld", (long long)id2);
+	expect_refused("PATCH", path, F->ta,
+		       "{\"backends\":[{\"ip\":\"10.0.1.10\",\"port\":8080}]}",
+		       409, "in_use", "backends[0]",
+		       "PATCH to a backend of another public service");
+	/* The backend's port defaults to the service's: 10.0.1.11:8080. */
+	assert_int_equal(http("PATCH", path, F->ta,
+			      "{\"backends\":[{\"ip\":\"10.0.1.11\"},"
+			      "{\"ip\":\"10.0.1.12\",\"weight\":3}]}",
+			      NULL, &o),
+			 200);
+	assert_true(
+		json_object_get_boolean(json_object_object_get(o, "public")));
+	json_object_put(o);
+	expect_refused("PATCH", path, F->ta, "{\"public\":false}", 400,
+		       "read_only", "public", "PATCH public");
+	/* An east-west one says public false. */
+	lb_body(body, sizeof(body), "10.0.100.1", 80, "\"public\":false");
+	assert_int_equal(
+		http("POST", "/v1/loadbalancers", F->ta, body, NULL, &o), 201);
+	assert_false(
+		json_object_get_boolean(json_object_object_get(o, "public")));
+	json_object_put(o);
+	/* Deleted, the public VIP:port is free for anyone. */
+	snprintf(path, sizeof(path), "/v1/loadbalancers/%lld", (long long)id);
+	assert_int_equal(http("DELETE", path, F->ta, NULL, NULL, NULL), 204);
+	pub_body(body, sizeof(body), F->vpc_b, "203.0.113.10", 80, "tcp", "");
+	idb = create("/v1/loadbalancers", F->tb, body, 201);
+	assert_true(idb > id2);
+}
+
+/* The changes after rev for node; the answer must be (or not be) a
+ * snapshot. */
+static json_object *node_changes(const char *node, int64_t rev,
+				 bool snapshot_wanted)
+{
+	char path[128];
+	json_object *o;
+
+	snprintf(path, sizeof(path), "/v1/nodes/%s/state?since=%lld&wait=0",
+		 node, (long long)rev);
+	assert_int_equal(http("GET", path, ADMIN, NULL, NULL, &o), 200);
+	assert_int_equal(
+		json_object_get_boolean(json_object_object_get(o, "snapshot")),
+		snapshot_wanted);
+	return o;
+}
+
+/* The change of kind in answer, asserting there is exactly one. */
+static json_object *one_of_kind(json_object *answer, const char *kind,
+				const char *op)
+{
+	json_object *arr = json_object_object_get(answer, "changes"), *r = NULL;
+
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *c = json_object_array_get_idx(arr, i);
+
+		if (strcmp(sget(c, "kind"), kind))
+			continue;
+		assert_null(r);
+		r = c;
+	}
+	assert_non_null(r);
+	assert_string_equal(sget(r, "op"), op);
+	return json_object_object_get(r, "object");
+}
+
+static bool has_ep(const struct xvpc_state *st, const char *ip)
+{
+	__be32 a;
+
+	assert_int_equal(inet_pton(AF_INET, ip, &a), 1);
+	for (size_t i = 0; i < st->n_eps; i++)
+		if (st->eps[i].ip == a)
+			return true;
+	return false;
+}
+
+/* A node that hosts no port of A's VPC and is none of its gateways. */
+static const char *lb_only_node(void)
+{
+	static const char *const names[] = {"n2", "n3", "n4"};
+	char path[64];
+	json_object *o, *gw;
+	const char *pick = NULL;
+
+	snprintf(path, sizeof(path), "/v1/vpcs/%lld", (long long)F->vpc);
+	assert_int_equal(http("GET", path, F->ta, NULL, NULL, &o), 200);
+	gw = json_object_object_get(o, "gateways");
+	for (int i = 0; !pick && i < 3; i++) {
+		bool is_gw = false;
+
+		for (size_t j = 0; j < json_object_array_length(gw); j++)
+			is_gw |= !strcmp(
+				json_object_get_string(
+					json_object_array_get_idx(gw, j)),
+				names[i]);
+		if (!is_gw)
+			pick = names[i];
+	}
+	json_object_put(o);
+	assert_non_null(pick);
+	return pick;
+}
+
+static void test_public_state(void **state)
+{
+	struct xvpc_state *st = NULL;
+	char body[512], path[64];
+	json_object *o, *a, *obj;
+	const char *node;
+	int64_t id, ew, rev;
+
+	(void)state;
+	public_prefixes();
+	create("/v1/nodes", ADMIN, "{\"name\":\"n3\",\"ip\":\"192.168.9.3\"}",
+	       201);
+	create("/v1/nodes", ADMIN, "{\"name\":\"n4\",\"ip\":\"192.168.9.4\"}",
+	       201);
+	/* Learn mode: a node with no port of the VPC would get none of its
+	 * endpoints; as an LB node it gets them all. */
+	snprintf(path, sizeof(path), "/v1/vpcs/%lld", (long long)F->vpc);
+	assert_int_equal(
+		http("PATCH", path, F->ta, "{\"mode\":\"learn\"}", NULL, NULL),
+		200);
+	node = lb_only_node();
+	lb_body(body, sizeof(body), "10.0.100.1", 80,
+		"\"backends\":[{\"ip\":\"10.0.1.10\"}]");
+	ew = create("/v1/loadbalancers", F->ta, body, 201);
+	o = snapshot(node, &st);
+	assert_int_equal(st->n_vpcs, 0);
+	assert_int_equal(st->n_svcs, 0);
+	rev = iget(o, "revision");
+	xvpc_state_free(st);
+	json_object_put(o);
+
+	pub_body(body, sizeof(body), F->vpc, "203.0.113.10", 80, "tcp",
+		 "{\"ip\":\"10.0.1.10\",\"port\":8080}");
+	id = create("/v1/loadbalancers", F->ta, body, 201);
+	/* Its VPC came to the node: a snapshot. */
+	a = node_changes(node, rev, true);
+	json_object_put(a);
+	o = snapshot(node, &st);
+	assert_int_equal(st->n_vpcs, 1);
+	assert_int_equal(st->vpcs[0].id, F->vpc);
+	/* Presented as push mode: the agent installs every endpoint. */
+	assert_int_equal(st->vpcs[0].mode, XVPC_MODE_PUSH);
+	assert_int_equal(st->n_subnets, 1);
+	assert_true(has_ep(st, "10.0.1.10"));
+	/* Only the public service of the VPC. */
+	assert_int_equal(st->n_svcs, 1);
+	assert_true(st->svcs[0].public);
+	assert_int_equal(st->svcs[0].port, 80);
+	assert_int_equal(st->svcs[0].backends[0].port, 8080);
+	rev = iget(o, "revision");
+	xvpc_state_free(st);
+	json_object_put(o);
+	/* n1 hosts a port: both services, the VPC in push mode too. */
+	o = snapshot("n1", &st);
+	assert_int_equal(st->n_svcs, 2);
+	assert_int_equal(st->vpcs[0].mode, XVPC_MODE_PUSH);
+	xvpc_state_free(st);
+	json_object_put(o);
+
+	/* Changes: a new backend port reaches the LB node (learn mode and
+	 * all) ... */
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"ip\":\"10.0.1.11\",\"node\":\"n1\","
+		 "\"ifname\":\"xa2\"}",
+		 (long long)F->subnet);
+	create("/v1/ports", F->ta, body, 201);
+	a = node_changes(node, rev, false);
+	obj = one_of_kind(a, "endpoint", "put");
+	assert_string_equal(sget(obj, "ip"), "10.0.1.11");
+	assert_string_equal(sget(obj, "node_ip"), "192.168.9.1");
+	rev = iget(a, "revision");
+	json_object_put(a);
+	/* ... an update of the public service ... */
+	snprintf(path, sizeof(path), "/v1/loadbalancers/%lld", (long long)id);
+	assert_int_equal(http("PATCH", path, F->ta,
+			      "{\"backends\":[{\"ip\":\"10.0.1.11\","
+			      "\"port\":8080}]}",
+			      NULL, NULL),
+			 200);
+	a = node_changes(node, rev, false);
+	obj = one_of_kind(a, "service", "put");
+	assert_true(
+		json_object_get_boolean(json_object_object_get(obj, "public")));
+	assert_string_equal(
+		sget(json_object_array_get_idx(
+			     json_object_object_get(obj, "backends"), 0),
+		     "ip"),
+		"10.0.1.11");
+	rev = iget(a, "revision");
+	json_object_put(a);
+	/* ... not one of the east-west service ... */
+	snprintf(path, sizeof(path), "/v1/loadbalancers/%lld", (long long)ew);
+	assert_int_equal(http("PATCH", path, F->ta,
+			      "{\"backends\":[{\"ip\":\"10.0.1.11\"}]}", NULL,
+			      NULL),
+			 200);
+	a = node_changes(node, rev, false);
+	assert_int_equal(
+		json_object_array_length(json_object_object_get(a, "changes")),
+		0);
+	rev = iget(a, "revision");
+	json_object_put(a);
+	/* ... and deleting the public service takes the VPC away: a
+	 * snapshot without it. */
+	snprintf(path, sizeof(path), "/v1/loadbalancers/%lld", (long long)id);
+	assert_int_equal(http("DELETE", path, F->ta, NULL, NULL, NULL), 204);
+	a = node_changes(node, rev, true);
+	assert_int_equal(
+		json_object_array_length(json_object_object_get(a, "vpcs")), 0);
+	json_object_put(a);
+	/* n1 gets the VPC back in learn mode, its east-west service kept. */
+	o = snapshot("n1", &st);
+	assert_int_equal(st->vpcs[0].mode, XVPC_MODE_LEARN);
+	assert_int_equal(st->n_svcs, 1);
+	xvpc_state_free(st);
+	json_object_put(o);
+}
+
 /* ---- xvpcctl lb ----------------------------------------------------- */
 
 /* Runs `xvpcctl lb ARGS` as tenant A with stdout captured in *out. */
@@ -1022,6 +1338,39 @@ static void test_cli(void **state)
 	free(out);
 }
 
+/* xvpcctl lb create --public; show and list mark it. */
+static void test_public_cli(void **state)
+{
+	char vpc[16], *out;
+	json_object *o;
+
+	(void)state;
+	public_prefixes();
+	snprintf(vpc, sizeof(vpc), "%lld", (long long)F->vpc);
+	assert_int_equal(run(false, &out, 10, "create", "--public", "--vpc",
+			     vpc, "--vip", "203.0.113.20", "--port", "80",
+			     "--backend", "10.0.1.10:8080"),
+			 0);
+	assert_non_null(strstr(out, "203.0.113.20:80/tcp (public)"));
+	free(out);
+	assert_int_equal(run(false, &out, 1, "list"), 0);
+	assert_non_null(strstr(out, "tcp,pub"));
+	free(out);
+	assert_int_equal(run(true, &out, 2, "show", "1"), 0);
+	o = json_tokener_parse(out);
+	assert_true(
+		json_object_get_boolean(json_object_object_get(o, "public")));
+	json_object_put(o);
+	free(out);
+	/* Refused: the API's message comes through. */
+	F->api.n_public_prefix = 0;
+	assert_int_not_equal(run(false, &out, 8, "create", "--public", "--vpc",
+				 vpc, "--vip", "203.0.113.21", "--port", "80"),
+			     0);
+	free(out);
+	assert_non_null(strstr(last_error, "--public-prefix"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1035,6 +1384,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_node_state, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_public_api, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_public_state, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_public_cli, setup,
+						teardown),
 	};
 	int ret;
 
