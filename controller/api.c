@@ -201,6 +201,51 @@ void api_strs_free(struct api_strs *strs)
 	strs->n = 0;
 }
 
+void api_txb_put(struct api_txb *t, const char *key, json_object *o,
+		 uint64_t expect)
+{
+	api_op_put_json(&t->ops[t->n++], &t->strs, key, o, expect);
+}
+
+void api_txb_ref(struct api_txb *t, const char *key, const char *field,
+		 int64_t v, uint64_t expect)
+{
+	json_object *o = json_object_new_object();
+
+	if (field)
+		json_object_object_add(o, field, json_object_new_int64(v));
+	api_txb_put(t, key, o, expect);
+	json_object_put(o);
+}
+
+void api_txb_op(struct api_txb *t, enum store_op_type type, const char *key,
+		uint64_t expect)
+{
+	char *k = strdup(key);
+	struct store_op *op = &t->ops[t->n++];
+
+	if (k && t->strs.n < (int)(sizeof(t->strs.s) / sizeof(t->strs.s[0])))
+		t->strs.s[t->strs.n++] = k;
+	else {
+		free(k);
+		k = NULL;
+	}
+	op->type = type;
+	op->key = k;
+	op->val = NULL;
+	op->len = 0;
+	op->expect = expect;
+}
+
+int api_txb_commit(struct api *api, struct api_txb *t)
+{
+	int err = store_txn(api->store, t->ops, t->n, NULL, NULL);
+
+	api_strs_free(&t->strs);
+	t->n = 0;
+	return err;
+}
+
 static const char *type_name(enum api_ftype t)
 {
 	return t == F_INT      ? "an integer"

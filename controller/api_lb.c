@@ -44,54 +44,6 @@
 #include "netutil.h"
 #include "state.h"
 
-#define LB_OPS 8
-
-struct lbtx {
-	struct store_op ops[LB_OPS];
-	size_t n;
-	struct api_strs strs;
-};
-
-static void tx_put(struct lbtx *t, const char *key, json_object *o,
-		   uint64_t expect)
-{
-	api_op_put_json(&t->ops[t->n++], &t->strs, key, o, expect);
-}
-
-static void tx_ref(struct lbtx *t, const char *key, const char *field,
-		   int64_t v, uint64_t expect)
-{
-	json_object *o = json_object_new_object();
-
-	if (field)
-		json_object_object_add(o, field, json_object_new_int64(v));
-	tx_put(t, key, o, expect);
-	json_object_put(o);
-}
-
-static void tx_del(struct lbtx *t, const char *key, uint64_t expect)
-{
-	struct store_op *op = &t->ops[t->n++];
-	char *k = strdup(key);
-
-	if (k && t->strs.n < (int)(sizeof(t->strs.s) / sizeof(t->strs.s[0]))) {
-		t->strs.s[t->strs.n++] = k;
-	} else {
-		free(k);
-		k = NULL;
-	}
-	*op = (struct store_op){STORE_DEL, k, NULL, 0, expect};
-}
-
-static int tx_commit(struct api *api, struct lbtx *t)
-{
-	int err = store_txn(api->store, t->ops, t->n, NULL, NULL);
-
-	api_strs_free(&t->strs);
-	t->n = 0;
-	return err;
-}
-
 static const char *proto_str(__u8 proto)
 {
 	return proto == IPPROTO_UDP ? "udp" : "tcp";
@@ -618,7 +570,7 @@ static int lb_create_once(struct api *api, struct api_ctx *c,
 {
 	const struct xvpc_state_svc *s = r->svc;
 	char idem[256], key[128], ip[XVPC_IP_STRLEN];
-	struct lbtx t = {0};
+	struct api_txb t = {0};
 	json_object *vpc, *o;
 	uint64_t vver;
 	uint32_t id;
@@ -655,7 +607,7 @@ static int lb_create_once(struct api *api, struct api_ctx *c,
 		goto out;
 	}
 	snprintf(key, sizeof(key), KF_ID, "vpc", r->vpc);
-	tx_put(&t, key, vpc, vver);
+	api_txb_put(&t, key, vpc, vver);
 	o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(id));
 	json_object_object_add(o, "tenant", json_object_new_int64(c->tenant));
@@ -672,25 +624,25 @@ static int lb_create_once(struct api *api, struct api_ctx *c,
 		json_object_object_add(o, "_idem",
 				       json_object_new_string(idem));
 	snprintf(key, sizeof(key), KF_ID, "lb", id);
-	tx_put(&t, key, o, STORE_ABSENT);
+	api_txb_put(&t, key, o, STORE_ABSENT);
 	json_object_put(o);
 	snprintf(key, sizeof(key), KF_IDX, "tl", c->tenant, id);
-	tx_ref(&t, key, NULL, 0, STORE_ABSENT);
+	api_txb_ref(&t, key, NULL, 0, STORE_ABSENT);
 	snprintf(key, sizeof(key), KF_IDX, "vl", r->vpc, id);
-	tx_ref(&t, key, NULL, 0, STORE_ABSENT);
+	api_txb_ref(&t, key, NULL, 0, STORE_ABSENT);
 	ident_key(key, sizeof(key), r->vpc, s->vip, s->port, s->proto);
-	tx_ref(&t, key, "lb", id, STORE_ABSENT);
+	api_txb_ref(&t, key, "lb", id, STORE_ABSENT);
 	if (r->pub) {
 		o = json_object_new_object();
 		json_object_object_add(o, "lb", json_object_new_int64(id));
 		json_object_object_add(o, "vpc", json_object_new_int64(r->vpc));
 		public_key(key, sizeof(key), s->vip, s->port, s->proto);
-		tx_put(&t, key, o, STORE_ABSENT);
+		api_txb_put(&t, key, o, STORE_ABSENT);
 		json_object_put(o);
 	}
 	if (idem[0])
-		tx_ref(&t, idem, "id", id, STORE_ABSENT);
-	err = tx_commit(api, &t);
+		api_txb_ref(&t, idem, "id", id, STORE_ABSENT);
+	err = api_txb_commit(api, &t);
 	if (err == -ECANCELED) {
 		err = -EAGAIN;
 		goto out;
@@ -777,7 +729,7 @@ static int lb_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 			 json_object *body)
 {
 	struct xvpc_state *st = NULL;
-	struct lbtx t = {0};
+	struct api_txb t = {0};
 	json_object *o, *p, *be, *hc, *vpc = NULL;
 	const char *name = api_str(body, "name");
 	uint64_t ver, vver;
@@ -815,14 +767,14 @@ static int lb_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 	if (name)
 		json_object_object_add(o, "name", json_object_new_string(name));
 	snprintf(key, sizeof(key), KF_ID, "lb", id);
-	tx_put(&t, key, o, ver);
+	api_txb_put(&t, key, o, ver);
 	if (vpc) {
 		snprintf(key, sizeof(key), KF_ID, "vpc",
 			 (uint32_t)api_int(o, "vpc"));
-		tx_put(&t, key, vpc, vver);
+		api_txb_put(&t, key, vpc, vver);
 		json_object_put(vpc);
 	}
-	err = tx_commit(api, &t);
+	err = api_txb_commit(api, &t);
 	if (err) {
 		json_object_put(o);
 		return err == -ECANCELED ? -EAGAIN : api_fail_store(c, err);
@@ -857,7 +809,7 @@ int api_lb_patch(struct api *api, struct api_ctx *c)
 
 int api_lb_delete(struct api *api, struct api_ctx *c)
 {
-	struct lbtx t = {0};
+	struct api_txb t = {0};
 	json_object *o;
 	char key[128];
 	uint64_t ver;
@@ -871,23 +823,23 @@ int api_lb_delete(struct api *api, struct api_ctx *c)
 	vpc = api_int(o, "vpc");
 	xvpc_parse_ip(api_str(o, "vip"), &vip);
 	snprintf(key, sizeof(key), KF_ID, "lb", id);
-	tx_del(&t, key, ver);
+	api_txb_op(&t, STORE_DEL, key, ver);
 	snprintf(key, sizeof(key), KF_IDX, "tl", c->tenant, id);
-	tx_del(&t, key, STORE_ANY);
+	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	snprintf(key, sizeof(key), KF_IDX, "vl", vpc, id);
-	tx_del(&t, key, STORE_ANY);
+	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	proto = strcmp(api_str(o, "protocol") ?: "", "udp") ? IPPROTO_TCP
 							    : IPPROTO_UDP;
 	ident_key(key, sizeof(key), vpc, vip, api_int(o, "port"), proto);
-	tx_del(&t, key, STORE_ANY);
+	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	if (is_public(o)) {
 		public_key(key, sizeof(key), vip, api_int(o, "port"), proto);
-		tx_del(&t, key, STORE_ANY);
+		api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	}
 	if (api_str(o, "_idem"))
-		tx_del(&t, api_str(o, "_idem"), STORE_ANY);
+		api_txb_op(&t, STORE_DEL, api_str(o, "_idem"), STORE_ANY);
 	json_object_put(o);
-	err = tx_commit(api, &t);
+	err = api_txb_commit(api, &t);
 	if (err == -ECANCELED)
 		return api_fail(c, 409, "conflict", NULL,
 				"load balancer %u changed meanwhile; retry",

@@ -23,57 +23,6 @@
 
 #define VNI_MAX 16777215u
 
-struct txb {
-	struct store_op ops[12];
-	size_t n;
-	struct api_strs strs;
-};
-
-static void txb_put(struct txb *t, const char *key, json_object *o,
-		    uint64_t expect)
-{
-	api_op_put_json(&t->ops[t->n++], &t->strs, key, o, expect);
-}
-
-static void txb_ref(struct txb *t, const char *key, const char *field,
-		    int64_t v, uint64_t expect)
-{
-	json_object *o = json_object_new_object();
-
-	if (field)
-		json_object_object_add(o, field, json_object_new_int64(v));
-	txb_put(t, key, o, expect);
-	json_object_put(o);
-}
-
-static void txb_op(struct txb *t, enum store_op_type type, const char *key,
-		   uint64_t expect)
-{
-	char *k = strdup(key);
-	struct store_op *op = &t->ops[t->n++];
-
-	if (k && t->strs.n < (int)(sizeof(t->strs.s) / sizeof(t->strs.s[0])))
-		t->strs.s[t->strs.n++] = k;
-	else {
-		free(k);
-		k = NULL;
-	}
-	op->type = type;
-	op->key = k;
-	op->val = NULL;
-	op->len = 0;
-	op->expect = expect;
-}
-
-static int txb_commit(struct api *api, struct txb *t)
-{
-	int err = store_txn(api->store, t->ops, t->n, NULL, NULL);
-
-	api_strs_free(&t->strs);
-	t->n = 0;
-	return err;
-}
-
 static const char *kind_label(const char *kind)
 {
 	return !strcmp(kind, "vpc") ? "VPC" : kind;
@@ -150,7 +99,7 @@ static int has_any(struct api *api, const char *prefix)
 static int patch_name_once(struct api *api, struct api_ctx *c, const char *kind,
 			   uint32_t id, const char *name)
 {
-	struct txb t = {0};
+	struct api_txb t = {0};
 	json_object *o, *p;
 	char key[64];
 	uint64_t ver;
@@ -161,8 +110,8 @@ static int patch_name_once(struct api *api, struct api_ctx *c, const char *kind,
 	if (name)
 		json_object_object_add(o, "name", json_object_new_string(name));
 	snprintf(key, sizeof(key), KF_ID, kind, id);
-	txb_put(&t, key, o, ver);
-	err = txb_commit(api, &t);
+	api_txb_put(&t, key, o, ver);
+	err = api_txb_commit(api, &t);
 	if (err) {
 		json_object_put(o);
 		return err == -ECANCELED ? -EAGAIN : api_fail_store(c, err);
@@ -223,7 +172,7 @@ static bool valid_mode(const char *mode)
 /* Designates the gateways of a VPC entering learn mode (gateways.h) and
  * adds them to its record o and the index changes to t. old: the
  * record's current list, or NULL. */
-static int vpc_designate(struct api *api, struct txb *t, uint32_t id,
+static int vpc_designate(struct api *api, struct api_txb *t, uint32_t id,
 			 json_object *o, json_object *old)
 {
 	char names[GW_MAX][GW_NAME], keys[2 * GW_MAX][GW_NAME + 32];
@@ -240,16 +189,16 @@ static int vpc_designate(struct api *api, struct txb *t, uint32_t id,
 	n = gw_index_ops(api->store, id, old, names, count, ops, keys);
 	for (size_t i = 0; i < n; i++) {
 		if (ops[i].type == STORE_DEL)
-			txb_op(t, STORE_DEL, ops[i].key, STORE_ANY);
+			api_txb_op(t, STORE_DEL, ops[i].key, STORE_ANY);
 		else
-			txb_ref(t, ops[i].key, NULL, 0, STORE_ANY);
+			api_txb_ref(t, ops[i].key, NULL, 0, STORE_ANY);
 	}
 	gw_set(o, names, count);
 	return 0;
 }
 
 /* Drops the gateways of a VPC leaving learn mode or being deleted. */
-static void vpc_drop_gateways(struct api *api, struct txb *t, uint32_t id,
+static void vpc_drop_gateways(struct api *api, struct api_txb *t, uint32_t id,
 			      json_object *o)
 {
 	char keys[2 * GW_MAX][GW_NAME + 32];
@@ -262,14 +211,14 @@ static void vpc_drop_gateways(struct api *api, struct txb *t, uint32_t id,
 		return;
 	n = gw_index_ops(api->store, id, old, NULL, 0, ops, keys);
 	for (size_t i = 0; i < n; i++)
-		txb_op(t, STORE_DEL, ops[i].key, STORE_ANY);
+		api_txb_op(t, STORE_DEL, ops[i].key, STORE_ANY);
 	json_object_object_del(o, "gateways");
 }
 
 static int vpc_create_once(struct api *api, struct api_ctx *c,
 			   json_object *body)
 {
-	struct txb t = {0};
+	struct api_txb t = {0};
 	char idem[256], key[64];
 	json_object *o;
 	uint32_t id;
@@ -311,13 +260,13 @@ static int vpc_create_once(struct api *api, struct api_ctx *c,
 		json_object_object_add(o, "_idem",
 				       json_object_new_string(idem));
 	snprintf(key, sizeof(key), KF_ID, "vpc", id);
-	txb_put(&t, key, o, STORE_ABSENT);
+	api_txb_put(&t, key, o, STORE_ABSENT);
 	json_object_put(o);
 	snprintf(key, sizeof(key), KF_IDX, "tv", c->tenant, id);
-	txb_ref(&t, key, NULL, 0, STORE_ABSENT);
+	api_txb_ref(&t, key, NULL, 0, STORE_ABSENT);
 	if (idem[0])
-		txb_ref(&t, idem, "id", id, STORE_ABSENT);
-	err = txb_commit(api, &t);
+		api_txb_ref(&t, idem, "id", id, STORE_ABSENT);
+	err = api_txb_commit(api, &t);
 	if (err == -ECANCELED)
 		return -EAGAIN;
 	if (err)
@@ -372,7 +321,7 @@ static int vpc_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 			  json_object *body)
 {
 	const char *name = api_str(body, "name"), *mode = api_str(body, "mode");
-	struct txb t = {0};
+	struct api_txb t = {0};
 	json_object *o, *p;
 	char key[64];
 	uint64_t ver;
@@ -397,8 +346,8 @@ static int vpc_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 		pr_info("api: VPC %u switched to %s mode", id, mode);
 	}
 	snprintf(key, sizeof(key), KF_ID, "vpc", id);
-	txb_put(&t, key, o, ver);
-	err = txb_commit(api, &t);
+	api_txb_put(&t, key, o, ver);
+	err = api_txb_commit(api, &t);
 	if (err) {
 		json_object_put(o);
 		return err == -ECANCELED ? -EAGAIN : api_fail_store(c, err);
@@ -431,7 +380,7 @@ int api_vpc_patch(struct api *api, struct api_ctx *c)
 
 int api_vpc_delete(struct api *api, struct api_ctx *c)
 {
-	struct txb t = {0};
+	struct api_txb t = {0};
 	json_object *o;
 	char key[64], prefix[64];
 	uint64_t ver;
@@ -462,14 +411,14 @@ int api_vpc_delete(struct api *api, struct api_ctx *c)
 	}
 	/* A subnet created meanwhile rewrote the VPC: the check fails. */
 	snprintf(key, sizeof(key), KF_ID, "vpc", id);
-	txb_op(&t, STORE_DEL, key, ver);
+	api_txb_op(&t, STORE_DEL, key, ver);
 	snprintf(key, sizeof(key), KF_IDX, "tv", c->tenant, id);
-	txb_op(&t, STORE_DEL, key, STORE_ANY);
+	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	if (api_str(o, "_idem"))
-		txb_op(&t, STORE_DEL, api_str(o, "_idem"), STORE_ANY);
+		api_txb_op(&t, STORE_DEL, api_str(o, "_idem"), STORE_ANY);
 	vpc_drop_gateways(api, &t, id, o);
 	json_object_put(o);
-	err = txb_commit(api, &t);
+	err = api_txb_commit(api, &t);
 	if (err == -ECANCELED)
 		return api_fail(c, 409, "conflict", NULL,
 				"VPC %u changed meanwhile; retry", id);
@@ -600,7 +549,7 @@ static int subnet_create_once(struct api *api, struct api_ctx *c,
 			      const struct subnet_req *r)
 {
 	struct overlap ov = {.net = r->net, .plen = r->plen};
-	struct txb t = {0};
+	struct api_txb t = {0};
 	char idem[256], key[64], ipbuf[XVPC_IP_STRLEN];
 	json_object *vpc, *o;
 	__be32 vnet;
@@ -660,7 +609,7 @@ static int subnet_create_once(struct api *api, struct api_ctx *c,
 	}
 	/* Rewriting the VPC serializes subnet changes within it. */
 	snprintf(key, sizeof(key), KF_ID, "vpc", r->vpc);
-	txb_put(&t, key, vpc, vver);
+	api_txb_put(&t, key, vpc, vver);
 	o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(id));
 	json_object_object_add(o, "tenant", json_object_new_int64(c->tenant));
@@ -677,17 +626,17 @@ static int subnet_create_once(struct api *api, struct api_ctx *c,
 		json_object_object_add(o, "_idem",
 				       json_object_new_string(idem));
 	snprintf(key, sizeof(key), KF_ID, "subnet", id);
-	txb_put(&t, key, o, STORE_ABSENT);
+	api_txb_put(&t, key, o, STORE_ABSENT);
 	json_object_put(o);
 	snprintf(key, sizeof(key), KF_IDX, "ts", c->tenant, id);
-	txb_ref(&t, key, NULL, 0, STORE_ABSENT);
+	api_txb_ref(&t, key, NULL, 0, STORE_ABSENT);
 	snprintf(key, sizeof(key), KF_IDX, "vs", r->vpc, id);
-	txb_ref(&t, key, NULL, 0, STORE_ABSENT);
+	api_txb_ref(&t, key, NULL, 0, STORE_ABSENT);
 	snprintf(key, sizeof(key), "vni/%08u", vni);
-	txb_ref(&t, key, "subnet", id, STORE_ABSENT);
+	api_txb_ref(&t, key, "subnet", id, STORE_ABSENT);
 	if (idem[0])
-		txb_ref(&t, idem, "id", id, STORE_ABSENT);
-	err = txb_commit(api, &t);
+		api_txb_ref(&t, idem, "id", id, STORE_ABSENT);
+	err = api_txb_commit(api, &t);
 	if (err == -ECANCELED) {
 		err = -EAGAIN;
 		goto out;
@@ -783,7 +732,7 @@ int api_subnet_patch(struct api *api, struct api_ctx *c)
 
 int api_subnet_delete(struct api *api, struct api_ctx *c)
 {
-	struct txb t = {0};
+	struct api_txb t = {0};
 	json_object *o;
 	char key[64], prefix[64];
 	uint64_t ver;
@@ -807,7 +756,7 @@ int api_subnet_delete(struct api *api, struct api_ctx *c)
 	 * version check, one created before it is found. */
 	snprintf(key, sizeof(key), KF_ID, "subnet", id);
 	json_object_object_add(o, "_deleting", json_object_new_boolean(1));
-	txb_put(&t, key, o, ver);
+	api_txb_put(&t, key, o, ver);
 	err = store_txn(api->store, t.ops, t.n, &ver, NULL);
 	api_strs_free(&t.strs);
 	t.n = 0;
@@ -816,8 +765,8 @@ int api_subnet_delete(struct api *api, struct api_ctx *c)
 	ports = has_any(api, prefix);
 	if (ports) {
 		json_object_object_del(o, "_deleting");
-		txb_put(&t, key, o, ver);
-		txb_commit(api, &t);
+		api_txb_put(&t, key, o, ver);
+		api_txb_commit(api, &t);
 		json_object_put(o);
 		return ports > 0 ? api_fail(c, 409, "in_use", NULL,
 					    "subnet %u still has ports; "
@@ -825,17 +774,17 @@ int api_subnet_delete(struct api *api, struct api_ctx *c)
 					    id)
 				 : api_fail_store(c, ports);
 	}
-	txb_op(&t, STORE_DEL, key, ver);
+	api_txb_op(&t, STORE_DEL, key, ver);
 	snprintf(key, sizeof(key), KF_IDX, "ts", c->tenant, id);
-	txb_op(&t, STORE_DEL, key, STORE_ANY);
+	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	snprintf(key, sizeof(key), KF_IDX, "vs", (uint32_t)api_int(o, "vpc"),
 		 id);
-	txb_op(&t, STORE_DEL, key, STORE_ANY);
+	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	snprintf(key, sizeof(key), "vni/%08u", (uint32_t)api_int(o, "vni"));
-	txb_op(&t, STORE_DEL, key, STORE_ANY);
+	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	if (api_str(o, "_idem"))
-		txb_op(&t, STORE_DEL, api_str(o, "_idem"), STORE_ANY);
-	err = txb_commit(api, &t);
+		api_txb_op(&t, STORE_DEL, api_str(o, "_idem"), STORE_ANY);
+	err = api_txb_commit(api, &t);
 out:
 	json_object_put(o);
 	if (err == -ECANCELED)
@@ -943,7 +892,7 @@ struct port_req {
 static int port_create_once(struct api *api, struct api_ctx *c,
 			    const struct port_req *r)
 {
-	struct txb t = {0};
+	struct api_txb t = {0};
 	char idem[256], key[128], ipbuf[XVPC_IP_STRLEN], mac[XVPC_MAC_STRLEN];
 	json_object *sub, *o;
 	uint64_t sver, nver = 0;
@@ -1024,7 +973,7 @@ static int port_create_once(struct api *api, struct api_ctx *c,
 	m[5] = id;
 	xvpc_fmt_mac(m, mac);
 	snprintf(key, sizeof(key), KF_ID, "subnet", r->subnet);
-	txb_op(&t, STORE_CHECK, key, sver);
+	api_txb_op(&t, STORE_CHECK, key, sver);
 	o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(id));
 	json_object_object_add(o, "tenant", json_object_new_int64(c->tenant));
@@ -1044,23 +993,23 @@ static int port_create_once(struct api *api, struct api_ctx *c,
 		json_object_object_add(o, "_idem",
 				       json_object_new_string(idem));
 	snprintf(key, sizeof(key), KF_ID, "port", id);
-	txb_put(&t, key, o, STORE_ABSENT);
+	api_txb_put(&t, key, o, STORE_ABSENT);
 	json_object_put(o);
 	snprintf(key, sizeof(key), KF_IDX, "tp", c->tenant, id);
-	txb_ref(&t, key, NULL, 0, STORE_ABSENT);
+	api_txb_ref(&t, key, NULL, 0, STORE_ABSENT);
 	snprintf(key, sizeof(key), KF_IDX, "vp", vpc, id);
-	txb_ref(&t, key, NULL, 0, STORE_ABSENT);
+	api_txb_ref(&t, key, NULL, 0, STORE_ABSENT);
 	ip_key(key, sizeof(key), r->subnet, ip);
-	txb_ref(&t, key, "port", id, STORE_ABSENT);
+	api_txb_ref(&t, key, "port", id, STORE_ABSENT);
 	if (r->node) {
 		snprintf(key, sizeof(key), "np/%s/%010u", r->node, id);
-		txb_ref(&t, key, "vpc", vpc, STORE_ABSENT);
+		api_txb_ref(&t, key, "vpc", vpc, STORE_ABSENT);
 		snprintf(key, sizeof(key), "node/%s", r->node);
-		txb_op(&t, STORE_CHECK, key, nver);
+		api_txb_op(&t, STORE_CHECK, key, nver);
 	}
 	if (idem[0])
-		txb_ref(&t, idem, "id", id, STORE_ABSENT);
-	err = txb_commit(api, &t);
+		api_txb_ref(&t, idem, "id", id, STORE_ABSENT);
+	err = api_txb_commit(api, &t);
 	if (err == -ECANCELED) {
 		err = -EAGAIN;
 		goto out;
@@ -1138,7 +1087,7 @@ int api_port_get(struct api *api, struct api_ctx *c)
 static int port_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 			   json_object *body)
 {
-	struct txb t = {0};
+	struct api_txb t = {0};
 	json_object *o, *p;
 	const char *old_node, *node, *ifname, *name;
 	char key[128], node_copy[64] = "";
@@ -1173,18 +1122,18 @@ static int port_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 					      : NULL);
 	node = api_str(o, "node");
 	snprintf(key, sizeof(key), KF_ID, "port", id);
-	txb_put(&t, key, o, ver);
+	api_txb_put(&t, key, o, ver);
 	if (node_copy[0] && (!node || strcmp(node, node_copy))) {
 		snprintf(key, sizeof(key), "np/%s/%010u", node_copy, id);
-		txb_op(&t, STORE_DEL, key, STORE_ANY);
+		api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	}
 	if (node && (!node_copy[0] || strcmp(node, node_copy))) {
 		snprintf(key, sizeof(key), "np/%s/%010u", node, id);
-		txb_ref(&t, key, "vpc", api_int(o, "vpc"), STORE_ABSENT);
+		api_txb_ref(&t, key, "vpc", api_int(o, "vpc"), STORE_ABSENT);
 		snprintf(key, sizeof(key), "node/%s", node);
-		txb_op(&t, STORE_CHECK, key, nver);
+		api_txb_op(&t, STORE_CHECK, key, nver);
 	}
-	err = txb_commit(api, &t);
+	err = api_txb_commit(api, &t);
 	if (err) {
 		json_object_put(o);
 		return err == -ECANCELED ? -EAGAIN : api_fail_store(c, err);
@@ -1214,7 +1163,7 @@ int api_port_patch(struct api *api, struct api_ctx *c)
 
 int api_port_delete(struct api *api, struct api_ctx *c)
 {
-	struct txb t = {0};
+	struct api_txb t = {0};
 	json_object *o;
 	char key[128];
 	uint64_t ver;
@@ -1228,23 +1177,23 @@ int api_port_delete(struct api *api, struct api_ctx *c)
 	subnet = api_int(o, "subnet");
 	xvpc_parse_ip(api_str(o, "ip"), &ip);
 	snprintf(key, sizeof(key), KF_ID, "port", id);
-	txb_op(&t, STORE_DEL, key, ver);
+	api_txb_op(&t, STORE_DEL, key, ver);
 	snprintf(key, sizeof(key), KF_IDX, "tp", c->tenant, id);
-	txb_op(&t, STORE_DEL, key, STORE_ANY);
+	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	snprintf(key, sizeof(key), KF_IDX, "vp", (uint32_t)api_int(o, "vpc"),
 		 id);
-	txb_op(&t, STORE_DEL, key, STORE_ANY);
+	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	ip_key(key, sizeof(key), subnet, ip);
-	txb_op(&t, STORE_DEL, key, STORE_ANY);
+	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	if (api_str(o, "node")) {
 		snprintf(key, sizeof(key), "np/%s/%010u", api_str(o, "node"),
 			 id);
-		txb_op(&t, STORE_DEL, key, STORE_ANY);
+		api_txb_op(&t, STORE_DEL, key, STORE_ANY);
 	}
 	if (api_str(o, "_idem"))
-		txb_op(&t, STORE_DEL, api_str(o, "_idem"), STORE_ANY);
+		api_txb_op(&t, STORE_DEL, api_str(o, "_idem"), STORE_ANY);
 	json_object_put(o);
-	err = txb_commit(api, &t);
+	err = api_txb_commit(api, &t);
 	if (err == -ECANCELED)
 		return api_fail(c, 409, "conflict", NULL,
 				"port %u changed meanwhile; retry", id);

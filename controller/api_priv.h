@@ -53,6 +53,26 @@ void api_op_put_json(struct store_op *op, struct api_strs *strs,
 		     const char *key, json_object *obj, uint64_t expect);
 void api_strs_free(struct api_strs *strs);
 
+/* A multi-object store transaction being built: puts of JSON records,
+ * index references, deletes and checks, committed at once. The keys and
+ * values are copies owned by the builder until the commit. */
+#define API_TXB_OPS 12
+struct api_txb {
+	struct store_op ops[API_TXB_OPS];
+	size_t n;
+	struct api_strs strs;
+};
+void api_txb_put(struct api_txb *t, const char *key, json_object *o,
+		 uint64_t expect);
+/* An index record: {"field": v}, or {} when field is NULL. */
+void api_txb_ref(struct api_txb *t, const char *key, const char *field,
+		 int64_t v, uint64_t expect);
+/* A delete (STORE_DEL) or check (STORE_CHECK) of key. */
+void api_txb_op(struct api_txb *t, enum store_op_type type, const char *key,
+		uint64_t expect);
+/* store_txn() of the ops, then the builder is empty again. */
+int api_txb_commit(struct api *api, struct api_txb *t);
+
 /* Body fields: what may appear, with which type. */
 enum api_ftype {
 	F_STR,
