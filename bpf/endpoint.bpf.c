@@ -10,19 +10,10 @@
 #include <linux/pkt_cls.h>
 
 #include "common.bpf.h"
+#include "encap.h"
 #include "lb_ns.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-#define ENCAP_FLAGS                                                  \
-	(BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 |   \
-	 BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2_ETH | \
-	 BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN))
-
-/* Outer UDP source ports come from this range, picked by the inner flow's
- * hash so that the receiver's RSS spreads flows (RFC 7348 section 5). */
-#define SPORT_BASE 49152
-#define SPORT_MASK 0x3fff
 
 static __always_inline void emit_miss(struct __sk_buff *skb, __u32 vpc_id,
 				      __be32 src, __be32 dst, __u32 reason)
@@ -145,46 +136,7 @@ static __always_inline int encap(struct __sk_buff *skb,
 				 const struct xvpc_config *cfg, __be32 node_ip,
 				 __u32 vni, __u32 hash)
 {
-	struct encap_hdr h = {};
-	__u32 sport;
-
-	/* A non-GSO frame must fit the underlay once the outer IP, UDP and
-	 * VXLAN headers (36 bytes) are added in front of the inner frame. */
-	if (!skb->gso_size &&
-	    skb->len + XVPC_ENCAP_OVERHEAD - ETH_HLEN > cfg->underlay_mtu)
-		return -XVPC_DROP_TOO_BIG;
-	if (bpf_skb_load_bytes(skb, 0, &h.inner, sizeof(h.inner)))
-		return -XVPC_DROP_MALFORMED;
-	sport = SPORT_BASE + (hash & SPORT_MASK);
-	if (bpf_skb_adjust_room(skb, XVPC_ENCAP_OVERHEAD, BPF_ADJ_ROOM_MAC,
-				ENCAP_FLAGS))
-		return -XVPC_DROP_ENCAP;
-
-	struct iphdr ip = {
-		.version = 4,
-		.ihl = 5,
-		.tot_len = bpf_htons(skb->len - ETH_HLEN),
-		.frag_off = bpf_htons(0x4000), /* DF */
-		.ttl = 64,
-		.protocol = IPPROTO_UDP,
-		.saddr = cfg->node_ip,
-		.daddr = node_ip,
-	};
-
-	ip.check = ipv4_csum(&ip);
-	h.ip = ip;
-	mac_copy(h.eth.h_source, cfg->node_mac);
-	h.eth.h_proto = bpf_htons(ETH_P_IP);
-	h.udp.source = bpf_htons(sport);
-	h.udp.dest = bpf_htons(XVPC_VXLAN_PORT);
-	h.udp.len = bpf_htons(skb->len - ETH_HLEN - sizeof(struct iphdr));
-	h.vx.flags = bpf_htonl(VXLAN_FLAG_I);
-	h.vx.vni = bpf_htonl(vni << 8);
-	if (bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0))
-		return -XVPC_DROP_ENCAP;
-	stat_add(XVPC_STAT_ENCAP, skb->len);
-	/* The kernel fills the outer MACs from its FIB and neighbours. */
-	return bpf_redirect_neigh(cfg->underlay_ifindex, NULL, 0, 0);
+	return vxlan_encap(skb, cfg, node_ip, vni, hash, VXLAN_FLAG_I);
 }
 
 static __always_inline int deliver(struct __sk_buff *skb,

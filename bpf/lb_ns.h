@@ -22,6 +22,7 @@
 #ifndef XVPC_LB_NS_H
 #define XVPC_LB_NS_H
 
+#include "encap.h"
 #include "lb.h"
 
 /* Backend (vpc, ip, port, proto) -> the public VIP:port it serves. */
@@ -32,13 +33,6 @@ struct {
 	__type(value, struct xvpc_lb_ns_vip);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xvpc_lb_ns SEC(".maps");
-
-#define NS_ENCAP_FLAGS                                               \
-	(BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 |   \
-	 BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2_ETH | \
-	 BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN))
-#define NS_SPORT_BASE 49152
-#define NS_SPORT_MASK 0x3fff
 
 /* ---- LB node ---- */
 
@@ -151,39 +145,8 @@ static __always_inline int lb_ns_encap(struct __sk_buff *skb,
 				       const struct xvpc_config *cfg,
 				       __be32 node_ip, __u32 vni, __u32 hash)
 {
-	struct encap_hdr h = {};
-	struct iphdr ip = {
-		.version = 4,
-		.ihl = 5,
-		.frag_off = bpf_htons(0x4000), /* DF */
-		.ttl = 64,
-		.protocol = IPPROTO_UDP,
-	};
-
-	if (!skb->gso_size &&
-	    skb->len + XVPC_ENCAP_OVERHEAD - ETH_HLEN > cfg->underlay_mtu)
-		return -XVPC_DROP_TOO_BIG;
-	if (bpf_skb_load_bytes(skb, 0, &h.inner, sizeof(h.inner)))
-		return -XVPC_DROP_MALFORMED;
-	if (bpf_skb_adjust_room(skb, XVPC_ENCAP_OVERHEAD, BPF_ADJ_ROOM_MAC,
-				NS_ENCAP_FLAGS))
-		return -XVPC_DROP_ENCAP;
-	ip.tot_len = bpf_htons(skb->len - ETH_HLEN);
-	ip.saddr = cfg->node_ip;
-	ip.daddr = node_ip;
-	ip.check = ipv4_csum(&ip);
-	h.ip = ip;
-	mac_copy(h.eth.h_source, cfg->node_mac);
-	h.eth.h_proto = bpf_htons(ETH_P_IP);
-	h.udp.source = bpf_htons(NS_SPORT_BASE + (hash & NS_SPORT_MASK));
-	h.udp.dest = bpf_htons(XVPC_VXLAN_PORT);
-	h.udp.len = bpf_htons(skb->len - ETH_HLEN - sizeof(struct iphdr));
-	h.vx.flags = bpf_htonl(VXLAN_FLAG_I | XVPC_VXLAN_F_NS);
-	h.vx.vni = bpf_htonl(vni << 8);
-	if (bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0))
-		return -XVPC_DROP_ENCAP;
-	stat_add(XVPC_STAT_ENCAP, skb->len);
-	return bpf_redirect_neigh(cfg->underlay_ifindex, NULL, 0, 0);
+	return vxlan_encap(skb, cfg, node_ip, vni, hash,
+			   VXLAN_FLAG_I | XVPC_VXLAN_F_NS);
 }
 
 /* A backend on the LB node itself: its reverse entry is written here (as
@@ -342,13 +305,6 @@ static __always_inline int lb_ns_encap_xdp(struct xdp_md *ctx,
 {
 	__u32 len = ctx->data_end - ctx->data;
 	struct encap_hdr h = {};
-	struct iphdr ip = {
-		.version = 4,
-		.ihl = 5,
-		.frag_off = bpf_htons(0x4000), /* DF */
-		.ttl = 64,
-		.protocol = IPPROTO_UDP,
-	};
 	void *data;
 
 	if (len + XVPC_ENCAP_OVERHEAD - ETH_HLEN > cfg->underlay_mtu)
@@ -359,19 +315,10 @@ static __always_inline int lb_ns_encap_xdp(struct xdp_md *ctx,
 	if (data + XVPC_ENCAP_OVERHEAD > (void *)(long)ctx->data_end)
 		return -XVPC_DROP_MALFORMED;
 	len += XVPC_ENCAP_OVERHEAD;
-	ip.tot_len = bpf_htons(len - ETH_HLEN);
-	ip.saddr = cfg->node_ip;
-	ip.daddr = node_ip;
-	ip.check = ipv4_csum(&ip);
-	h.ip = ip;
+	encap_outer(&h, cfg, node_ip, vni, hash, VXLAN_FLAG_I | XVPC_VXLAN_F_NS,
+		    len);
 	mac_copy(h.eth.h_dest, fib->dmac);
 	mac_copy(h.eth.h_source, fib->smac);
-	h.eth.h_proto = bpf_htons(ETH_P_IP);
-	h.udp.source = bpf_htons(NS_SPORT_BASE + (hash & NS_SPORT_MASK));
-	h.udp.dest = bpf_htons(XVPC_VXLAN_PORT);
-	h.udp.len = bpf_htons(len - ETH_HLEN - sizeof(struct iphdr));
-	h.vx.flags = bpf_htonl(VXLAN_FLAG_I | XVPC_VXLAN_F_NS);
-	h.vx.vni = bpf_htonl(vni << 8);
 	__builtin_memcpy(data, &h, XVPC_ENCAP_OVERHEAD);
 	stat_add(XVPC_STAT_ENCAP, len);
 	/* A redirect, even back out of the ingress device: XDP_TX on a veth
