@@ -719,6 +719,7 @@ int cmd_trace(struct cli_ctx *ctx, int argc, char **argv)
 		{"public", no_argument, NULL, 'N'},
 		{"tcp-flags", required_argument, NULL, 'F'},
 		{"raw", required_argument, NULL, 'r'},
+		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -766,6 +767,9 @@ int cmd_trace(struct cli_ctx *ctx, int argc, char **argv)
 			break;
 		case 'N':
 			t.public = true;
+			break;
+		case 'j':
+			ctx->json = true;
 			break;
 		case 'F':
 			if (parse_tcp_flags(optarg, &t.tcp_flags))

@@ -494,13 +494,14 @@ static void not_a_service(struct lbv_explain *e, const char *where)
 }
 
 /* A forward entry's verdict; false: none usable, balance anew. */
-static bool use_forward(const struct xvpc_lb_config *cfg,
+static bool use_forward(struct xvpc_dp *dp, const struct xvpc_lb_config *cfg,
 			const struct xvpc_lb_ct_key *k, __u8 tcp_flags,
 			__u64 now, struct lbv_explain *e, char *why, size_t len)
 {
 	if (!e->ct_found || e->ct.dir != XVPC_LB_CT_FWD)
 		return false;
 	if (forward_usable(cfg, e, k->proto, tcp_flags, now)) {
+		find_service(dp, k, e); /* to name it; the entry decides */
 		e->kind = LBV_CONNTRACK;
 		e->be = e->ct.nat;
 		say_ct(e, "established flow");
@@ -531,7 +532,7 @@ static int explain_public(struct xvpc_dp *dp, const struct xvpc_lb_config *cfg,
 		not_a_service(e, "public ");
 		return 0;
 	}
-	if (use_forward(cfg, k, tcp_flags, now, e, why, sizeof(why)))
+	if (use_forward(dp, cfg, k, tcp_flags, now, e, why, sizeof(why)))
 		return 0;
 	return pick(dp, k, e, why[0] ? why : NULL);
 }
@@ -542,7 +543,8 @@ static int explain_ep(struct xvpc_dp *dp, const struct xvpc_lb_config *cfg,
 {
 	char why[128] = "", be[32];
 
-	if (!decap && use_forward(cfg, k, tcp_flags, now, e, why, sizeof(why)))
+	if (!decap &&
+	    use_forward(dp, cfg, k, tcp_flags, now, e, why, sizeof(why)))
 		return 0;
 	if (e->ct_found && e->ct.dir == XVPC_LB_CT_REV) {
 		if (ct_alive(cfg, &e->ct, k->proto, now) ||
