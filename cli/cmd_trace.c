@@ -59,7 +59,7 @@ static const char usage[] =
 	"counted in the node's counters like a real packet. A TCP or UDP\n"
 	"packet also says which load balancer backend the flow gets and why\n"
 	"(conntrack entry, or the Maglev table entry of its hash); conntrack\n"
-	"entries the run writes are removed again.\n\n"
+	"entries the run writes are taken back.\n\n"
 	"  --from IFNAME   endpoint port the packet enters (host side)\n"
 	"  --underlay      the packet arrives from the underlay as VXLAN\n"
 	"  --public        (--underlay) plain IPv4 from a client outside the\n"
@@ -415,7 +415,8 @@ static const char *verdict_name(int ret)
 	}
 }
 
-/* The IPv4 TCP/UDP tuple of a frame (the inner one of a VXLAN frame). */
+/* The IPv4 TCP/UDP tuple of a frame (with @vxlan_ok, the inner one of a
+ * VXLAN frame). */
 struct ftuple {
 	bool vxlan;
 	__u32 vni;
@@ -424,7 +425,8 @@ struct ftuple {
 	size_t l4off;
 };
 
-static int frame_tuple(const __u8 *p, size_t len, struct ftuple *ft)
+static int frame_tuple(const __u8 *p, size_t len, bool vxlan_ok,
+		       struct ftuple *ft)
 {
 	size_t off = 0, ihl;
 
@@ -446,7 +448,7 @@ static int frame_tuple(const __u8 *p, size_t len, struct ftuple *ft)
 		memcpy(&ft->key.sport, p + off, 2);
 		memcpy(&ft->key.dport, p + off + 2, 2);
 		ft->l4off = off;
-		if (ft->vxlan || ft->key.proto != 17 ||
+		if (!vxlan_ok || ft->vxlan || ft->key.proto != 17 ||
 		    ntohs(ft->key.dport) != XVPC_VXLAN_PORT)
 			break;
 		if (off + 16 > len)
@@ -478,7 +480,7 @@ static int lb_before(struct trace *t)
 	__u32 zero = 0;
 	int err;
 
-	if (frame_tuple(t->in, t->in_len, &ft))
+	if (frame_tuple(t->in, t->in_len, t->underlay, &ft))
 		return 0; /* not TCP or UDP over IPv4: nothing to balance */
 	if (!t->underlay) {
 		if (!t->bind.vpc_id && !t->bind.ip)
@@ -507,35 +509,65 @@ static int lb_before(struct trace *t)
 	return 0;
 }
 
+/* Did the program do what the explanation says? A new flow's conntrack
+ * entry names its backend even when a later stage dropped the packet;
+ * otherwise the output's address and port, or the drop reason. @seen gets
+ * what the program did. */
+static bool lb_agrees(struct trace *t, int verdict, const char *reason,
+		      __u32 out_len, char *seen, size_t len)
+{
+	bool reply = t->lb.kind == LBV_REPLY;
+	char ip[XVPC_IP_STRLEN];
+	struct xvpc_lb_ct ct;
+	struct ftuple ft;
+	__be32 addr;
+	__be16 port;
+
+	snprintf(seen, len, "verdict %s%s%s", verdict_name(verdict),
+		 reason ? ", " : "", reason ? reason : "");
+	switch (t->lb.kind) {
+	case LBV_NO_BACKEND:
+		return reason && !strcmp(reason, "drop_lb_no_backend");
+	case LBV_MAGLEV:
+		if (!bpf_map_lookup_elem(xvpc_dp_map_fd(t->dp, XVPC_M_LB_CT),
+					 &t->guard.key[0], &ct) &&
+		    ct.dir == XVPC_LB_CT_FWD) {
+			snprintf(seen, len, "conntrack entry to %s:%u",
+				 xvpc_fmt_ip(ct.nat.ip, ip),
+				 ntohs(ct.nat.port));
+			return ct.nat.ip == t->lb.be.ip &&
+			       ct.nat.port == t->lb.be.port;
+		}
+		break;
+	case LBV_CONNTRACK:
+	case LBV_REPLY:
+		break;
+	default:
+		return true; /* not balanced: nothing to compare */
+	}
+	if (verdict == TC_ACT_SHOT)
+		return !reason || strncmp(reason, "drop_lb_", 8);
+	if (frame_tuple(t->out, out_len, true, &ft))
+		return false;
+	addr = reply ? ft.key.src : ft.key.dst;
+	port = reply ? ft.key.sport : ft.key.dport;
+	snprintf(seen, len, "output %s %s:%u", reply ? "from" : "to",
+		 xvpc_fmt_ip(addr, ip), ntohs(port));
+	return addr == t->lb.be.ip && port == t->lb.be.port;
+}
+
 /* After the run: does the program agree with the explanation? Then the
  * conntrack entries the run wrote are taken back. */
 static void lb_after(struct trace *t, int verdict, const char *reason,
 		     __u32 out_len)
 {
-	bool dnat = t->lb.kind == LBV_CONNTRACK || t->lb.kind == LBV_MAGLEV;
-	bool agree = true;
-	struct ftuple ft;
 	int created = 0, err;
-	char be[40], ip[XVPC_IP_STRLEN];
+	char seen[64];
+	bool agree;
 
 	if (!t->lb_on)
 		return;
-	be[0] = 0;
-	if (verdict != TC_ACT_SHOT && !frame_tuple(t->out, out_len, &ft)) {
-		__be32 ipa = t->lb.kind == LBV_REPLY ? ft.key.src : ft.key.dst;
-		__be16 port =
-			t->lb.kind == LBV_REPLY ? ft.key.sport : ft.key.dport;
-
-		snprintf(be, sizeof(be), "%s:%u", xvpc_fmt_ip(ipa, ip),
-			 ntohs(port));
-		if ((dnat || t->lb.kind == LBV_REPLY) &&
-		    (ipa != t->lb.be.ip || port != t->lb.be.port))
-			agree = false;
-	} else if (dnat || t->lb.kind == LBV_REPLY) {
-		agree = false;
-	}
-	if (t->lb.kind == LBV_NO_BACKEND)
-		agree = reason && !strcmp(reason, "drop_lb_no_backend");
+	agree = lb_agrees(t, verdict, reason, out_len, seen, sizeof(seen));
 	err = lbv_guard_undo(t->dp, &t->guard, &created);
 	t->lb_json = lbv_explain_json(&t->lb);
 	json_object_object_add(t->lb_json, "datapath_agrees",
@@ -549,16 +581,15 @@ static void lb_after(struct trace *t, int verdict, const char *reason,
 	printf("  load balancer: %s\n", t->lb.text);
 	if (!agree)
 		printf("  load balancer: WARNING: the program did otherwise "
-		       "(%s%s): the maps changed during the trace?\n",
-		       be[0] ? "output to " : "verdict ",
-		       be[0] ? be : verdict_name(verdict));
+		       "(%s): did the maps change during the trace?\n",
+		       seen);
 	if (err)
 		printf("  load balancer: WARNING: the run wrote %d conntrack "
 		       "entries; taking them back failed: %s\n",
 		       created, strerror(-err));
 	else if (created)
 		printf("  load balancer: the run wrote %d conntrack entr%s; "
-		       "removed again (the trace leaves no flow state)\n",
+		       "taken back (the trace leaves no flow state)\n",
 		       created, created == 1 ? "y" : "ies");
 }
 
@@ -626,7 +657,8 @@ static void set_tcp_flags(struct trace *t)
 {
 	struct ftuple ft;
 
-	if (t->raw || t->proto != 6 || frame_tuple(t->in, t->in_len, &ft))
+	if (t->raw || t->proto != 6 ||
+	    frame_tuple(t->in, t->in_len, t->underlay, &ft))
 		return;
 	t->in[ft.l4off + 12] = 5 << 4;
 	t->in[ft.l4off + 13] = t->tcp_flags;

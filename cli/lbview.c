@@ -183,33 +183,34 @@ static void count_flows(struct xvpc_dp *dp, struct svc_view *vs, size_t n)
 {
 	int fd = xvpc_dp_map_fd(dp, XVPC_M_LB_CT);
 	struct xvpc_lb_ct_key key, next, *prev = NULL;
+	struct svc_view *by_slot[XVPC_LB_MAX_SERVICES] = {0}, *v;
 	struct xvpc_lb_config cfg;
 	__u64 now = mono_ns();
 	struct xvpc_lb_ct ct;
+	struct be_share *s;
 
+	for (size_t i = 0; i < n; i++)
+		if (vs[i].svc.slot < XVPC_LB_MAX_SERVICES)
+			by_slot[vs[i].svc.slot] = &vs[i];
 	read_lb_config(dp, &cfg);
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &ct) ||
 		    ct.dir != XVPC_LB_CT_FWD ||
+		    ct.slot >= XVPC_LB_MAX_SERVICES ||
 		    !ct_alive(&cfg, &ct, key.proto, now))
 			continue;
-		for (size_t i = 0; i < n; i++) {
-			struct be_share *s;
-
-			if (vs[i].svc.slot != ct.slot ||
-			    vs[i].key.vpc_id != key.vpc_id ||
-			    vs[i].key.vip != key.dst ||
-			    vs[i].key.port != key.dport ||
-			    vs[i].key.proto != key.proto)
-				continue;
-			vs[i].flows++;
-			s = find_be(&vs[i], &ct.nat);
-			if (s)
-				s->flows++;
-			break;
-		}
+		/* The slot, and the key too: a slot may have been reused. */
+		v = by_slot[ct.slot];
+		if (!v || v->key.vpc_id != key.vpc_id ||
+		    v->key.vip != key.dst || v->key.port != key.dport ||
+		    v->key.proto != key.proto)
+			continue;
+		v->flows++;
+		s = find_be(v, &ct.nat);
+		if (s)
+			s->flows++;
 	}
 }
 
@@ -746,6 +747,12 @@ int lbv_guard_undo(struct xvpc_dp *dp, const struct lbv_guard *g, int *created)
 			(*created)++;
 			if (bpf_map_update_elem(fd, &g->key[i], &g->before[i],
 						BPF_ANY))
+				err = -errno;
+		} else if (now.state != g->before[i].state) {
+			/* A traced FIN or RST closed a live flow: reopened. */
+			(*created)++;
+			now.state = g->before[i].state;
+			if (bpf_map_update_elem(fd, &g->key[i], &now, BPF_ANY))
 				err = -errno;
 		}
 	}

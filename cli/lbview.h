@@ -68,8 +68,8 @@ struct json_object *lbv_explain_json(const struct lbv_explain *e);
 
 /* The conntrack entries a test run of the packet may write, as they were
  * before it; lbv_guard_undo() puts them back (an entry the run created is
- * deleted, one it replaced is restored; a refresh of a live entry stays,
- * as from a real packet). */
+ * deleted, one it replaced is restored, one it closed is reopened; a
+ * refresh of a live entry's idle time stays, as from a real packet). */
 #define LBV_GUARD_KEYS 3
 struct lbv_guard {
 	struct xvpc_lb_ct_key key[LBV_GUARD_KEYS];
@@ -80,7 +80,7 @@ struct lbv_guard {
 
 void lbv_guard_take(struct xvpc_dp *dp, const struct lbv_explain *e,
 		    const struct xvpc_lb_ct_key *key, struct lbv_guard *g);
-/* *created: entries the run wrote (now removed or restored). */
+/* *created: entries the run wrote (now taken back). */
 int lbv_guard_undo(struct xvpc_dp *dp, const struct lbv_guard *g, int *created);
 
 #endif

@@ -5,7 +5,8 @@
  * selftests' fixture): the share of each backend in `map dump lb_services`,
  * and what `trace` says about a flow: Maglev for a new one, the conntrack
  * entry for an established one, a reply, a public service, no backend; and
- * that a test run's conntrack entries are taken back.
+ * that a test run's conntrack entries are taken back (created: deleted;
+ * closed by a traced FIN: reopened).
  *
  *   VPC 1  web  10.0.100.10:80/tcp -> a2 10.0.1.20:8080 weight 1 (remote)
  *                                     a3 10.0.1.40:8080 weight 2 (local)
@@ -417,7 +418,7 @@ static void test_public(void **state)
 /* A run of the endpoint program on a new flow writes both conntrack
  * entries to the backend the explanation named; the guard takes them
  * back, and leaves an established flow's entry as it was. */
-static int run_from_a1(const struct xvpc_lb_ct_key *k, __u8 *out,
+static int run_from_a1(const struct xvpc_lb_ct_key *k, __u8 flags, __u8 *out,
 		       __u32 *out_len, __u32 *verdict)
 {
 	__u8 in[PKT_MAX];
@@ -439,7 +440,7 @@ static int run_from_a1(const struct xvpc_lb_ct_key *k, __u8 *out,
 	int err;
 
 	in[14 + 20 + 12] = 5 << 4;
-	in[14 + 20 + 13] = 0x02; /* SYN */
+	in[14 + 20 + 13] = flags;
 	err = bpf_prog_test_run_opts(xvpc_dp_prog_fd(dp, XVPC_P_FROM_EP), &o);
 	*out_len = o.data_size_out;
 	*verdict = o.retval;
@@ -461,7 +462,7 @@ static void test_guard_new_flow(void **state)
 	assert_int_equal(lbv_explain(dp, LBV_FROM_EP, &k, 0x02, &e), 0);
 	assert_int_equal(e.kind, LBV_MAGLEV);
 	lbv_guard_take(dp, &e, &k, &g);
-	assert_int_equal(run_from_a1(&k, out, &len, &verdict), 0);
+	assert_int_equal(run_from_a1(&k, 0x02, out, &len, &verdict), 0);
 	assert_int_equal(verdict, TC_ACT_REDIRECT);
 	/* The program picked the backend the explanation named: in the
 	 * conntrack entry and in the packet (VXLAN to a2's node: inner). */
@@ -501,13 +502,42 @@ static void test_guard_established(void **state)
 	assert_int_equal(lbv_explain(dp, LBV_FROM_EP, &k, 0x02, &e), 0);
 	assert_int_equal(e.kind, LBV_CONNTRACK);
 	lbv_guard_take(dp, &e, &k, &g);
-	assert_int_equal(run_from_a1(&k, out, &len, &verdict), 0);
+	assert_int_equal(run_from_a1(&k, 0x02, out, &len, &verdict), 0);
 	assert_int_equal(verdict, TC_ACT_REDIRECT);
 	assert_int_equal(lbv_guard_undo(dp, &g, &created), 0);
 	assert_int_equal(created, 0);
 	assert_int_equal(bpf_map_lookup_elem(ct_fd(), &k, &after), 0);
 	assert_int_equal(after.created_ns, v.created_ns);
 	assert_int_equal(after.nat.ip, pkt_ip(ip));
+}
+
+/* A traced FIN closes the flow's entry in the run; the guard reopens it. */
+static void test_guard_fin(void **state)
+{
+	struct xvpc_lb_ct_key k = flow(1, VIP, 40008);
+	const char *ip = other_backend(&k);
+	struct xvpc_lb_ct v = ct_entry(XVPC_LB_CT_FWD, XVPC_LB_CT_OPEN, ip,
+				       5 * SEC_NS, 0),
+			  after;
+	__u8 out[PKT_MAX + 128];
+	struct lbv_explain e;
+	struct lbv_guard g;
+	__u32 len, verdict;
+	int created;
+
+	(void)state;
+	assert_int_equal(bpf_map_update_elem(ct_fd(), &k, &v, 0), 0);
+	assert_int_equal(lbv_explain(dp, LBV_FROM_EP, &k, 0x11, &e), 0);
+	assert_int_equal(e.kind, LBV_CONNTRACK);
+	lbv_guard_take(dp, &e, &k, &g);
+	assert_int_equal(run_from_a1(&k, 0x11, out, &len, &verdict), 0);
+	assert_int_equal(bpf_map_lookup_elem(ct_fd(), &k, &after), 0);
+	assert_int_equal(after.state, XVPC_LB_CT_CLOSING);
+	assert_int_equal(lbv_guard_undo(dp, &g, &created), 0);
+	assert_int_equal(created, 1);
+	assert_int_equal(bpf_map_lookup_elem(ct_fd(), &k, &after), 0);
+	assert_int_equal(after.state, XVPC_LB_CT_OPEN);
+	assert_int_equal(after.created_ns, v.created_ns);
 }
 
 int main(void)
@@ -523,6 +553,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_public, flush_ct),
 		cmocka_unit_test_teardown(test_guard_new_flow, flush_ct),
 		cmocka_unit_test_teardown(test_guard_established, flush_ct),
+		cmocka_unit_test_teardown(test_guard_fin, flush_ct),
 	};
 
 	xvpc_log_set_ident("test_cli_lb");
