@@ -4,6 +4,7 @@
  * and `endpoint list`. Human tables by default, JSON with --json (the
  * format is documented in docs/cli.md and kept stable).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "agent/mapbe.h"
 #include "cli.h"
 #include "datapath.h"
+#include "lbview.h"
 #include "netutil.h"
 #include "xvpc_abi.h"
 
@@ -138,6 +140,19 @@ static long map_entries(int fd, const struct bpf_map_info *info)
 	}
 }
 
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static double since_s(__u64 now, __u64 then)
+{
+	return now > then ? (now - then) / 1e9 : 0;
+}
+
 /* ---- map list ---- */
 
 static int map_list(struct cli_ctx *ctx, int argc, char **argv)
@@ -209,6 +224,7 @@ struct dumper {
 	struct json_object *arr;
 	enum xvpc_map_id id;
 	long n;
+	__u64 now; /* CLOCK_MONOTONIC, for ages */
 };
 
 static void ep_flags(__u16 flags, char *buf, size_t len)
@@ -266,6 +282,11 @@ static void header(enum xvpc_map_id id)
 		break;
 	case XVPC_M_NODES:
 		printf("%-15s %s\n", "NODE", "FLAGS");
+		break;
+	case XVPC_M_LB_CT:
+		printf("%-10s %-21s %-21s %-5s %-7s %-7s %-21s %5s %9s %9s\n",
+		       "VPC", "SRC", "DST", "PROTO", "DIR", "STATE", "NAT",
+		       "SLOT", "AGE_S", "IDLE_S");
 		break;
 	case XVPC_M_LEARNED:
 		printf("%-10s %-15s %-17s %-15s %-22s %8s %20s %20s %10s\n",
@@ -332,6 +353,51 @@ static void dump_learned(const struct xvpc_ep_key *k,
 	       xvpc_fmt_ip(v->ep.node_ip, b), fl, v->ep.vni,
 	       (unsigned long long)v->created_ns,
 	       (unsigned long long)v->last_ns, (unsigned long long)v->hits);
+}
+
+/* "10.0.1.10:40000" */
+static char *ipport(__be32 ip, __be16 port, char *buf, size_t len)
+{
+	char a[XVPC_IP_STRLEN];
+
+	snprintf(buf, len, "%s:%u", xvpc_fmt_ip(ip, a), ntohs(port));
+	return buf;
+}
+
+static void dump_lb_ct(const struct xvpc_lb_ct_key *k,
+		       const struct xvpc_lb_ct *v, __u64 now,
+		       struct json_object *o)
+{
+	const char *dir = v->dir == XVPC_LB_CT_FWD ? "forward" : "reverse";
+	const char *state = v->state == XVPC_LB_CT_CLOSING ? "closing" : "open";
+	const char *proto = k->proto == 6 ? "tcp" : "udp";
+	char src[32], dst[32], nat[32];
+
+	if (o) {
+		jadd(o, "vpc", json_object_new_int64(k->vpc_id));
+		jadd(o, "src", jip(k->src));
+		jadd(o, "sport", json_object_new_int(ntohs(k->sport)));
+		jadd(o, "dst", jip(k->dst));
+		jadd(o, "dport", json_object_new_int(ntohs(k->dport)));
+		jadd(o, "proto", json_object_new_string(proto));
+		jadd(o, "dir", json_object_new_string(dir));
+		jadd(o, "state", json_object_new_string(state));
+		jadd(o, "north_south",
+		     json_object_new_boolean(v->flags & XVPC_LB_CT_F_NS));
+		jadd(o, "nat_ip", jip(v->nat.ip));
+		jadd(o, "nat_port", json_object_new_int(ntohs(v->nat.port)));
+		jadd(o, "slot", json_object_new_int64(v->slot));
+		jadd(o, "age_s",
+		     json_object_new_double(since_s(now, v->created_ns)));
+		jadd(o, "idle_s",
+		     json_object_new_double(since_s(now, v->last_ns)));
+		return;
+	}
+	printf("%-10u %-21s %-21s %-5s %-7s %-7s %-21s %5u %9.1f %9.1f\n",
+	       k->vpc_id, ipport(k->src, k->sport, src, sizeof(src)),
+	       ipport(k->dst, k->dport, dst, sizeof(dst)), proto, dir, state,
+	       ipport(v->nat.ip, v->nat.port, nat, sizeof(nat)), v->slot,
+	       since_s(now, v->created_ns), since_s(now, v->last_ns));
 }
 
 static int dump_cb(const void *key, const void *val, void *arg)
@@ -453,6 +519,9 @@ static int dump_cb(const void *key, const void *val, void *arg)
 	}
 	case XVPC_M_LEARNED:
 		dump_learned(key, val, o);
+		break;
+	case XVPC_M_LB_CT:
+		dump_lb_ct(key, val, d->now, o);
 		break;
 	default:
 		break;
@@ -636,12 +705,20 @@ static const struct {
 	const char *alias;
 	enum xvpc_map_id id;
 } map_aliases[] = {
-	{"endpoints", XVPC_M_ENDPOINTS}, {"subnets", XVPC_M_SUBNETS},
-	{"ifaces", XVPC_M_IFACES},	 {"vnis", XVPC_M_VNIS},
-	{"config", XVPC_M_CONFIG},	 {"stats", XVPC_M_STATS},
-	{"ep_stats", XVPC_M_EP_STATS},	 {"events", XVPC_M_EVENTS},
-	{"miss_rl", XVPC_M_MISS_RL},	 {"vpcs", XVPC_M_VPCS},
-	{"nodes", XVPC_M_NODES},	 {"learned", XVPC_M_LEARNED},
+	{"endpoints", XVPC_M_ENDPOINTS},
+	{"subnets", XVPC_M_SUBNETS},
+	{"ifaces", XVPC_M_IFACES},
+	{"vnis", XVPC_M_VNIS},
+	{"config", XVPC_M_CONFIG},
+	{"stats", XVPC_M_STATS},
+	{"ep_stats", XVPC_M_EP_STATS},
+	{"events", XVPC_M_EVENTS},
+	{"miss_rl", XVPC_M_MISS_RL},
+	{"vpcs", XVPC_M_VPCS},
+	{"nodes", XVPC_M_NODES},
+	{"learned", XVPC_M_LEARNED},
+	{"lb_services", XVPC_M_LB_SERVICES},
+	{"lb_ct", XVPC_M_LB_CT},
 };
 
 static int find_map(const char *name)
@@ -653,6 +730,26 @@ static int find_map(const char *name)
 			return map_aliases[i].id;
 	}
 	return -1;
+}
+
+/* Services with the share of each backend (cli/lbview.h); in JSON the
+ * entries are the services. */
+static int dump_lb_services(struct cli_ctx *ctx, struct xvpc_dp *dp,
+			    struct json_object *top)
+{
+	struct json_object *o, *arr;
+	int err = lbv_services_json(dp, &o);
+
+	if (err)
+		return cli_error(ctx, err, "reading the load balancer maps");
+	if (top) {
+		json_object_object_get_ex(o, "services", &arr);
+		jadd(top, "entries", json_object_get(arr));
+	} else {
+		lbv_services_print(stdout, o);
+	}
+	json_object_put(o);
+	return 0;
 }
 
 static int map_dump(struct cli_ctx *ctx, int argc, char **argv)
@@ -668,8 +765,12 @@ static int map_dump(struct cli_ctx *ctx, int argc, char **argv)
 		printf("usage: xvpcctl [--json] map dump <map>\n"
 		       "  maps: endpoints subnets ifaces vnis config stats "
 		       "ep_stats miss_rl\n"
-		       "        vpcs nodes learned\n"
-		       "  (with or without the xvpc_ prefix)\n");
+		       "        vpcs nodes learned lb_services lb_ct\n"
+		       "  (with or without the xvpc_ prefix)\n"
+		       "  lb_services: each load balancer service with its "
+		       "backends, their share\n"
+		       "  of the Maglev table and their live flows; lb_ct: "
+		       "the conntrack entries\n");
 		return argc == 1 ? 0 : -EINVAL;
 	}
 	id = find_map(argv[0]);
@@ -699,6 +800,9 @@ static int map_dump(struct cli_ctx *ctx, int argc, char **argv)
 	case XVPC_M_STATS:
 		err = dump_stats_map(ctx, dp, arr);
 		break;
+	case XVPC_M_LB_SERVICES:
+		err = dump_lb_services(ctx, dp, top);
+		break;
 	case XVPC_M_EP_STATS: {
 		struct ep_stat_row *rows;
 		size_t n;
@@ -721,7 +825,8 @@ static int map_dump(struct cli_ctx *ctx, int argc, char **argv)
 					xvpc_dp_map_name(id));
 			break;
 		}
-		d = (struct dumper){.ctx = ctx, .arr = arr, .id = id};
+		d = (struct dumper){
+			.ctx = ctx, .arr = arr, .id = id, .now = mono_ns()};
 		if (!ctx->json)
 			header(id);
 		err = m->ops->iterate(m, dump_cb, &d);
@@ -927,19 +1032,6 @@ struct learned_dumper {
 	__u64 now;
 	long n;
 };
-
-static __u64 mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static double since_s(__u64 now, __u64 then)
-{
-	return now > then ? (now - then) / 1e9 : 0;
-}
 
 /* "resolved" (installed by the agent from a controller answer) or
  * "learned" (by the datapath from a packet); "pushed" when a pushed entry

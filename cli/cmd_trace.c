@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "datapath.h"
+#include "lbview.h"
 #include "netutil.h"
 #include "pktbuild.h"
 
@@ -28,9 +29,9 @@ struct trace {
 	struct xvpc_dp *dp;
 	struct json_object *lookups; /* array */
 	/* what to send */
-	bool underlay, arp;
+	bool underlay, arp, public;
 	const char *from, *to, *src, *peer, *raw, *dst_mac;
-	__u8 proto, ttl;
+	__u8 proto, ttl, tcp_flags;
 	__u16 sport, dport, size;
 	__u32 vni;
 	/* derived */
@@ -39,24 +40,38 @@ struct trace {
 	__u8 smac[6], dmac[6];
 	__u8 in[PKT_MAX], out[PKT_MAX + 128];
 	size_t in_len;
+	/* load balancer: the decision from the maps, and the conntrack
+	 * entries the run may write, as they were before it */
+	bool lb_on;
+	struct lbv_explain lb;
+	struct lbv_guard guard;
+	struct json_object *lb_json;
 };
 
 static const char usage[] =
 	"usage: xvpcctl trace --from IFNAME --to IP [options]\n"
 	"       xvpcctl trace --underlay --vni N --src IP --to IP [options]\n"
+	"       xvpcctl trace --underlay --public --src IP --to VIP [options]\n"
 	"       xvpcctl trace (--from IFNAME | --underlay) --raw HEX\n\n"
 	"Runs a packet through the real datapath program against the live\n"
 	"maps (BPF_PROG_TEST_RUN) and prints each lookup, the verdict and\n"
 	"the drop reason, and the output packet. Nothing is sent; the run is\n"
-	"counted in the node's counters like a real packet.\n\n"
+	"counted in the node's counters like a real packet. A TCP or UDP\n"
+	"packet also says which load balancer backend the flow gets and why\n"
+	"(conntrack entry, or the Maglev table entry of its hash); conntrack\n"
+	"entries the run writes are taken back.\n\n"
 	"  --from IFNAME   endpoint port the packet enters (host side)\n"
 	"  --underlay      the packet arrives from the underlay as VXLAN\n"
+	"  --public        (--underlay) plain IPv4 from a client outside the\n"
+	"                  overlay (--src) to a public VIP (--to), to this\n"
+	"                  node's MAC: north-south load balancing\n"
 	"  --to IP         destination address (inner, for --underlay)\n"
 	"  --src IP        inner source address (--underlay)\n"
 	"  --vni N         VNI of the VXLAN packet (--underlay)\n"
 	"  --peer IP       outer source address (--underlay; default 0.0.0.1)\n"
 	"  --proto P       icmp (default), tcp, udp\n"
 	"  --sport N, --dport N, --ttl N (default 64), --size N (payload)\n"
+	"  --tcp-flags F   comma-separated syn,ack,fin,rst,psh (default syn)\n"
 	"  --dst-mac MAC   destination MAC (default: what a VM would use)\n"
 	"  --arp           an ARP request for --to instead of IPv4\n"
 	"  --raw HEX       the frame itself, as hex\n";
@@ -268,7 +283,19 @@ static int build_underlay(struct trace *t)
 		return 0;
 	if (!t->to || !t->src || xvpc_parse_ip(t->to, &dst))
 		return cli_error(t->ctx, -EINVAL,
-				 "--underlay needs --vni, --src and --to");
+				 t->public ? "--public needs --src and --to"
+					   : "--underlay needs --vni, --src "
+					     "and --to");
+	if (t->public) {
+		/* A client's packet routed to this node: plain IPv4. */
+		if (t->dst_mac && xvpc_parse_mac(t->dst_mac, t->dmac))
+			return cli_error(t->ctx, -EINVAL, "bad --dst-mac");
+		in.dmac = t->dst_mac ? t->dmac : cfg.node_mac;
+		in.src = t->src;
+		in.dst = t->to;
+		t->in_len = pkt_build(t->in, NULL, &in);
+		return 0;
+	}
 	out.dmac = cfg.node_mac;
 	out.dst = xvpc_fmt_ip(cfg.node_ip, node);
 	in.src = t->src;
@@ -388,6 +415,184 @@ static const char *verdict_name(int ret)
 	}
 }
 
+/* The IPv4 TCP/UDP tuple of a frame (with @vxlan_ok, the inner one of a
+ * VXLAN frame). */
+struct ftuple {
+	bool vxlan;
+	__u32 vni;
+	const __u8 *eth_dst; /* of the outermost header */
+	struct xvpc_lb_ct_key key;
+	size_t l4off;
+};
+
+static int frame_tuple(const __u8 *p, size_t len, bool vxlan_ok,
+		       struct ftuple *ft)
+{
+	size_t off = 0, ihl;
+
+	memset(ft, 0, sizeof(*ft));
+	ft->eth_dst = p;
+	for (;;) {
+		if (off + 14 + 20 > len || p[off + 12] != 0x08 ||
+		    p[off + 13] != 0x00)
+			return -ENOENT;
+		off += 14;
+		ihl = (p[off] & 0xf) * 4;
+		if ((p[off] >> 4) != 4 || ihl < 20 || off + ihl + 8 > len ||
+		    (p[off + 6] & 0x3f) || p[off + 7])
+			return -ENOENT; /* fragments are not balanced */
+		ft->key.proto = p[off + 9];
+		memcpy(&ft->key.src, p + off + 12, 4);
+		memcpy(&ft->key.dst, p + off + 16, 4);
+		off += ihl;
+		memcpy(&ft->key.sport, p + off, 2);
+		memcpy(&ft->key.dport, p + off + 2, 2);
+		ft->l4off = off;
+		if (!vxlan_ok || ft->vxlan || ft->key.proto != 17 ||
+		    ntohs(ft->key.dport) != XVPC_VXLAN_PORT)
+			break;
+		if (off + 16 > len)
+			return -ENOENT;
+		ft->vxlan = true;
+		ft->vni = p[off + 12] << 16 | p[off + 13] << 8 | p[off + 14];
+		off += 16;
+	}
+	if (ft->key.proto != 6 && ft->key.proto != 17)
+		return -ENOENT;
+	if (ft->key.proto == 6 && ft->l4off + 20 > len)
+		return -ENOENT;
+	return 0;
+}
+
+static __u8 tcp_flags_of(const __u8 *p, const struct ftuple *ft)
+{
+	return ft->key.proto == 6 ? p[ft->l4off + 13] : 0;
+}
+
+/* Before the run: what the load balancer will do with the packet, decided
+ * from the maps (cli/lbview.h), and the conntrack entries it may write. */
+static int lb_before(struct trace *t)
+{
+	enum lbv_where where = LBV_FROM_EP;
+	struct xvpc_config cfg;
+	struct ftuple ft;
+	struct xvpc_vni v;
+	__u32 zero = 0;
+	int err;
+
+	if (frame_tuple(t->in, t->in_len, t->underlay, &ft))
+		return 0; /* not TCP or UDP over IPv4: nothing to balance */
+	if (!t->underlay) {
+		if (!t->bind.vpc_id && !t->bind.ip)
+			return 0; /* no binding: dropped before */
+		ft.key.vpc_id = t->bind.vpc_id;
+	} else if (ft.vxlan) {
+		if (bpf_map_lookup_elem(xvpc_dp_map_fd(t->dp, XVPC_M_VNIS),
+					&ft.vni, &v))
+			return 0; /* unknown VNI: dropped on decapsulation */
+		where = LBV_DECAP;
+		ft.key.vpc_id = v.vpc_id;
+	} else {
+		if (bpf_map_lookup_elem(xvpc_dp_map_fd(t->dp, XVPC_M_CONFIG),
+					&zero, &cfg) ||
+		    memcmp(ft.eth_dst, cfg.node_mac, 6))
+			return 0; /* not routed to this node */
+		where = LBV_PUBLIC;
+		ft.key.vpc_id = XVPC_LB_PUBLIC;
+	}
+	err = lbv_explain(t->dp, where, &ft.key, tcp_flags_of(t->in, &ft),
+			  &t->lb);
+	if (err)
+		return cli_error(t->ctx, err, "reading the load balancer maps");
+	t->lb_on = true;
+	lbv_guard_take(t->dp, &t->lb, &ft.key, &t->guard);
+	return 0;
+}
+
+/* Did the program do what the explanation says? A new flow's conntrack
+ * entry names its backend even when a later stage dropped the packet;
+ * otherwise the output's address and port, or the drop reason. @seen gets
+ * what the program did. */
+static bool lb_agrees(struct trace *t, int verdict, const char *reason,
+		      __u32 out_len, char *seen, size_t len)
+{
+	bool reply = t->lb.kind == LBV_REPLY;
+	char ip[XVPC_IP_STRLEN];
+	struct xvpc_lb_ct ct;
+	struct ftuple ft;
+	__be32 addr;
+	__be16 port;
+
+	snprintf(seen, len, "verdict %s%s%s", verdict_name(verdict),
+		 reason ? ", " : "", reason ? reason : "");
+	switch (t->lb.kind) {
+	case LBV_NO_BACKEND:
+		return reason && !strcmp(reason, "drop_lb_no_backend");
+	case LBV_MAGLEV:
+		if (!bpf_map_lookup_elem(xvpc_dp_map_fd(t->dp, XVPC_M_LB_CT),
+					 &t->guard.key[0], &ct) &&
+		    ct.dir == XVPC_LB_CT_FWD) {
+			snprintf(seen, len, "conntrack entry to %s:%u",
+				 xvpc_fmt_ip(ct.nat.ip, ip),
+				 ntohs(ct.nat.port));
+			return ct.nat.ip == t->lb.be.ip &&
+			       ct.nat.port == t->lb.be.port;
+		}
+		break;
+	case LBV_CONNTRACK:
+	case LBV_REPLY:
+		break;
+	default:
+		return true; /* not balanced: nothing to compare */
+	}
+	if (verdict == TC_ACT_SHOT)
+		return !reason || strncmp(reason, "drop_lb_", 8);
+	if (frame_tuple(t->out, out_len, true, &ft))
+		return false;
+	addr = reply ? ft.key.src : ft.key.dst;
+	port = reply ? ft.key.sport : ft.key.dport;
+	snprintf(seen, len, "output %s %s:%u", reply ? "from" : "to",
+		 xvpc_fmt_ip(addr, ip), ntohs(port));
+	return addr == t->lb.be.ip && port == t->lb.be.port;
+}
+
+/* After the run: does the program agree with the explanation? Then the
+ * conntrack entries the run wrote are taken back. */
+static void lb_after(struct trace *t, int verdict, const char *reason,
+		     __u32 out_len)
+{
+	int created = 0, err;
+	char seen[64];
+	bool agree;
+
+	if (!t->lb_on)
+		return;
+	agree = lb_agrees(t, verdict, reason, out_len, seen, sizeof(seen));
+	err = lbv_guard_undo(t->dp, &t->guard, &created);
+	t->lb_json = lbv_explain_json(&t->lb);
+	json_object_object_add(t->lb_json, "datapath_agrees",
+			       json_object_new_boolean(agree));
+	json_object_object_add(t->lb_json, "conntrack_written",
+			       json_object_new_int(created));
+	json_object_object_add(t->lb_json, "conntrack_restored",
+			       json_object_new_boolean(!err));
+	if (t->ctx->json)
+		return;
+	printf("  load balancer: %s\n", t->lb.text);
+	if (!agree)
+		printf("  load balancer: WARNING: the program did otherwise "
+		       "(%s): did the maps change during the trace?\n",
+		       seen);
+	if (err)
+		printf("  load balancer: WARNING: the run wrote %d conntrack "
+		       "entries; taking them back failed: %s\n",
+		       created, strerror(-err));
+	else if (created)
+		printf("  load balancer: the run wrote %d conntrack entr%s; "
+		       "taken back (the trace leaves no flow state)\n",
+		       created, created == 1 ? "y" : "ies");
+}
+
 static int run(struct trace *t)
 {
 	struct __sk_buff skb = {.ifindex = t->ifindex}, skb_out = {};
@@ -417,6 +622,7 @@ static int run(struct trace *t)
 	}
 	if (o.retval == TC_ACT_SHOT)
 		reason = xvpc_stat_name(skb_out.cb[0]);
+	lb_after(t, o.retval, reason, o.data_size_out);
 	if_indextoname(t->ifindex, ifname);
 	json_object_object_add(res, "program", json_object_new_string(prog));
 	json_object_object_add(res, "ifindex", json_object_new_int(t->ifindex));
@@ -426,6 +632,7 @@ static int run(struct trace *t)
 			       json_object_new_string(verdict_name(o.retval)));
 	json_object_object_add(res, "reason",
 			       reason ? json_object_new_string(reason) : NULL);
+	json_object_object_add(res, "lb", json_object_get(t->lb_json));
 	if (t->ctx->json) {
 		if (o.retval != TC_ACT_SHOT)
 			json_object_object_add(
@@ -445,6 +652,18 @@ static int run(struct trace *t)
 	return 0;
 }
 
+/* A built TCP packet gets a header length of 5 words and --tcp-flags. */
+static void set_tcp_flags(struct trace *t)
+{
+	struct ftuple ft;
+
+	if (t->raw || t->proto != 6 ||
+	    frame_tuple(t->in, t->in_len, t->underlay, &ft))
+		return;
+	t->in[ft.l4off + 12] = 5 << 4;
+	t->in[ft.l4off + 13] = t->tcp_flags;
+}
+
 static int trace_main(struct trace *t)
 {
 	char ifname[IF_NAMESIZE] = "?";
@@ -456,6 +675,10 @@ static int trace_main(struct trace *t)
 	err = t->underlay ? build_underlay(t) : build_from_ep(t);
 	if (err)
 		return err;
+	set_tcp_flags(t);
+	err = lb_before(t);
+	if (err)
+		return err;
 	if (!t->ctx->json) {
 		if_indextoname(t->ifindex, ifname);
 		printf("trace: %s on %s (ifindex %d), %zu bytes\n",
@@ -464,6 +687,36 @@ static int trace_main(struct trace *t)
 		decode(t->in, t->in_len, true);
 	}
 	return run(t);
+}
+
+static int parse_tcp_flags(const char *s, __u8 *flags)
+{
+	static const struct {
+		const char *name;
+		__u8 bit;
+	} names[] = {{"fin", 0x01},
+		     {"syn", 0x02},
+		     {"rst", 0x04},
+		     {"psh", 0x08},
+		     {"ack", 0x10}};
+	char buf[64], *tok, *save;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	*flags = 0;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		size_t i;
+
+		for (i = 0; i < sizeof(names) / sizeof(*names); i++)
+			if (!strcmp(tok, names[i].name))
+				break;
+		if (i == sizeof(names) / sizeof(*names))
+			return -EINVAL;
+		*flags |= names[i].bit;
+	}
+	return 0;
 }
 
 static int parse_proto(const char *s, __u8 *proto)
@@ -495,11 +748,14 @@ int cmd_trace(struct cli_ctx *ctx, int argc, char **argv)
 		{"size", required_argument, NULL, 'z'},
 		{"dst-mac", required_argument, NULL, 'm'},
 		{"arp", no_argument, NULL, 'a'},
+		{"public", no_argument, NULL, 'N'},
+		{"tcp-flags", required_argument, NULL, 'F'},
 		{"raw", required_argument, NULL, 'r'},
+		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct trace t = {.ctx = ctx, .ttl = 64};
+	struct trace t = {.ctx = ctx, .ttl = 64, .tcp_flags = 0x02 /* SYN */};
 	int c, err;
 
 	optind = 0;
@@ -541,6 +797,20 @@ int cmd_trace(struct cli_ctx *ctx, int argc, char **argv)
 		case 'a':
 			t.arp = true;
 			break;
+		case 'N':
+			t.public = true;
+			break;
+		case 'j':
+			ctx->json = true;
+			break;
+		case 'F':
+			if (parse_tcp_flags(optarg, &t.tcp_flags))
+				return cli_error(
+					ctx, -EINVAL,
+					"--tcp-flags: a comma-separated "
+					"list of syn, ack, fin, rst, "
+					"psh");
+			break;
 		case 'r':
 			t.raw = optarg;
 			break;
@@ -562,6 +832,8 @@ int cmd_trace(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_error(ctx, -EINVAL,
 				 "trace needs --from IFNAME or --underlay");
 	}
+	if (t.public && !t.underlay)
+		return cli_error(ctx, -EINVAL, "--public needs --underlay");
 	if (t.vni > XVPC_VNI_MAX)
 		return cli_error(ctx, -EINVAL, "--vni out of range (0..%u)",
 				 XVPC_VNI_MAX);
@@ -578,6 +850,7 @@ int cmd_trace(struct cli_ctx *ctx, int argc, char **argv)
 				 ctx->pin_dir);
 	t.lookups = json_object_new_array();
 	err = trace_main(&t);
+	json_object_put(t.lb_json);
 	json_object_put(t.lookups);
 	xvpc_dp_close(t.dp);
 	return err;

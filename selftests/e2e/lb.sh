@@ -267,6 +267,46 @@ ct_fwd() {
 			.key.proto == 6)][0] | "\(.value.created_ns) \(.value.state)"'
 }
 
+# --- xvpcctl: the table's shares, and a flow's backend explained ------------
+
+# ctl_shares NODE HELD: `map dump lb_services`: one service, its 3
+# backends' shares of the table within a point of 25/50/25, and the kept
+# connection counted as a flow of HELD.
+ctl_shares() {
+	local out
+	out=$(xa_ctl "$1" map dump lb_services) || { echo "$out"; return 1; }
+	echo "$out" | jq -e --arg held "${XV_VM_IP[$2]}" '.entries | length == 1 and
+		(.[0] | .vip == "10.0.100.10" and .port == 80 and .backends == 3 and
+		([.table[].entries] | add) == .m and
+		([.table[] | .share] | .[0] > 24 and .[0] < 26 and .[1] > 49 and
+			.[1] < 51 and .[2] > 24 and .[2] < 26) and
+		([.table[] | select(.ip == $held) | .flows][0] >= 1))' >/dev/null || {
+		echo "$out" | head -40
+		return 1
+	}
+}
+
+# ctl_trace NODE JQ-FILTER ARGS...: `trace ARGS` to the VIP; the filter must
+# hold on its "lb" object.
+ctl_trace() {
+	local node=$1 filter=$2 out
+	shift 2
+	out=$(xa_ctl "$node" trace --to "$VIP" --proto tcp --dport 80 "$@") ||
+		{ echo "$out"; return 1; }
+	echo "$out" | jq -e ".lb | $filter" >/dev/null || {
+		echo "$out" | jq '.lb'
+		echo "expected: $filter"
+		return 1
+	}
+}
+
+# no_ct NODE SRC SPORT DST DPORT: no forward conntrack entry of that flow.
+no_ct() {
+	local got
+	got=$(ct_fwd "$@" 2>/dev/null)
+	[ -z "$got" ] || [ "$got" = "null null" ] || { echo "entry: $got"; return 1; }
+}
+
 # --- the long-lived connection ----------------------------------------------
 
 HOLD_STATUS=
@@ -420,6 +460,18 @@ run_mode() {
 		keep+=("$vm")
 	done
 	xv_check "[$mode] kept connection c1 -> VIP opens and answers (from $held)" true
+	xv_check "[$mode] xvpcctl map dump lb_services on n4: shares 25/50/25 of m, the kept connection a flow of $held" \
+		ctl_shares n4 "$held"
+	xv_check "[$mode] xvpcctl trace of the kept connection on n4: its conntrack entry, $held, nothing written" \
+		ctl_trace n4 ".decision == \"conntrack\" and .backend == \"${XV_VM_IP[$held]}:8080\" and
+			.datapath_agrees and .conntrack_written == 0" \
+		--from h-c1 --sport 40000 --tcp-flags ack
+	xv_check "[$mode] xvpcctl trace of a new flow on n1: Maglev entry, the program agrees, its 2 conntrack entries taken back" \
+		ctl_trace n1 '.decision == "maglev" and .entry == .hash % .m and
+			.datapath_agrees and .conntrack_written == 2' \
+		--from h-c2 --sport 39999
+	xv_check "[$mode] xvpcctl trace left no conntrack entry for the traced flow" \
+		no_ct n1 "${XV_VM_IP[c2]}" 39999 "$VIP" 80
 	state_all "${keep[@]}" || return 1
 	xa_do "[$mode] kept connection: $gone removed from every node's state, applied" \
 		applied_all
