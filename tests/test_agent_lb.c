@@ -126,15 +126,15 @@ static struct xvpc_state *state(const char *svcs)
 	return st;
 }
 
-#define S80                                                                  \
+#define S80                                                                    \
 	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, \"protocol\": " \
-	"\"tcp\", \"backends\": [{\"ip\": \"10.0.1.10\"}, {\"ip\": "         \
+	"\"tcp\", \"backends\": [{\"ip\": \"10.0.1.10\"}, {\"ip\": "           \
 	"\"10.0.1.11\"}]}"
-#define S80B                                                                 \
+#define S80B                                                                   \
 	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, \"protocol\": " \
-	"\"tcp\", \"backends\": [{\"ip\": \"10.0.1.10\"}, {\"ip\": "         \
+	"\"tcp\", \"backends\": [{\"ip\": \"10.0.1.10\"}, {\"ip\": "           \
 	"\"10.0.1.11\", \"weight\": 3}]}"
-#define S53                                                                  \
+#define S53                                                                    \
 	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 53, \"protocol\": " \
 	"\"udp\", \"backends\": [{\"ip\": \"10.0.1.12\"}]}"
 

@@ -27,7 +27,7 @@
 	"\"backends\": [{\"ip\": \"10.0.1.10\", \"port\": 8080, \"weight\": " \
 	"2}, "                                                                \
 	"{\"ip\": \"10.0.1.11\"}]"
-#define SVC(extra)                                                           \
+#define SVC(extra)                                                             \
 	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, \"protocol\": " \
 	"\"tcp\", " BE2 extra "}"
 
@@ -48,7 +48,7 @@ static void expect_err(const char *json, const char *want1, const char *want2)
 #define HC_HTTP                                                      \
 	", \"health_check\": {\"type\": \"http\", \"interval_ms\": " \
 	"500, \"fall\": 2, \"path\": \"/healthz\"}"
-#define UDP53                                                  \
+#define UDP53                                                    \
 	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 53, " \
 	"\"protocol\": \"udp\", \"backends\": []}"
 
