@@ -633,6 +633,10 @@ static bool quick_window(const struct xvpc_rc_cache *c,
 	    pv->pending || c->quick_runs >= RC_QUICK_EVERY ||
 	    !same_frame(pv, st))
 		return false;
+	/* Blocks first: the common prefix is most of the array. */
+	while (p + 64 <= n &&
+	       !memcmp(&pv->eps[p], &st->eps[p], 64 * sizeof(*st->eps)))
+		p += 64;
 	while (p < n && !memcmp(&pv->eps[p], &st->eps[p], sizeof(*st->eps)))
 		p++;
 	while (s < n - p &&

@@ -30,6 +30,8 @@
  * changed; every CTRL_QUICK_EVERY such answers, the whole state again. */
 #define CTRL_QUICK_MAX	 256
 #define CTRL_QUICK_EVERY 1024
+/* Answers of at most this many changes find endpoints by a scan. */
+#define CTRL_SCAN_MAX 16
 
 struct body {
 	char *p;
@@ -809,8 +811,18 @@ static int apply_one(struct work *wk, bool put, enum kind k, const void *obj)
 			    ? key_vpc(((const struct xvpc_state_vpc *)obj)->id)
 		    : k == K_SUBNET ? key_subnet(obj)
 				    : key_ep(obj);
-	__u32 *slot = idx_slot(&wk->ix[k], w, k, key);
+	__u32 *slot, pos = 0;
 	int err;
+
+	if (wk->ix[k].slot) {
+		slot = idx_slot(&wk->ix[k], w, k, key);
+	} else {
+		/* A few endpoint changes: a scan costs less than an index. */
+		for (size_t i = 0; i < w->n_eps && !pos; i++)
+			if (w->eps[i].vpc && key_ep(&w->eps[i]) == key)
+				pos = i + 1;
+		slot = &pos;
+	}
 
 	if (k != K_EP)
 		wk->other = true;
@@ -1149,7 +1161,7 @@ static int apply_changes(struct ctrl_source *cs, json_object *top, __u64 upto,
 	if (!err)
 		err = idx_build(&wk.ix[K_SUBNET], wk.w, K_SUBNET,
 				wk.w->n_subnets, n);
-	if (!err)
+	if (!err && n > CTRL_SCAN_MAX)
 		err = idx_build(&wk.ix[K_EP], wk.w, K_EP, wk.w->n_eps, n);
 	for (size_t i = 0; !err && i < n; i++) {
 		bool skipped;
