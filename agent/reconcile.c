@@ -158,14 +158,39 @@ static long index_find(const struct index *ix, const struct recs *r,
 
 /* ---- cache of what the maps hold ---- */
 
+/* The desired state the maps were last brought to, as far as the quick
+ * path compares it: what it did not compare (services) is not in the maps. */
+struct prev {
+	struct xvpc_state_vpc *vpcs;
+	struct xvpc_state_subnet *subnets;
+	struct xvpc_state_ep *eps;
+	__be32 *nodes;
+	size_t n_vpcs, n_subnets, n_eps, n_nodes, cap_eps;
+	__be32 node_ip;
+	__u64 pending, notices;
+	bool valid;
+};
+
 struct xvpc_rc_cache {
 	struct recs have[XVPC_RC__COUNT];
 	bool valid;
+	struct prev prev;
+	struct index ep_ix; /* over have[XVPC_RC_ENDPOINTS]; slots NULL: none */
+	unsigned int quick_runs; /* since the last full run */
 };
 
 struct xvpc_rc_cache *xvpc_rc_cache_new(void)
 {
 	return calloc(1, sizeof(struct xvpc_rc_cache));
+}
+
+static void prev_free(struct prev *p)
+{
+	free(p->vpcs);
+	free(p->subnets);
+	free(p->eps);
+	free(p->nodes);
+	memset(p, 0, sizeof(*p));
 }
 
 void xvpc_rc_cache_invalidate(struct xvpc_rc_cache *c)
@@ -176,6 +201,10 @@ void xvpc_rc_cache_invalidate(struct xvpc_rc_cache *c)
 		free(c->have[i].data);
 		memset(&c->have[i], 0, sizeof(c->have[i]));
 	}
+	prev_free(&c->prev);
+	free(c->ep_ix.slots);
+	memset(&c->ep_ix, 0, sizeof(c->ep_ix));
+	c->quick_runs = 0;
 	c->valid = false;
 }
 
@@ -500,6 +529,306 @@ static int apply_deletes(struct plan *p, enum xvpc_rc_map id,
 	return first_err;
 }
 
+/* ---- quick path: a few remote endpoints changed ---- */
+
+/*
+ * When the new state differs from the one the maps were last brought to
+ * only in a few endpoints that are not local, in VPCs that are not in
+ * learn mode, only their keys of the endpoints map are written: O(changes)
+ * instead of building and diffing the whole desired contents. The changed
+ * endpoints are found by comparing the endpoint arrays (the sources keep
+ * their order and append new ones): the part between the longest common
+ * prefix and suffix. Anything else (a snapshot, a subnet or VPC change, a
+ * local endpoint, a pending interface, a resync with nothing changed, every
+ * RC_QUICK_EVERY runs) takes the full path.
+ */
+#define RC_QUICK_MAX   64
+#define RC_QUICK_EVERY 1024
+
+static bool arr_eq(const void *a, size_t na, const void *b, size_t nb,
+		   size_t sz)
+{
+	return na == nb && (!na || !memcmp(a, b, na * sz));
+}
+
+static bool is_local(const struct xvpc_rc_env *env,
+		     const struct xvpc_state_ep *e)
+{
+	return env->node_ip && e->node_ip == env->node_ip;
+}
+
+static void *dup_arr(const void *a, size_t n, size_t sz)
+{
+	void *d = malloc(n ? n * sz : 1);
+
+	if (d && n)
+		memcpy(d, a, n * sz);
+	return d;
+}
+
+static int prev_eps_set(struct prev *pv, const struct xvpc_state *st)
+{
+	if (st->n_eps > pv->cap_eps) {
+		void *p = realloc(pv->eps, st->n_eps * sizeof(*st->eps));
+
+		if (!p)
+			return -ENOMEM;
+		pv->eps = p;
+		pv->cap_eps = st->n_eps;
+	}
+	if (st->n_eps)
+		memcpy(pv->eps, st->eps, st->n_eps * sizeof(*st->eps));
+	pv->n_eps = st->n_eps;
+	return 0;
+}
+
+/* After a complete full run: remember st. */
+static int prev_set(struct prev *pv, const struct xvpc_state *st,
+		    const struct xvpc_rc_env *env,
+		    const struct xvpc_rc_result *res)
+{
+	prev_free(pv);
+	pv->vpcs = dup_arr(st->vpcs, st->n_vpcs, sizeof(*st->vpcs));
+	pv->subnets = dup_arr(st->subnets, st->n_subnets, sizeof(*st->subnets));
+	pv->nodes = dup_arr(st->nodes, st->n_nodes, sizeof(*st->nodes));
+	if (!pv->vpcs || !pv->subnets || !pv->nodes || prev_eps_set(pv, st)) {
+		prev_free(pv);
+		return -ENOMEM;
+	}
+	pv->n_vpcs = st->n_vpcs;
+	pv->n_subnets = st->n_subnets;
+	pv->n_nodes = st->n_nodes;
+	pv->node_ip = env->node_ip;
+	pv->pending = res->pending;
+	pv->notices = res->notices;
+	pv->valid = true;
+	return 0;
+}
+
+static bool same_frame(const struct prev *pv, const struct xvpc_state *st)
+{
+	if (!arr_eq(pv->vpcs, pv->n_vpcs, st->vpcs, st->n_vpcs,
+		    sizeof(*st->vpcs)) ||
+	    !arr_eq(pv->subnets, pv->n_subnets, st->subnets, st->n_subnets,
+		    sizeof(*st->subnets)) ||
+	    !arr_eq(pv->nodes, pv->n_nodes, st->nodes, st->n_nodes,
+		    sizeof(*st->nodes)))
+		return false;
+	for (size_t i = 0; i < st->n_vpcs; i++)
+		if (st->vpcs[i].mode == XVPC_MODE_LEARN)
+			return false;
+	return true;
+}
+
+/* The changed endpoints: [*pre, n - *suf) of both arrays. */
+static bool quick_window(const struct xvpc_rc_cache *c,
+			 const struct xvpc_rc_env *env,
+			 const struct xvpc_state *st, size_t *pre, size_t *suf)
+{
+	const struct prev *pv = &c->prev;
+	size_t n = pv->n_eps < st->n_eps ? pv->n_eps : st->n_eps, p = 0, s = 0;
+	size_t om, nm;
+
+	if (!c->valid || !pv->valid || pv->node_ip != env->node_ip ||
+	    pv->pending || c->quick_runs >= RC_QUICK_EVERY ||
+	    !same_frame(pv, st))
+		return false;
+	/* Blocks first: the common prefix is most of the array. */
+	while (p + 64 <= n &&
+	       !memcmp(&pv->eps[p], &st->eps[p], 64 * sizeof(*st->eps)))
+		p += 64;
+	while (p < n && !memcmp(&pv->eps[p], &st->eps[p], sizeof(*st->eps)))
+		p++;
+	while (s < n - p &&
+	       !memcmp(&pv->eps[pv->n_eps - 1 - s], &st->eps[st->n_eps - 1 - s],
+		       sizeof(*st->eps)))
+		s++;
+	om = pv->n_eps - p - s;
+	nm = st->n_eps - p - s;
+	if (!om && !nm) /* nothing changed: a resync takes the full path */
+		return false;
+	if (om + nm > RC_QUICK_MAX)
+		return false;
+	for (size_t i = 0; i < om; i++)
+		if (is_local(env, &pv->eps[p + i]))
+			return false;
+	for (size_t i = 0; i < nm; i++)
+		if (is_local(env, &st->eps[p + i]))
+			return false;
+	*pre = p;
+	*suf = s;
+	return true;
+}
+
+/* Slot of key in ix, or -1. */
+static long index_slot(const struct index *ix, const struct recs *r,
+		       const void *key)
+{
+	size_t h = hash_key(key, r->ksz) & ix->mask;
+
+	for (; ix->slots[h]; h = (h + 1) & ix->mask)
+		if (bytes_eq(rec_at(r, ix->slots[h] - 1), key, r->ksz))
+			return h;
+	return -1;
+}
+
+/* Record i (the last one, just added) into ix; grows it by a rebuild. */
+static int index_insert(struct index *ix, const struct recs *r, size_t i)
+{
+	size_t h;
+
+	if (r->n * 2 > ix->mask + 1) {
+		free(ix->slots);
+		return index_build(ix, r);
+	}
+	h = hash_key(rec_at(r, i), r->ksz) & ix->mask;
+	while (ix->slots[h])
+		h = (h + 1) & ix->mask;
+	ix->slots[h] = i + 1;
+	return 0;
+}
+
+/* Empties slot i, moving back the entries of its probe run that may not
+ * stay behind a hole (linear probing, no tombstones). */
+static void index_unslot(struct index *ix, const struct recs *r, size_t i)
+{
+	size_t j = i;
+
+	for (;;) {
+		size_t k;
+
+		j = (j + 1) & ix->mask;
+		if (!ix->slots[j])
+			break;
+		k = hash_key(rec_at(r, ix->slots[j] - 1), r->ksz) & ix->mask;
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		ix->slots[i] = ix->slots[j];
+		i = j;
+	}
+	ix->slots[i] = 0;
+}
+
+/* Removes record i (at slot) from r and ix: the last record takes its
+ * place. */
+static void recs_remove(struct recs *r, struct index *ix, size_t slot, size_t i)
+{
+	size_t last = r->n - 1;
+
+	index_unslot(ix, r, slot);
+	if (i != last) {
+		long ls = index_slot(ix, r, rec_at(r, last));
+
+		ix->slots[ls] = i + 1;
+		memcpy(rec_at(r, i), rec_at(r, last), r->ksz + r->vsz);
+	}
+	r->n--;
+}
+
+/* Brings the endpoints map's key k to e (NULL: absent). */
+static int quick_one(struct xvpc_rc_cache *c, struct xvpc_mapbe *m,
+		     const struct xvpc_state *st, const struct xvpc_ep_key *k,
+		     const struct xvpc_state_ep *e,
+		     struct xvpc_rc_map_stats *ms)
+{
+	struct recs *have = &c->have[XVPC_RC_ENDPOINTS];
+	long slot = index_slot(&c->ep_ix, have, k);
+	long h = slot < 0 ? -1 : (long)c->ep_ix.slots[slot] - 1;
+	unsigned char *rec = h < 0 ? NULL : rec_at(have, h);
+	const struct xvpc_state_subnet *s;
+	struct xvpc_ep ev = {.node_ip = 0};
+	__u32 n = 1;
+	int err;
+
+	if (!e) {
+		if (!rec)
+			return 0;
+		if (((const struct xvpc_ep *)(rec + have->ksz))->flags &
+		    XVPC_EP_LEARNED) {
+			ms->kept++;
+			return 0;
+		}
+		err = m->ops->delete_batch(m, k, &n);
+		if (err)
+			return err;
+		ms->removed++;
+		recs_remove(have, &c->ep_ix, slot, h);
+		return 0;
+	}
+	s = xvpc_state_find_subnet(st, e->vpc, e->ip);
+	if (!s)
+		return -EINVAL; /* not validated */
+	ev.node_ip = e->node_ip;
+	memcpy(ev.mac, e->mac, 6);
+	ev.vni = s->vni;
+	if (rec && bytes_eq(rec + have->ksz, &ev, sizeof(ev))) {
+		ms->unchanged++;
+		return 0;
+	}
+	err = m->ops->update_batch(m, k, &ev, &n);
+	if (err)
+		return err;
+	if (rec) {
+		memcpy(rec + have->ksz, &ev, sizeof(ev));
+		ms->changed++;
+		return 0;
+	}
+	ms->added++;
+	err = recs_add(have, k, &ev);
+	return err ?: index_insert(&c->ep_ix, have, have->n - 1);
+}
+
+static bool in_window(const struct xvpc_state_ep *w, size_t n,
+		      const struct xvpc_state_ep *e)
+{
+	for (size_t i = 0; i < n; i++)
+		if (w[i].vpc == e->vpc && w[i].ip == e->ip)
+			return true;
+	return false;
+}
+
+/* Any error: the caller drops the cache and takes the full path. */
+static int reconcile_quick(const struct xvpc_rc_maps *maps,
+			   const struct xvpc_rc_env *env,
+			   const struct xvpc_state *st,
+			   struct xvpc_rc_result *res, size_t pre, size_t suf)
+{
+	struct xvpc_rc_cache *c = env->cache;
+	struct prev *pv = &c->prev;
+	size_t om = pv->n_eps - pre - suf, nm = st->n_eps - pre - suf;
+	struct xvpc_mapbe *m = maps->m[XVPC_RC_ENDPOINTS];
+	struct xvpc_rc_map_stats *ms = &res->maps[XVPC_RC_ENDPOINTS];
+	int err = 0;
+
+	if (!c->ep_ix.slots &&
+	    index_build(&c->ep_ix, &c->have[XVPC_RC_ENDPOINTS]))
+		return -ENOMEM;
+	res->pending = pv->pending;
+	res->notices = pv->notices;
+	for (size_t i = 0; !err && i < nm; i++) {
+		const struct xvpc_state_ep *e = &st->eps[pre + i];
+		struct xvpc_ep_key k = {.vpc_id = e->vpc, .ip = e->ip};
+
+		err = quick_one(c, m, st, &k, e, ms);
+	}
+	for (size_t i = 0; !err && i < om; i++) {
+		const struct xvpc_state_ep *o = &pv->eps[pre + i];
+		struct xvpc_ep_key k = {.vpc_id = o->vpc, .ip = o->ip};
+
+		if (!in_window(&st->eps[pre], nm, o))
+			err = quick_one(c, m, st, &k, NULL, ms);
+	}
+	if (!err)
+		err = prev_eps_set(pv, st);
+	c->quick_runs++;
+	pr_debug("reconcile endpoints (quick): %zu changed endpoints, %llu "
+		 "added, %llu changed, %llu removed",
+		 om + nm, (unsigned long long)ms->added,
+		 (unsigned long long)ms->changed,
+		 (unsigned long long)ms->removed);
+	return err;
+}
+
 static __u64 now_ns(void)
 {
 	struct timespec ts;
@@ -523,7 +852,8 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 	int lerr;
 	__u64 t0 = now_ns();
 	struct plan p;
-	size_t max_ksz = 0, max_vsz = 0;
+	size_t max_ksz = 0, max_vsz = 0, pre, suf;
+	bool quick = true;
 	int ret = 0, err;
 	int i;
 
@@ -557,6 +887,17 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 		recs_init(&p.del[i], rc_key_size[i], rc_val_size[i]);
 		recs_init(&p.kept[i], rc_key_size[i], rc_val_size[i]);
 	}
+	if (env->cache && quick_window(env->cache, env, st, &pre, &suf)) {
+		err = reconcile_quick(maps, env, st, res, pre, suf);
+		if (!err)
+			goto out;
+		pr_warn("reconcile: the quick path failed (%s): reading the "
+			"maps back for a full run",
+			strerror(-err));
+		xvpc_rc_cache_invalidate(env->cache);
+		memset(res, 0, sizeof(*res));
+	}
+	quick = false;
 	kbuf = malloc((size_t)chunk * max_ksz);
 	vbuf = malloc((size_t)chunk * max_vsz);
 	if (!kbuf || !vbuf) {
@@ -659,7 +1000,7 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 	}
 out:
 	xvpc_learn_plan_free(lplan);
-	if (env->cache) {
+	if (env->cache && !quick) {
 		/* After a complete run the maps hold exactly want (+ kept
 		 * learned entries): that is the next run's "have". After any
 		 * error, the next run reads the maps again. */
@@ -680,6 +1021,10 @@ out:
 			memset(&p.want[i], 0, sizeof(p.want[i]));
 			env->cache->valid = i == XVPC_RC__COUNT - 1;
 		}
+		if (env->cache->valid &&
+		    prev_set(&env->cache->prev, st, env, res))
+			pr_debug("reconcile: out of memory noting the state: "
+				 "the next run takes the full path");
 	}
 	for (i = 0; i < XVPC_RC__COUNT; i++) {
 		free(p.kept[i].data);

@@ -26,6 +26,12 @@
 #define CTRL_SNAPSHOT_S 60
 #define CTRL_WHY_LEN	512
 #define CTRL_URL_LEN	1024
+/* An answer of at most this many endpoint puts is validated by what it
+ * changed; every CTRL_QUICK_EVERY such answers, the whole state again. */
+#define CTRL_QUICK_MAX	 256
+#define CTRL_QUICK_EVERY 1024
+/* Answers of at most this many changes find endpoints by a scan. */
+#define CTRL_SCAN_MAX 16
 
 struct body {
 	char *p;
@@ -43,6 +49,7 @@ struct ctrl_source {
 	unsigned int wait_s, connect_ms, retry_max_ms;
 	bool registered;
 	bool want_snapshot;
+	unsigned int quick_left; /* quick validations before a full one */
 	CURL *curl;
 	CURLM *multi;
 	struct curl_slist *hdrs;
@@ -757,7 +764,28 @@ struct work {
 	 * of a learn-mode VPC): the agent deletes what it learned of them. */
 	struct xvpc_ep_key *gone;
 	size_t n_gone, cap_gone;
+	/* Positions of the endpoints put (before compact), and whether any
+	 * change of another kind was applied: an answer of endpoint changes
+	 * only is validated by what it changed (validate_quick). */
+	size_t *puts;
+	size_t n_puts, cap_puts;
+	bool other;
 };
+
+static int note_put(struct work *wk, size_t pos)
+{
+	if (wk->n_puts == wk->cap_puts) {
+		size_t cap = wk->cap_puts ? wk->cap_puts * 2 : 16;
+		void *p = realloc(wk->puts, cap * sizeof(*wk->puts));
+
+		if (!p)
+			return -ENOMEM;
+		wk->puts = p;
+		wk->cap_puts = cap;
+	}
+	wk->puts[wk->n_puts++] = pos;
+	return 0;
+}
 
 static int note_gone(struct work *wk, const struct xvpc_state_ep *e)
 {
@@ -783,9 +811,21 @@ static int apply_one(struct work *wk, bool put, enum kind k, const void *obj)
 			    ? key_vpc(((const struct xvpc_state_vpc *)obj)->id)
 		    : k == K_SUBNET ? key_subnet(obj)
 				    : key_ep(obj);
-	__u32 *slot = idx_slot(&wk->ix[k], w, k, key);
+	__u32 *slot, pos = 0;
 	int err;
 
+	if (wk->ix[k].slot) {
+		slot = idx_slot(&wk->ix[k], w, k, key);
+	} else {
+		/* A few endpoint changes: a scan costs less than an index. */
+		for (size_t i = 0; i < w->n_eps && !pos; i++)
+			if (w->eps[i].vpc && key_ep(&w->eps[i]) == key)
+				pos = i + 1;
+		slot = &pos;
+	}
+
+	if (k != K_EP)
+		wk->other = true;
 	if (!put) {
 		if (!*slot) /* already absent: maybe learned */
 			return k == K_EP ? note_gone(wk, obj) : 0;
@@ -806,7 +846,7 @@ static int apply_one(struct work *wk, bool put, enum kind k, const void *obj)
 				*(const struct xvpc_state_subnet *)obj;
 		else
 			w->eps[*slot - 1] = *(const struct xvpc_state_ep *)obj;
-		return 0;
+		return k == K_EP ? note_put(wk, *slot - 1) : 0;
 	}
 	if (k == K_VPC)
 		err = xvpc_state_add_vpc(w, obj);
@@ -814,11 +854,12 @@ static int apply_one(struct work *wk, bool put, enum kind k, const void *obj)
 		err = xvpc_state_add_subnet(w, obj);
 	else
 		err = xvpc_state_add_ep(w, obj);
-	if (!err)
-		*slot = (k == K_VPC	 ? w->n_vpcs
-			 : k == K_SUBNET ? w->n_subnets
-					 : w->n_eps);
-	return err;
+	if (err)
+		return err;
+	*slot = (k == K_VPC	 ? w->n_vpcs
+		 : k == K_SUBNET ? w->n_subnets
+				 : w->n_eps);
+	return k == K_EP ? note_put(wk, *slot - 1) : 0;
 }
 
 /* Services are few (the datapath holds 1,024): found by a linear search,
@@ -948,6 +989,7 @@ static int change_one(struct work *wk, json_object *c, size_t i, __u64 since,
 			*skipped = !err;
 			return err;
 		}
+		wk->other = true;
 		return apply_node(wk->w, put, ip);
 	}
 	if (!strcmp(kind, "vpc")) {
@@ -972,10 +1014,12 @@ static int change_one(struct work *wk, json_object *c, size_t i, __u64 since,
 	if (err)
 		return err;
 	if (k == K_SVC) {
-		if (rev <= since)
+		if (rev <= since) {
 			*skipped = true;
-		else
+		} else {
+			wk->other = true;
 			err = apply_svc(wk->w, put, &u.sv);
+		}
 		free(u.sv.backends);
 		return err;
 	}
@@ -989,6 +1033,90 @@ static int change_one(struct work *wk, json_object *c, size_t i, __u64 since,
 		return 0;
 	}
 	return apply_one(wk, put, k, &u);
+}
+
+/* Whether an endpoint's interface is named by another endpoint of the same
+ * node (the one rule between endpoints that the index does not keep). */
+static bool ifname_taken(const struct xvpc_state *w,
+			 const struct xvpc_state_ep *e)
+{
+	for (size_t i = 0; i < w->n_eps; i++) {
+		const struct xvpc_state_ep *o = &w->eps[i];
+
+		if (o->vpc && o->node_ip == e->node_ip &&
+		    !strncmp(o->ifname, e->ifname, sizeof(o->ifname)) &&
+		    (o->vpc != e->vpc || o->ip != e->ip))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * An answer of endpoint changes only, on a validated state: deleting an
+ * endpoint breaks no rule, so only the endpoints put are checked, by the
+ * rules of lib/state.c on a state holding them and every other object of
+ * the working state (their VPC, subnet, the service VIPs), plus the
+ * interface names of their node. Before compact (positions hold).
+ */
+static int validate_quick(struct work *wk, __be32 node_ip, char *err,
+			  size_t len)
+{
+	struct xvpc_state mini = *wk->w;
+	struct xvpc_state_ep *e;
+	size_t n = 0;
+	int ret = 0;
+
+	e = malloc((wk->n_puts + 1) * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	for (size_t i = 0; i < wk->n_puts; i++) {
+		size_t pos = wk->puts[i], j;
+
+		for (j = 0; j < i && wk->puts[j] != pos; j++)
+			;
+		if (j == i && wk->w->eps[pos].vpc)
+			e[n++] = wk->w->eps[pos];
+	}
+	mini.eps = e;
+	mini.n_eps = mini.cap_eps = n;
+	/* Unchanged, and only checked among themselves. */
+	mini.n_nodes = 0;
+	ret = xvpc_state_validate(&mini, node_ip, err, len);
+	for (size_t i = 0; !ret && i < n; i++) {
+		char ip[XVPC_IP_STRLEN];
+
+		if (!e[i].ifname[0] || !ifname_taken(wk->w, &e[i]))
+			continue;
+		snprintf(err, len,
+			 "endpoint (vpc %u, %s): field \"ifname\": \"%s\" is "
+			 "already used by another endpoint on the same node",
+			 e[i].vpc, xvpc_fmt_ip(e[i].ip, ip), e[i].ifname);
+		ret = -EINVAL;
+	}
+	free(e);
+	return ret;
+}
+
+/* Validates the working state after the changes and compacts it. */
+static int validate_work(struct ctrl_source *cs, struct work *wk, char *err,
+			 size_t len)
+{
+	bool quick = !wk->other && cs->cur->validated &&
+		     wk->n_puts <= CTRL_QUICK_MAX && cs->quick_left;
+	int ret;
+
+	if (quick) {
+		ret = validate_quick(wk, cs->node_ip, err, len);
+		compact(wk->w);
+		wk->w->validated = !ret;
+		cs->quick_left--;
+		return ret;
+	}
+	compact(wk->w);
+	ret = xvpc_state_validate(wk->w, cs->node_ip, err, len);
+	if (!ret)
+		cs->quick_left = CTRL_QUICK_EVERY;
+	return ret;
 }
 
 /*
@@ -1033,7 +1161,7 @@ static int apply_changes(struct ctrl_source *cs, json_object *top, __u64 upto,
 	if (!err)
 		err = idx_build(&wk.ix[K_SUBNET], wk.w, K_SUBNET,
 				wk.w->n_subnets, n);
-	if (!err)
+	if (!err && n > CTRL_SCAN_MAX)
 		err = idx_build(&wk.ix[K_EP], wk.w, K_EP, wk.w->n_eps, n);
 	for (size_t i = 0; !err && i < n; i++) {
 		bool skipped;
@@ -1045,14 +1173,13 @@ static int apply_changes(struct ctrl_source *cs, json_object *top, __u64 upto,
 	for (int k = 0; k < 3; k++)
 		free(wk.ix[k].slot);
 	if (!err) {
-		compact(wk.w);
+		err = validate_work(cs, &wk, err_v, sizeof(err_v));
 		wk.w->revision = upto;
-		err = xvpc_state_validate(wk.w, cs->node_ip, err_v,
-					  sizeof(err_v));
 		if (err)
 			seterr(why, whylen,
 			       "the state after them is invalid: %s", err_v);
 	}
+	free(wk.puts);
 	if (err) {
 		xvpc_state_free(wk.w);
 		free(wk.gone);
@@ -1095,6 +1222,7 @@ static int take_snapshot(struct ctrl_source *cs, const char *json, size_t len,
 		reason, cur_url(cs), (unsigned long long)st->revision,
 		st->n_vpcs, st->n_subnets, st->n_eps, st->n_svcs);
 	cs->want_snapshot = false;
+	cs->quick_left = CTRL_QUICK_EVERY; /* st is validated as a whole */
 	return install(cs, st, true, 0);
 }
 

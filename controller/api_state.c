@@ -31,6 +31,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -989,6 +990,299 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+/* ---- answers shared between polls -------------------------------------- */
+
+/*
+ * Long-polls parked at the same revision wake for the same change and would
+ * each build the same answer. Two caches, per process, keyed by the api:
+ *
+ *  views    a node's VPCs and partial (learn-mode) VPCs, as of the revision
+ *           of its last change answer: its next poll from that revision
+ *           reuses them. Whatever changes them since is in that poll's
+ *           window and answers a snapshot (as for a view loaded per poll).
+ *  answers  the serialized answer of a window (since, upto] holding only
+ *           port changes (and the indexes of nodes), with the VPCs and the
+ *           nodes they touch: any node that gets all those VPCs, none of
+ *           them partially, and owns none of those ports or index records
+ *           gets exactly that answer.
+ */
+#define SHARE_VIEW_SLOTS 1024
+#define SHARE_ANSWERS	 8
+
+struct share_view {
+	struct share_view *next;
+	const struct api *api;
+	uint64_t upto;
+	struct idset vpcs, partial;
+	char node[];
+};
+
+struct share_answer {
+	const struct api *api;
+	uint64_t since, upto;
+	struct idset vpcs;
+	char **owners;
+	size_t n_owners;
+	char *body;
+};
+
+static pthread_mutex_t share_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct share_view *share_views[SHARE_VIEW_SLOTS];
+static struct share_answer share_answers[SHARE_ANSWERS];
+static unsigned int share_next;
+
+static int idset_copy(struct idset *d, const struct idset *s)
+{
+	d->n = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (idset_add(d, s->v[i]))
+			return -ENOMEM;
+	return 0;
+}
+
+static struct share_view **view_slot(const char *node)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = node; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return &share_views[h % SHARE_VIEW_SLOTS];
+}
+
+/* Under share_mu. */
+static struct share_view *view_find(const struct api *api, const char *node)
+{
+	struct share_view *v = *view_slot(node);
+
+	while (v && (v->api != api || strcmp(v->node, node)))
+		v = v->next;
+	return v;
+}
+
+/* The node's view for a poll from since, if it is known: 1, else 0. */
+static int view_get(const struct api *api, const char *node, uint64_t since,
+		    struct idset *vpcs, struct idset *partial)
+{
+	struct share_view *v;
+	int ret = 0;
+
+	pthread_mutex_lock(&share_mu);
+	v = view_find(api, node);
+	if (v && v->upto == since)
+		ret = idset_copy(vpcs, &v->vpcs) ?: idset_copy(partial,
+							       &v->partial)
+			      ?: 1;
+	pthread_mutex_unlock(&share_mu);
+	return ret < 0 ? 0 : ret;
+}
+
+static void view_put(const struct api *api, const char *node, uint64_t upto,
+		     const struct idset *vpcs, const struct idset *partial)
+{
+	struct share_view *v;
+
+	pthread_mutex_lock(&share_mu);
+	v = view_find(api, node);
+	if (!v) {
+		v = calloc(1, sizeof(*v) + strlen(node) + 1);
+		if (v) {
+			struct share_view **slot = view_slot(node);
+
+			v->api = api;
+			strcpy(v->node, node);
+			v->next = *slot;
+			*slot = v;
+		}
+	}
+	if (v) {
+		v->upto = 0; /* never a revision a poll starts from */
+		if (!idset_copy(&v->vpcs, vpcs) &&
+		    !idset_copy(&v->partial, partial))
+			v->upto = upto;
+	}
+	pthread_mutex_unlock(&share_mu);
+}
+
+static bool has_owner(const struct share_answer *a, const char *node)
+{
+	for (size_t i = 0; i < a->n_owners; i++)
+		if (!strcmp(a->owners[i], node))
+			return true;
+	return false;
+}
+
+static void answer_clear(struct share_answer *a)
+{
+	for (size_t i = 0; i < a->n_owners; i++)
+		free(a->owners[i]);
+	free(a->owners);
+	free(a->vpcs.v);
+	free(a->body);
+	memset(a, 0, sizeof(*a));
+}
+
+/* The shared answer of the window from since for this node (a copy), or
+ * NULL; *upto its revision. */
+static char *answer_get(const struct api *api, const char *node, uint64_t since,
+			const struct idset *vpcs, const struct idset *partial,
+			uint64_t *upto)
+{
+	const struct share_answer *best = NULL;
+	char *body = NULL;
+
+	pthread_mutex_lock(&share_mu);
+	for (int i = 0; i < SHARE_ANSWERS; i++) {
+		const struct share_answer *a = &share_answers[i];
+		bool fits = a->body && a->api == api && a->since == since &&
+			    !has_owner(a, node);
+
+		for (size_t k = 0; fits && k < a->vpcs.n; k++)
+			fits = idset_has(vpcs, a->vpcs.v[k]) &&
+			       !idset_has(partial, a->vpcs.v[k]);
+		if (fits && (!best || a->upto > best->upto))
+			best = a;
+	}
+	if (best) {
+		body = strdup(best->body);
+		*upto = best->upto;
+	}
+	pthread_mutex_unlock(&share_mu);
+	return body;
+}
+
+/* What a window touches (see above); ok false: not shareable. */
+struct touch {
+	struct share_answer a;
+	size_t cap_owners;
+	bool ok;
+};
+
+static int touch_owner(struct touch *t, const char *name, size_t len)
+{
+	char *n;
+
+	for (size_t i = 0; i < t->a.n_owners; i++)
+		if (!strncmp(t->a.owners[i], name, len) && !t->a.owners[i][len])
+			return 0;
+	if (t->a.n_owners == t->cap_owners) {
+		size_t cap = t->cap_owners ? t->cap_owners * 2 : 8;
+		char **p = realloc(t->a.owners, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		t->a.owners = p;
+		t->cap_owners = cap;
+	}
+	n = strndup(name, len);
+	if (!n)
+		return -ENOMEM;
+	t->a.owners[t->a.n_owners++] = n;
+	return 0;
+}
+
+static int touch_port(struct touch *t, const char *val)
+{
+	json_object *o = parse_or_null(val);
+	const char *node;
+	int err = 0;
+
+	if (!o)
+		return 0;
+	node = api_str(o, "node");
+	err = idset_add(&t->a.vpcs, api_int(o, "vpc"));
+	if (!err && node)
+		err = touch_owner(t, node, strlen(node));
+	json_object_put(o);
+	return err;
+}
+
+static int touch_cb(const struct store_change *sc, void *arg)
+{
+	struct touch *t = arg;
+	const char *k = sc->key, *slash;
+	int err = 0;
+
+	if (!strncmp(k, "node/", 5)) {
+		if (!node_ip_same(sc))
+			t->ok = false;
+	} else if (!strncmp(k, "np/", 3) || !strncmp(k, "gw/", 3)) {
+		slash = strchr(k + 3, '/');
+		err = touch_owner(t, k + 3,
+				  slash ? (size_t)(slash - k - 3)
+					: strlen(k + 3));
+	} else if (!strncmp(k, "port/", 5)) {
+		err = touch_port(t, sc->old_val) ?: touch_port(t, sc->new_val);
+	} else if (!strncmp(k, "vpc/", 4) || !strncmp(k, "subnet/", 7) ||
+		   !strncmp(k, "lb/", 3)) {
+		t->ok = false;
+	}
+	if (err)
+		t->ok = false;
+	return t->ok ? 0 : 1;
+}
+
+/* Offers the answer body of the window (since, upto] that node got. */
+static void answer_put(struct api *api, const char *node, uint64_t since,
+		       uint64_t upto, const struct idset *vpcs,
+		       const struct idset *partial, const char *body)
+{
+	struct touch t = {.ok = true};
+	uint64_t u2 = 0;
+	int err;
+
+	pthread_mutex_lock(&share_mu);
+	for (int i = 0; i < SHARE_ANSWERS; i++)
+		if (share_answers[i].body && share_answers[i].api == api &&
+		    share_answers[i].since == since &&
+		    share_answers[i].upto == upto)
+			t.ok = false; /* already there */
+	pthread_mutex_unlock(&share_mu);
+	if (!t.ok)
+		return;
+	err = store_changes(api->store, since, touch_cb, &t, &u2);
+	t.a.body = strdup(body);
+	t.a.api = api;
+	t.a.since = since;
+	t.a.upto = upto;
+	if (err < 0 || u2 != upto || !t.ok || !t.a.body ||
+	    has_owner(&t.a, node))
+		goto out;
+	for (size_t k = 0; k < t.a.vpcs.n; k++)
+		if (!idset_has(vpcs, t.a.vpcs.v[k]) ||
+		    idset_has(partial, t.a.vpcs.v[k]))
+			goto out;
+	pthread_mutex_lock(&share_mu);
+	answer_clear(&share_answers[share_next % SHARE_ANSWERS]);
+	share_answers[share_next++ % SHARE_ANSWERS] = t.a;
+	memset(&t.a, 0, sizeof(t.a));
+	pthread_mutex_unlock(&share_mu);
+out:
+	answer_clear(&t.a);
+}
+
+static void share_free(const struct api *api)
+{
+	pthread_mutex_lock(&share_mu);
+	for (int i = 0; i < SHARE_ANSWERS; i++)
+		if (share_answers[i].api == api)
+			answer_clear(&share_answers[i]);
+	for (size_t i = 0; i < SHARE_VIEW_SLOTS; i++) {
+		struct share_view **pp = &share_views[i], *v;
+
+		while ((v = *pp)) {
+			if (v->api != api) {
+				pp = &v->next;
+				continue;
+			}
+			*pp = v->next;
+			free(v->vpcs.v);
+			free(v->partial.v);
+			free(v);
+		}
+	}
+	pthread_mutex_unlock(&share_mu);
+}
+
 /* ---- node liveness ---------------------------------------------------- */
 
 struct api_seen {
@@ -1048,6 +1342,7 @@ void api_live_nodes(struct api *api, long long within_ms,
 
 void api_seen_free(struct api *api)
 {
+	share_free(api);
 	for (size_t i = 0; i < API_SEEN_SLOTS; i++) {
 		struct api_seen *s = api->seen[i], *next;
 
@@ -1078,6 +1373,46 @@ static bool client_gone(int fd)
 	return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
+/* The answer of changes (the shared one, or arr's), offered to the polls
+ * of other nodes from the same revision; the node's view is kept for its
+ * next poll. Frees nv, partial, arr and shared. */
+static int changes_reply(struct api *api, struct api_ctx *c, uint64_t since,
+			 uint64_t upto, json_object *arr, struct nodeview *nv,
+			 struct idset *partial, char *shared)
+{
+	json_object *top = NULL;
+	const char *body = shared;
+	size_t n = json_object_array_length(arr);
+
+	if (!shared) {
+		top = json_object_new_object();
+		json_object_object_add(top, "revision",
+				       json_object_new_int64(upto));
+		json_object_object_add(top, "snapshot",
+				       json_object_new_boolean(0));
+		json_object_object_add(top, "changes", arr);
+		arr = NULL;
+		body = json_object_to_json_string_ext(
+			top, JSON_C_TO_STRING_PLAIN |
+				     JSON_C_TO_STRING_NOSLASHESCAPE);
+	}
+	json_object_put(arr);
+	view_put(api, c->param, upto, &nv->vpcs, partial);
+	if (!shared && n && body)
+		answer_put(api, c->param, since, upto, &nv->vpcs, partial,
+			   body);
+	free(c->resp->body);
+	c->resp->status = 200;
+	c->resp->body = body ? strdup(body) : NULL;
+	if (!c->resp->body)
+		c->resp->status = 500;
+	json_object_put(top);
+	free(shared);
+	nodeview_free(nv);
+	free(partial->v);
+	return 0;
+}
+
 int api_node_state(struct api *api, struct api_ctx *c)
 {
 	const struct api_req *r = c->req;
@@ -1089,6 +1424,7 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	struct nodeview nv = {0};
 	struct idset partial = {0};
 	bool viewed = false;
+	char *shared = NULL;
 	json_object *top, *arr;
 	long long deadline;
 	/* A parked poll looks at its client at least every second. */
@@ -1129,9 +1465,15 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	arr = json_object_new_array();
 	/* A parked poll keeps its node alive. */
 	node_seen(api, c->param, 1);
+	viewed = view_get(api, c->param, since, &nv.vpcs, &partial);
 	for (;;) {
 		long long left;
 
+		shared = viewed ? answer_get(api, c->param, since, &nv.vpcs,
+					     &partial, &upto)
+				: NULL;
+		if (shared)
+			break;
 		err = store_changes(api->store, since, feed_cb, &f, &upto);
 		if (err == -ERANGE || f.need_snapshot)
 			break;
@@ -1174,21 +1516,19 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	node_seen(api, c->param, -1);
 	feed_free(&f);
 	free(f.switched.v);
-	nodeview_free(&nv);
-	free(partial.v);
 	ni_free(&ni);
-	if (err == -ERANGE || f.need_snapshot) {
+	if (!shared && (err == -ERANGE || f.need_snapshot)) {
 		json_object_put(arr);
+		nodeview_free(&nv);
+		free(partial.v);
 		err = build_snapshot(api, c->param, true, &top);
 		return err ? api_fail_store(c, err) : api_reply(c, 200, top);
 	}
-	if (err) {
+	if (!shared && err) {
 		json_object_put(arr);
+		nodeview_free(&nv);
+		free(partial.v);
 		return api_fail_store(c, err);
 	}
-	top = json_object_new_object();
-	json_object_object_add(top, "revision", json_object_new_int64(upto));
-	json_object_object_add(top, "snapshot", json_object_new_boolean(0));
-	json_object_object_add(top, "changes", arr);
-	return api_reply(c, 200, top);
+	return changes_reply(api, c, since, upto, arr, &nv, &partial, shared);
 }

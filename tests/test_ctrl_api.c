@@ -597,6 +597,116 @@ static void test_state_long_poll(void **state)
 		403);
 }
 
+/* GET .../state?since=rev&wait=0 of node: the answer, its text in *txt. */
+static json_object *changes_of(const char *node, int64_t rev, char **txt)
+{
+	char path[128];
+	json_object *o;
+
+	snprintf(path, sizeof(path), "/v1/nodes/%s/state?since=%lld&wait=0",
+		 node, (long long)rev);
+	assert_int_equal(http("GET", path, ADMIN, NULL, NULL, &o), 200);
+	*txt = strdup(
+		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	return o;
+}
+
+/*
+ * Polls from the same revision share one answer when they may (nodes that
+ * get the VPC and own none of the changed ports), and only then: the owner
+ * of a new port gets its snapshot, a node of another VPC nothing; the next
+ * window (the nodes' views kept from the last one) likewise.
+ */
+static void test_state_shared_answers(void **state)
+{
+	json_object *o1, *o2, *o3, *o4, *c;
+	char *t1, *t2, *t3, *t4, body[160], path[64];
+	int64_t rev, vpc, sub, vpc_b, sub_b, port;
+
+	(void)state;
+	create("/v1/nodes", ADMIN, "{\"name\":\"n3\",\"ip\":\"192.168.9.3\"}",
+	       201);
+	create("/v1/nodes", ADMIN, "{\"name\":\"n4\",\"ip\":\"192.168.9.4\"}",
+	       201);
+	vpc = create("/v1/vpcs", F->ta,
+		     "{\"name\":\"sh\",\"cidr\":\"10.6.0.0/16\"}", 201);
+	snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"10.6.1.0/24\"}",
+		 (long long)vpc);
+	sub = create("/v1/subnets", F->ta, body, 201);
+	vpc_b = create("/v1/vpcs", F->ta,
+		       "{\"name\":\"sb\",\"cidr\":\"10.7.0.0/16\"}", 201);
+	snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"10.7.1.0/24\"}",
+		 (long long)vpc_b);
+	sub_b = create("/v1/subnets", F->ta, body, 201);
+	for (int i = 1; i <= 3; i++) {
+		snprintf(
+			body, sizeof(body),
+			"{\"subnet\":%lld,\"node\":\"n%d\",\"ifname\":\"s%d\"}",
+			(long long)sub, i, i);
+		create("/v1/ports", F->ta, body, 201);
+	}
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"node\":\"n4\",\"ifname\":\"b4\"}",
+		 (long long)sub_b);
+	create("/v1/ports", F->ta, body, 201);
+	assert_int_equal(
+		http("GET", "/v1/nodes/n1/state", ADMIN, NULL, NULL, &o1), 200);
+	rev = iget(o1, "revision");
+	json_object_put(o1);
+
+	for (int round = 0; round < 2; round++) {
+		/* Round 0: a new port on n3; round 1: it goes. */
+		if (!round) {
+			snprintf(body, sizeof(body),
+				 "{\"subnet\":%lld,\"ip\":\"10.6.1.99\","
+				 "\"node\":\"n3\",\"ifname\":\"s9\"}",
+				 (long long)sub);
+			port = create("/v1/ports", F->ta, body, 201);
+		} else {
+			snprintf(path, sizeof(path), "/v1/ports/%lld",
+				 (long long)port);
+			assert_int_equal(
+				http("DELETE", path, F->ta, NULL, NULL, NULL),
+				204);
+		}
+		o1 = changes_of("n1", rev, &t1);
+		o2 = changes_of("n2", rev, &t2);
+		o3 = changes_of("n3", rev, &t3);
+		o4 = changes_of("n4", rev, &t4);
+		/* n1 and n2: the same answer, one endpoint change. */
+		assert_string_equal(t1, t2);
+		assert_false(json_object_get_boolean(
+			json_object_object_get(o1, "snapshot")));
+		c = change_at(o1, 0);
+		assert_non_null(c);
+		assert_null(change_at(o1, 1));
+		assert_string_equal(sget(c, "op"), round ? "delete" : "put");
+		assert_string_equal(
+			sget(json_object_object_get(c, "object"), "ip"),
+			"10.6.1.99");
+		assert_null(json_object_object_get(
+			json_object_object_get(c, "object"), "ifname"));
+		/* n3 owns the port: a snapshot, with the port's ifname. */
+		assert_true(json_object_get_boolean(
+			json_object_object_get(o3, "snapshot")));
+		assert_string_not_equal(t1, t3);
+		/* n4 gets another VPC: nothing. */
+		assert_false(json_object_get_boolean(
+			json_object_object_get(o4, "snapshot")));
+		assert_null(change_at(o4, 0));
+		assert_int_equal(iget(o4, "revision"), iget(o1, "revision"));
+		rev = iget(o1, "revision");
+		json_object_put(o1);
+		json_object_put(o2);
+		json_object_put(o3);
+		json_object_put(o4);
+		free(t1);
+		free(t2);
+		free(t3);
+		free(t4);
+	}
+}
+
 struct creator {
 	char body[128];
 	int ok;
@@ -722,6 +832,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_long_poll, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_state_shared_answers,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_ports, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_restart_recovery, setup,

@@ -424,7 +424,7 @@ static void test_cache(void **state)
 	f->env.cache = xvpc_rc_cache_new();
 	assert_non_null(f->env.cache);
 	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, a, &res), 0);
-	b->eps[7].mac[0] = 0x0a;
+	b->eps[1].mac[0] = 0x0a; /* a local one: the full path */
 	assert_int_equal(xvpc_reconcile(&f->maps, &f->env, b, &res), 0);
 	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].changed, 1);
 	assert_int_equal(res.maps[XVPC_RC_ENDPOINTS].unchanged, 9);
@@ -497,6 +497,203 @@ static void test_mem_backend(void **unused)
 	xvpc_mapbe_destroy(m);
 }
 
+/* ---- quick path: random change sequences ---- */
+
+struct prop {
+	struct xvpc_state_ep eps[300];
+	int n;
+	__u8 used[2][256]; /* [subnet][host] */
+	__u8 gw_mac_last;
+	unsigned int seed;
+};
+
+static unsigned int prop_rand(struct prop *p)
+{
+	p->seed = p->seed * 1103515245u + 12345u;
+	return p->seed >> 8;
+}
+
+static struct xvpc_state *prop_state(const struct prop *p)
+{
+	struct xvpc_state *st = xvpc_state_new();
+	struct xvpc_state_vpc v = {.id = 1};
+	char err[XVPC_STATE_ERR_LEN];
+
+	assert_non_null(st);
+	assert_int_equal(xvpc_state_add_vpc(st, &v), 0);
+	for (int i = 1; i <= 2; i++) {
+		struct xvpc_state_subnet s;
+
+		memset(&s, 0, sizeof(s));
+		s.vpc = 1;
+		s.net = htonl(0x0a000000 | i << 8);
+		s.plen = 24;
+		s.vni = 100 + i;
+		s.gw_ip = htonl(0x0a000001 | i << 8);
+		s.gw_mac[0] = 2;
+		s.gw_mac[5] = i == 2 ? p->gw_mac_last : 1;
+		assert_int_equal(xvpc_state_add_subnet(st, &s), 0);
+	}
+	for (int i = 0; i < p->n; i++)
+		assert_int_equal(xvpc_state_add_ep(st, &p->eps[i]), 0);
+	if (xvpc_state_validate(st, inet_addr(NODE), err, sizeof(err)))
+		fail_msg("state invalid: %s", err);
+	return st;
+}
+
+static void prop_add(struct prop *p, bool local)
+{
+	struct xvpc_state_ep *e = &p->eps[p->n];
+	unsigned int sn, host;
+
+	if (p->n == 300)
+		return;
+	do {
+		sn = prop_rand(p) % 2;
+		host = 10 + prop_rand(p) % 240;
+	} while (p->used[sn][host]);
+	p->used[sn][host] = 1;
+	memset(e, 0, sizeof(*e));
+	e->vpc = 1;
+	e->ip = htonl(0x0a000000 | (sn + 1) << 8 | host);
+	e->mac[0] = 2;
+	e->mac[4] = sn;
+	e->mac[5] = host;
+	e->node_ip = htonl(0xc0a86402 + prop_rand(p) % 8); /* 192.168.100.2+ */
+	if (local) {
+		e->node_ip = inet_addr(NODE);
+		snprintf(e->ifname, sizeof(e->ifname), "xv%u", sn * 256 + host);
+	}
+	p->n++;
+}
+
+static void prop_del(struct prop *p)
+{
+	int i;
+	__u32 h;
+
+	if (!p->n)
+		return;
+	i = prop_rand(p) % p->n;
+	h = ntohl(p->eps[i].ip);
+	p->used[((h >> 8) & 0xff) - 1][h & 0xff] = 0;
+	memmove(&p->eps[i], &p->eps[i + 1], (p->n - i - 1) * sizeof(p->eps[0]));
+	p->n--;
+}
+
+static void prop_step(struct prop *p)
+{
+	unsigned int r = prop_rand(p) % 100, k;
+
+	if (r < 40) {
+		prop_add(p, false);
+	} else if (r < 65) {
+		prop_del(p);
+	} else if (r < 85 && p->n) {
+		struct xvpc_state_ep *e = &p->eps[prop_rand(p) % p->n];
+
+		if (e->ifname[0])
+			e->mac[3]++;
+		else
+			e->node_ip = htonl(0xc0a86402 + prop_rand(p) % 8);
+	} else if (r < 90) {
+		prop_add(p, true);
+	} else if (r < 93) {
+		p->gw_mac_last++; /* a subnet change: the full path */
+	} else {
+		/* Many at once: more than the quick path takes. */
+		for (k = 0; k < 40; k++)
+			prop_rand(p) % 2 ? prop_add(p, false) : prop_del(p);
+	}
+}
+
+struct cmp_ctx {
+	struct xvpc_mapbe *other;
+	long n;
+};
+
+static int cmp_cb(const void *key, const void *val, void *arg)
+{
+	struct cmp_ctx *c = arg;
+	unsigned char v[64];
+
+	assert_true(c->other->value_size <= sizeof(v));
+	assert_int_equal(c->other->ops->lookup(c->other, key, v), 0);
+	assert_memory_equal(v, val, c->other->value_size);
+	c->n++;
+	return 0;
+}
+
+static void maps_equal(struct fixture *a, struct fixture *b)
+{
+	for (int i = 0; i < XVPC_RC__COUNT; i++) {
+		struct cmp_ctx c = {.other = b->maps.m[i]};
+
+		assert_int_equal(
+			a->maps.m[i]->ops->iterate(a->maps.m[i], cmp_cb, &c),
+			0);
+		assert_int_equal(c.n, count(b, i));
+	}
+}
+
+/* Learned entries, in both fixtures' maps: 10.0.2.200 .. 10.0.2.209. */
+static void add_learned(struct fixture *f)
+{
+	struct xvpc_mapbe *m = f->maps.m[XVPC_RC_ENDPOINTS];
+
+	for (int i = 0; i < 10; i++) {
+		struct xvpc_ep_key k = {.vpc_id = 1,
+					.ip = htonl(0x0a0002c8 + i)};
+		struct xvpc_ep v = {.node_ip = inet_addr("192.168.100.9"),
+				    .flags = XVPC_EP_LEARNED,
+				    .vni = 102,
+				    .mac = {2, 9, 9, 9, 9, i}};
+
+		assert_int_equal(m->ops->update(m, &k, &v), 0);
+	}
+}
+
+/*
+ * Random change sequences: the agent's reconciler with its cache (the quick
+ * path whenever it applies) gives after every step exactly the maps that a
+ * full reconcile without a cache gives from the same start.
+ */
+static void test_quick_matches_full(void **state)
+{
+	struct fixture *f = *state, g = {0};
+	struct prop p = {.seed = 7, .gw_mac_last = 1};
+	struct xvpc_rc_result res;
+	int quick = 0;
+
+	assert_int_equal(make_maps(&g, 1024), 0);
+	g.env = f->env;
+	g.env.ctx = &g;
+	f->env.cache = xvpc_rc_cache_new();
+	assert_non_null(f->env.cache);
+	add_learned(f);
+	add_learned(&g);
+	for (int i = 0; i < 30; i++)
+		prop_add(&p, i < 3);
+	for (int step = 0; step < 600; step++) {
+		struct xvpc_state *st = prop_state(&p);
+
+		assert_int_equal(xvpc_reconcile(&f->maps, &f->env, st, &res),
+				 0);
+		/* The full path always counts the unchanged VNIs. */
+		quick += !res.maps[XVPC_RC_VNIS].unchanged;
+		assert_int_equal(xvpc_reconcile(&g.maps, &g.env, st, &res), 0);
+		maps_equal(f, &g);
+		maps_equal(&g, f);
+		xvpc_state_free(st);
+		prop_step(&p);
+	}
+	assert_true(quick > 200);
+	xvpc_rc_cache_free(f->env.cache);
+	f->env.cache = NULL;
+	for (int i = 0; i < XVPC_RC__COUNT; i++)
+		xvpc_mapbe_destroy(g.maps.m[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -520,6 +717,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_after_full,
 						setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_quick_matches_full, setup,
+						teardown),
 		cmocka_unit_test(test_mem_backend),
 	};
 

@@ -634,7 +634,9 @@ static const char good_snapshot[] =
 	"\"subnets\":[{\"vpc\":1,\"cidr\":\"10.0.1.0/24\",\"vni\":100,"
 	"\"gateway_ip\":\"10.0.1.1\",\"gateway_mac\":\"02:78:76:70:63:01\"}],"
 	"\"endpoints\":[{\"vpc\":1,\"ip\":\"10.0.1.10\","
-	"\"mac\":\"02:00:00:00:00:0a\",\"node_ip\":\"192.168.100.2\"}]}";
+	"\"mac\":\"02:00:00:00:00:0a\",\"node_ip\":\"192.168.100.2\"},"
+	"{\"vpc\":1,\"ip\":\"10.0.1.20\",\"mac\":\"02:00:00:00:00:14\","
+	"\"node_ip\":\"192.168.100.2\",\"ifname\":\"veth9\"}]}";
 
 #define PUT_99                                                             \
 	"{\"revision\":6,\"op\":\"put\",\"kind\":\"endpoint\",\"object\":" \
@@ -678,6 +680,21 @@ static const char *const bad_answers[] = {
 	",{\"revision\":7,\"op\":\"put\",\"kind\":\"service\",\"object\":"
 	"{\"vpc\":1,\"vip\":\"10.0.1.10\",\"port\":80,\"protocol\":\"tcp\","
 	"\"backends\":[]}}]}",
+	/* Endpoint changes only (validated by what they change): an
+	 * interface name another endpoint of the node has, ... */
+	"{\"revision\":7,\"snapshot\":false,\"changes\":[" PUT_99
+	",{\"revision\":7,\"op\":\"put\",\"kind\":\"endpoint\",\"object\":"
+	"{\"vpc\":1,\"ip\":\"10.0.1.12\",\"mac\":\"02:00:00:00:00:0c\","
+	"\"node_ip\":\"192.168.100.2\",\"ifname\":\"veth9\"}}]}",
+	/* ... the subnet's gateway address, a broadcast MAC. */
+	"{\"revision\":7,\"snapshot\":false,\"changes\":[" PUT_99
+	",{\"revision\":7,\"op\":\"put\",\"kind\":\"endpoint\",\"object\":"
+	"{\"vpc\":1,\"ip\":\"10.0.1.1\",\"mac\":\"02:00:00:00:00:0d\","
+	"\"node_ip\":\"192.168.100.2\"}}]}",
+	"{\"revision\":7,\"snapshot\":false,\"changes\":[" PUT_99
+	",{\"revision\":7,\"op\":\"put\",\"kind\":\"endpoint\",\"object\":"
+	"{\"vpc\":1,\"ip\":\"10.0.1.13\",\"mac\":\"ff:ff:ff:ff:ff:ff\","
+	"\"node_ip\":\"192.168.100.2\"}}]}",
 	/* An unknown kind. */
 	"{\"revision\":7,\"snapshot\":false,\"changes\":[" PUT_99
 	",{\"revision\":7,\"op\":\"put\",\"kind\":\"gateway\",\"object\":"
@@ -795,8 +812,8 @@ static void test_bad_answers_change_nothing(void **state)
 	fake_stop(&f);
 	/* Drain what the source handed over: still the snapshot. */
 	assert_int_equal(F->st->revision, 5);
-	assert_int_equal(F->st->n_eps, 1);
-	assert_int_equal(n_eps(), 1);
+	assert_int_equal(F->st->n_eps, 2);
+	assert_int_equal(n_eps(), 2);
 	assert_true(ep_lookup("10.0.1.10", NULL));
 	assert_false(ep_lookup("10.0.1.99", NULL));
 	assert_int_equal(F->st->n_svcs, 0);
