@@ -1013,7 +1013,7 @@ struct share_view {
 	struct share_view *next;
 	const struct api *api;
 	uint64_t upto;
-	struct idset vpcs, partial;
+	struct idset vpcs, partial, pub, lbonly;
 	char node[];
 };
 
@@ -1061,7 +1061,7 @@ static struct share_view *view_find(const struct api *api, const char *node)
 
 /* The node's view for a poll from since, if it is known: 1, else 0. */
 static int view_get(const struct api *api, const char *node, uint64_t since,
-		    struct idset *vpcs, struct idset *partial)
+		    struct nodeview *nv, struct idset *partial)
 {
 	struct share_view *v;
 	int ret = 0;
@@ -1069,15 +1069,17 @@ static int view_get(const struct api *api, const char *node, uint64_t since,
 	pthread_mutex_lock(&share_mu);
 	v = view_find(api, node);
 	if (v && v->upto == since)
-		ret = idset_copy(vpcs, &v->vpcs) ?: idset_copy(partial,
-							       &v->partial)
+		ret = idset_copy(&nv->vpcs, &v->vpcs)
+			      ?: idset_copy(partial, &v->partial)
+			      ?: idset_copy(&nv->pub, &v->pub)
+			      ?: idset_copy(&nv->lbonly, &v->lbonly)
 			      ?: 1;
 	pthread_mutex_unlock(&share_mu);
 	return ret < 0 ? 0 : ret;
 }
 
 static void view_put(const struct api *api, const char *node, uint64_t upto,
-		     const struct idset *vpcs, const struct idset *partial)
+		     const struct nodeview *nv, const struct idset *partial)
 {
 	struct share_view *v;
 
@@ -1096,8 +1098,10 @@ static void view_put(const struct api *api, const char *node, uint64_t upto,
 	}
 	if (v) {
 		v->upto = 0; /* never a revision a poll starts from */
-		if (!idset_copy(&v->vpcs, vpcs) &&
-		    !idset_copy(&v->partial, partial))
+		if (!idset_copy(&v->vpcs, &nv->vpcs) &&
+		    !idset_copy(&v->partial, partial) &&
+		    !idset_copy(&v->pub, &nv->pub) &&
+		    !idset_copy(&v->lbonly, &nv->lbonly))
 			v->upto = upto;
 	}
 	pthread_mutex_unlock(&share_mu);
@@ -1277,6 +1281,8 @@ static void share_free(const struct api *api)
 			*pp = v->next;
 			free(v->vpcs.v);
 			free(v->partial.v);
+			free(v->pub.v);
+			free(v->lbonly.v);
 			free(v);
 		}
 	}
@@ -1397,7 +1403,7 @@ static int changes_reply(struct api *api, struct api_ctx *c, uint64_t since,
 				     JSON_C_TO_STRING_NOSLASHESCAPE);
 	}
 	json_object_put(arr);
-	view_put(api, c->param, upto, &nv->vpcs, partial);
+	view_put(api, c->param, upto, nv, partial);
 	if (!shared && n && body)
 		answer_put(api, c->param, since, upto, &nv->vpcs, partial,
 			   body);
@@ -1465,7 +1471,7 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	arr = json_object_new_array();
 	/* A parked poll keeps its node alive. */
 	node_seen(api, c->param, 1);
-	viewed = view_get(api, c->param, since, &nv.vpcs, &partial);
+	viewed = view_get(api, c->param, since, &nv, &partial);
 	for (;;) {
 		long long left;
 
