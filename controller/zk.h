@@ -126,6 +126,9 @@ int zk_txn_failed_op(const struct zk_txn *t);
 /* After a commit: the new version of a put, the sequence of a publish. */
 int zk_txn_version(const struct zk_txn *t, int op);
 int64_t zk_txn_seq(const struct zk_txn *t, int op);
+/* After a commit: the transaction's zxid, from a put op (creates do not
+ * report it); -EINVAL for another op. */
+int64_t zk_txn_zxid(const struct zk_txn *t, int op);
 int zk_txn_count(const struct zk_txn *t);
 
 /* Team: members register as ephemeral sequential nodes "m-<seq>" under
