@@ -24,9 +24,11 @@
  * its message itself, exactly as the bus would have. Otherwise (a message
  * of another member, another writer's, or a sequence skipped by a bus
  * collection is still missing) it leaves it pending: whoever applies S - 1
- * (the bus, or another writer) applies it next. The bus later delivers S
- * again; a message at or below the applied sequence is skipped. Either
- * way each message is applied once, in sequence order.
+ * (the bus, or another writer) applies it next. It tells the subscription
+ * (zk_sub_advance), which then neither fetches nor delivers S; should the
+ * bus deliver S anyway (fetched before), a message at or below the
+ * applied sequence is skipped. Either way each message is applied once,
+ * in sequence order.
  *
  * Versions and revisions are zxids: a record's version is the mzxid of its
  * znode (the zxid of the commit that wrote it, also the message's czxid),
@@ -363,6 +365,8 @@ static int apply_own(struct zks *s)
 				continue;
 			err = apply_msg(s, &o->msg);
 			o->applied = true;
+			if (s->sub)
+				zk_sub_advance(s->sub, o->msg.seq);
 			more = true;
 			break;
 		}

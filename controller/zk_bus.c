@@ -227,7 +227,7 @@ static void sub_gap(struct zk_sub *s, int64_t upto)
 	pr_warn("zk: bus %s: messages up to %lld were collected before "
 		"delivery\n",
 		s->chan, (long long)upto);
-	atomic_store(&s->last, upto);
+	zk_sub_advance(s, upto);
 	s->cb(s, -ENOENT, &msg, s->arg);
 }
 
@@ -386,7 +386,7 @@ static int sub_deliver(struct zk_sub *s, struct zk *zk, const int64_t *seqs,
 		msg.zxid = o->st.czxid;
 		msg.data = o->data;
 		msg.len = o->len;
-		atomic_store(&s->last, seqs[i]);
+		zk_sub_advance(s, seqs[i]);
 		s->cb(s, 0, &msg, s->arg);
 	}
 out:
@@ -399,7 +399,7 @@ static void sub_handle(struct zk_obj *o, bool from_watch)
 	struct zk_sub *s = (struct zk_sub *)o;
 	struct zk *zk = o->zk;
 	int64_t *seqs = NULL;
-	int n = 0, err, rc;
+	int n = 0, skipped = 0, err, rc;
 	struct Stat st;
 
 	(void)from_watch;
@@ -424,6 +424,12 @@ static void sub_handle(struct zk_obj *o, bool from_watch)
 	}
 	if (err)
 		goto fail;
+	/* Not what the subscriber already has (zk_sub_advance). */
+	while (n && seqs[0] <= atomic_load(&s->last)) {
+		seqs++;
+		n--;
+		skipped++;
+	}
 	/* n == 0 still reads the watermark (a collection past us). */
 	for (int i = 0; !err && (i < n || !i) && !atomic_load(&s->dead);
 	     i += FETCH_BATCH)
@@ -431,11 +437,11 @@ static void sub_handle(struct zk_obj *o, bool from_watch)
 				  n - i < FETCH_BATCH ? n - i : FETCH_BATCH);
 	if (err)
 		goto fail;
-	free(seqs);
+	free(seqs - skipped);
 	return;
 
 fail:
-	free(seqs);
+	free(seqs - skipped);
 	if (zk_err_unavailable(err) && err != -ESHUTDOWN) {
 		pr_debug("zk: bus %s: delivery postponed: %s\n", s->chan,
 			 strerror(-err));
@@ -504,4 +510,12 @@ void zk_bus_unsubscribe(struct zk_sub *s)
 int64_t zk_sub_last(struct zk_sub *s)
 {
 	return atomic_load(&s->last);
+}
+
+void zk_sub_advance(struct zk_sub *s, int64_t seq)
+{
+	int64_t cur = atomic_load(&s->last);
+
+	while (cur < seq && !atomic_compare_exchange_weak(&s->last, &cur, seq))
+		;
 }
