@@ -1,6 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Embedded store: a sorted in-memory array of records, made durable by an
- * append-only log (dir/store.log) that is fsync'ed on every commit.
+ * append-only log (dir/store.log) that is fsync'ed before any commit is
+ * applied or acknowledged.
+ *
+ * Group commit: a writer checks its ops, takes the next revision and
+ * appends its record to the log under the mutex, then waits without it.
+ * The first waiter finds no fsync running and runs one (the leader); it
+ * covers every record appended before it started, so one fdatasync makes
+ * a whole group durable. The leader then applies the group to memory in
+ * revision order and wakes the group; a waiter whose record is not yet
+ * covered becomes the next leader. Memory (what readers, the feed and the
+ * revision show) thus only ever holds durable commits, in order. A writer
+ * whose ops touch a key that a pending (appended, not yet applied) commit
+ * writes waits for that commit first, so every check sees the state the
+ * commit will be applied to. If an fsync fails the log is cut back to the
+ * last durable offset and every pending commit fails with -EIO.
  *
  * Log file: the magic "XVPCLOG1", then records
  *   u32 payload length | u32 crc32c(payload) | payload
@@ -35,13 +49,31 @@
 #define OP_PUT	      1
 #define OP_DEL	      2
 
+/* A commit appended to the log, waiting for its fsync. Lives on the
+ * stack of its writer, which stays in emb_txn until done is set. */
+struct pend {
+	struct pend *next;
+	const struct store_op *ops;
+	size_t n;
+	char **vals; /* the PUT values; taken by the apply */
+	uint64_t rev;
+	size_t end; /* log offset after the record */
+	int err;
+	bool done;
+};
+
 struct emb {
 	struct store base;
 	pthread_mutex_t mu;
-	pthread_cond_t cond;
+	pthread_cond_t cond;   /* the revision moved (store_wait) */
+	pthread_cond_t commit; /* a group became durable (writers) */
 	struct mem_map map;
-	uint64_t rev;
-	uint64_t wakes; /* store_wake_all() calls */
+	uint64_t rev;		  /* of the last applied commit */
+	uint64_t next_rev;	  /* of the last appended commit */
+	struct pend *head, *tail; /* appended, not applied, in order */
+	size_t synced;		  /* log bytes known durable */
+	bool syncing;		  /* a leader runs fdatasync */
+	uint64_t wakes;		  /* store_wake_all() calls */
 	int fd;
 	char *path;
 	char *dir;
@@ -152,9 +184,9 @@ static int write_all(int fd, const void *p, size_t len)
 	return 0;
 }
 
-/* Frames a payload as a log record and appends it durably. On failure the
- * file is cut back to its previous size. */
-static int log_append(struct emb *e, const struct buf *payload)
+/* Frames a payload as a log record and appends it (not yet durable). On
+ * failure the file is cut back to its previous size. Called with mu. */
+static int log_write(struct emb *e, const struct buf *payload)
 {
 	uint8_t hdr[REC_HDR];
 	uint32_t len = payload->len, crc = crc32c(payload->p, payload->len);
@@ -167,8 +199,6 @@ static int log_append(struct emb *e, const struct buf *payload)
 	err = write_all(e->fd, hdr, sizeof(hdr));
 	if (!err)
 		err = write_all(e->fd, payload->p, payload->len);
-	if (!err && fdatasync(e->fd))
-		err = -errno;
 	if (err) {
 		pr_err("store: cannot append to %s: %s", e->path,
 		       strerror(-err));
@@ -256,6 +286,7 @@ static int compact_locked(struct emb *e)
 	if (lseek(e->fd, 0, SEEK_END) < 0)
 		pr_warn("store: cannot seek %s: %s", e->path, strerror(errno));
 	e->log_size = LOG_MAGIC_LEN + REC_HDR + b.len;
+	e->synced = e->log_size;
 	pr_debug("store: compacted %s to %zu bytes at revision %llu", e->path,
 		 e->log_size, (unsigned long long)e->rev);
 	err = 0;
@@ -333,87 +364,177 @@ static int check_ops(struct emb *e, const struct store_op *ops, size_t n,
 	return 0;
 }
 
-static int emb_txn(struct store *s, const struct store_op *ops, size_t n,
-		   uint64_t *rev_out, size_t *failed)
+/* Whether an op touches a key that a pending commit writes: its checks
+ * must then wait for that commit to be applied. Called with mu. */
+static bool touches_pending(struct emb *e, const struct store_op *ops, size_t n)
 {
-	struct emb *e = (struct emb *)s;
-	struct buf b = {0};
-	uint64_t rev;
-	char **vals = NULL;
-	int err;
-
-	pthread_mutex_lock(&e->mu);
-	err = check_ops(e, ops, n, failed);
-	if (err)
-		goto out;
-	rev = e->rev + 1;
-	vals = calloc(n ? n : 1, sizeof(*vals));
-	if (!vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = buf_u8(&b, KIND_TXN);
-	err = err ?: buf_u64(&b, rev);
-	err = err ?: buf_u32(&b, n);
-	for (size_t i = 0; !err && i < n; i++) {
-		const struct store_op *op = &ops[i];
-
-		if (op->type == STORE_CHECK) {
-			err = buf_u8(&b, 0);
-			err = err ?: buf_str(&b, op->key, strlen(op->key));
-			err = err ?: buf_u32(&b, 0);
-			continue;
+	for (struct pend *p = e->head; p; p = p->next)
+		for (size_t j = 0; j < p->n; j++) {
+			if (p->ops[j].type == STORE_CHECK)
+				continue;
+			for (size_t i = 0; i < n; i++)
+				if (ops[i].key &&
+				    !strcmp(ops[i].key, p->ops[j].key))
+					return true;
 		}
-		err = buf_u8(&b, op->type == STORE_PUT ? OP_PUT : OP_DEL);
-		err = err ?: buf_str(&b, op->key, strlen(op->key));
-		if (op->type == STORE_PUT) {
-			err = err ?: buf_str(&b, op->val, op->len);
-			vals[i] = err ? NULL : mem_dup(op->val, op->len);
-			if (!err && !vals[i])
-				err = -ENOMEM;
-		} else {
-			err = err ?: buf_u32(&b, 0);
-		}
-	}
-	if (err)
-		goto out;
-	err = log_append(e, &b);
-	if (err)
-		goto out;
-	/* Durable: apply. mem_put can only fail on allocation; the log then
-	 * still holds the commit, so say so and keep the process honest. */
-	for (size_t i = 0; i < n; i++) {
-		const struct store_op *op = &ops[i];
+	return false;
+}
+
+static bool compact_due(const struct emb *e)
+{
+	return e->log_size > e->compact_bytes &&
+	       e->log_size > 2 * e->map.live_bytes;
+}
+
+/* Applies a durable commit to memory. mem_put can only fail on
+ * allocation; the log then still holds the commit, so say so and keep
+ * the process honest. Called with mu, in revision order. */
+static void apply_pend(struct emb *e, struct pend *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct store_op *op = &p->ops[i];
 		struct mem_rec *r = mem_map_find(&e->map, op->key);
 		char *old = r ? r->val : NULL;
 
 		if (op->type == STORE_CHECK)
 			continue;
-		mem_feed_push(&e->feed, rev, op->key, old, vals[i]);
+		mem_feed_push(&e->feed, p->rev, op->key, old, p->vals[i]);
 		if (op->type == STORE_DEL) {
 			mem_map_del(&e->map, op->key);
-		} else if (!mem_map_put(&e->map, op->key, vals[i], op->len,
-					rev)) {
+		} else if (!mem_map_put(&e->map, op->key, p->vals[i], op->len,
+					p->rev)) {
 			pr_err("store: out of memory applying revision %llu; "
 			       "restart to recover it from the log",
-			       (unsigned long long)rev);
-			free(vals[i]);
+			       (unsigned long long)p->rev);
+			free(p->vals[i]);
 		}
-		vals[i] = NULL;
+		p->vals[i] = NULL;
 	}
-	e->rev = rev;
-	if (rev_out)
-		*rev_out = rev;
+	e->rev = p->rev;
+}
+
+/* The leader's turn: makes every record appended so far durable with one
+ * fdatasync (without the mutex, so others keep appending), then applies
+ * the commits it covered, in order. On failure the log is cut back to the
+ * last durable offset and every pending commit fails (their records, and
+ * any appended during the fsync, are gone). Called with mu held. */
+static void group_sync(struct emb *e)
+{
+	size_t target = e->log_size;
+	struct pend *p;
+	int err = 0;
+
+	e->syncing = true;
+	pthread_mutex_unlock(&e->mu);
+	if (fdatasync(e->fd))
+		err = -errno;
+	pthread_mutex_lock(&e->mu);
+	e->syncing = false;
+	if (err) {
+		pr_err("store: cannot sync %s: %s", e->path, strerror(-err));
+		if (ftruncate(e->fd, e->synced))
+			pr_err("store: cannot cut %s back: %s", e->path,
+			       strerror(errno));
+		e->log_size = e->synced;
+		e->next_rev = e->rev;
+		for (p = e->head; p; p = p->next) {
+			p->err = -EIO;
+			p->done = true;
+		}
+		e->head = e->tail = NULL;
+		pthread_cond_broadcast(&e->commit);
+		return;
+	}
+	e->synced = target;
+	while ((p = e->head) && p->end <= target) {
+		apply_pend(e, p);
+		p->done = true;
+		e->head = p->next;
+	}
+	if (!e->head)
+		e->tail = NULL;
+	pthread_cond_broadcast(&e->commit);
 	pthread_cond_broadcast(&e->cond);
-	if (e->log_size > e->compact_bytes &&
-	    e->log_size > 2 * e->map.live_bytes)
+}
+
+/* Encodes the TXN record and copies the PUT values into vals. */
+static int txn_payload(const struct store_op *ops, size_t n, uint64_t rev,
+		       struct buf *b, char **vals)
+{
+	int err = buf_u8(b, KIND_TXN);
+
+	err = err ?: buf_u64(b, rev);
+	err = err ?: buf_u32(b, n);
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct store_op *op = &ops[i];
+
+		if (op->type == STORE_CHECK) {
+			err = buf_u8(b, 0);
+			err = err ?: buf_str(b, op->key, strlen(op->key));
+			err = err ?: buf_u32(b, 0);
+			continue;
+		}
+		err = buf_u8(b, op->type == STORE_PUT ? OP_PUT : OP_DEL);
+		err = err ?: buf_str(b, op->key, strlen(op->key));
+		if (op->type == STORE_PUT) {
+			err = err ?: buf_str(b, op->val, op->len);
+			vals[i] = err ? NULL : mem_dup(op->val, op->len);
+			if (!err && !vals[i])
+				err = -ENOMEM;
+		} else {
+			err = err ?: buf_u32(b, 0);
+		}
+	}
+	return err;
+}
+
+static int emb_txn(struct store *s, const struct store_op *ops, size_t n,
+		   uint64_t *rev_out, size_t *failed)
+{
+	struct emb *e = (struct emb *)s;
+	struct pend p = {.ops = ops, .n = n};
+	struct buf b = {0};
+	int err;
+
+	p.vals = calloc(n ? n : 1, sizeof(*p.vals));
+	if (!p.vals)
+		return -ENOMEM;
+	pthread_mutex_lock(&e->mu);
+	/* A compaction writes memory alone: let the pending commits in
+	 * first (and hold new ones back meanwhile). */
+	while (touches_pending(e, ops, n) || (compact_due(e) && e->head))
+		pthread_cond_wait(&e->commit, &e->mu);
+	if (compact_due(e))
 		compact_locked(e);
+	err = check_ops(e, ops, n, failed);
+	if (err)
+		goto out;
+	p.rev = e->next_rev + 1;
+	err = txn_payload(ops, n, p.rev, &b, p.vals);
+	err = err ?: log_write(e, &b);
+	if (err)
+		goto out;
+	e->next_rev = p.rev;
+	p.end = e->log_size;
+	if (e->tail)
+		e->tail->next = &p;
+	else
+		e->head = &p;
+	e->tail = &p;
+	while (!p.done) {
+		if (!e->syncing)
+			group_sync(e);
+		else
+			pthread_cond_wait(&e->commit, &e->mu);
+	}
+	err = p.err;
+	if (!err && rev_out)
+		*rev_out = p.rev;
 out:
 	pthread_mutex_unlock(&e->mu);
-	if (vals)
-		for (size_t i = 0; i < n; i++)
-			free(vals[i]);
-	free(vals);
+	for (size_t i = 0; i < n; i++)
+		free(p.vals[i]);
+	free(p.vals);
 	free(b.p);
 	return err;
 }
@@ -481,6 +602,7 @@ static void emb_free(struct emb *e)
 	if (e->fd >= 0)
 		close(e->fd);
 	pthread_cond_destroy(&e->cond);
+	pthread_cond_destroy(&e->commit);
 	pthread_mutex_destroy(&e->mu);
 	free(e->path);
 	free(e->dir);
@@ -731,6 +853,7 @@ int store_embed_open(const char *dir, const struct store_embed_opts *opts,
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&e->cond, &ca);
 		pthread_condattr_destroy(&ca);
+		pthread_cond_init(&e->commit, NULL);
 	}
 	e->compact_bytes =
 		opts && opts->compact_bytes ? opts->compact_bytes : 8u << 20;
@@ -763,6 +886,8 @@ int store_embed_open(const char *dir, const struct store_embed_opts *opts,
 		goto err;
 	}
 	mem_feed_reset(&e->feed, e->rev);
+	e->next_rev = e->rev;
+	e->synced = e->log_size;
 	pr_info("store: %s: %zu records at revision %llu", path, e->map.n,
 		(unsigned long long)e->rev);
 	*out = &e->base;
@@ -778,6 +903,8 @@ int store_embed_compact(struct store *s)
 	int err;
 
 	pthread_mutex_lock(&e->mu);
+	while (e->head)
+		pthread_cond_wait(&e->commit, &e->mu);
 	err = compact_locked(e);
 	pthread_mutex_unlock(&e->mu);
 	return err;

@@ -11,10 +11,24 @@
  *
  * A commit is one zoo_multi: create/set/delete/check ops for the records,
  * with ZooKeeper data versions taken from the member's copy, plus the
- * message on the bus. Every member (the writer too) applies the message to
- * its copy when the bus delivers it, in commit order, so all copies go
- * through the same states; the writer waits for its own message before
- * returning, so it reads its own writes.
+ * message on the bus, plus an unconditional set of bus/store-stamp (a
+ * create does not report the zxid, a set does). Every member applies the
+ * messages to its copy in bus sequence order, so all copies go through
+ * the same states; the writer waits until its own message is in its copy
+ * before returning, so it reads its own writes.
+ *
+ * The writer need not wait for the bus to bring its message back: the
+ * commit tells it the message's sequence S and zxid, and it holds the very
+ * bytes of the message. When the copy has applied message S - 1, no
+ * message can come between (sequences are unique), so the writer applies
+ * its message itself, exactly as the bus would have. Otherwise (a message
+ * of another member, another writer's, or a sequence skipped by a bus
+ * collection is still missing) it leaves it pending: whoever applies S - 1
+ * (the bus, or another writer) applies it next. It tells the subscription
+ * (zk_sub_advance), which then neither fetches nor delivers S; should the
+ * bus deliver S anyway (fetched before), a message at or below the
+ * applied sequence is skipped. Either way each message is applied once,
+ * in sequence order.
  *
  * Versions and revisions are zxids: a record's version is the mzxid of its
  * znode (the zxid of the commit that wrote it, also the message's czxid),
@@ -58,9 +72,18 @@ struct subctx {
 	uint64_t gen;
 };
 
+/* A commit of this member, waiting for its turn in the copy. Lives on
+ * its writer's stack while the writer waits. */
+struct own {
+	struct own *next;
+	struct zk_msg msg;
+	uint64_t gen;
+	bool applied;
+};
+
 struct zks {
 	struct store base;
-	char root[256], top[300], chan[300];
+	char root[256], top[300], chan[300], stamp[320];
 	char *hosts;
 	struct zk_config cfg;
 
@@ -81,6 +104,7 @@ struct zks {
 	uint64_t gen;	     /* subscription generation */
 	struct zk_sub *sub;
 	struct subctx *subctx;
+	struct own *own; /* own commits not yet applied */
 	struct {
 		int64_t seq;
 		uint64_t zxid;
@@ -326,6 +350,30 @@ static int apply_msg(struct zks *s, const struct zk_msg *msg)
 	return err;
 }
 
+/* Applies the pending own commits that come next in sequence. Called
+ * with mu held. */
+static int apply_own(struct zks *s)
+{
+	bool more = true;
+	int err = 0;
+
+	while (more && !err) {
+		more = false;
+		for (struct own *o = s->own; o; o = o->next) {
+			if (o->applied || o->gen != s->gen ||
+			    o->msg.seq != s->applied_seq + 1)
+				continue;
+			err = apply_msg(s, &o->msg);
+			o->applied = true;
+			if (s->sub)
+				zk_sub_advance(s->sub, o->msg.seq);
+			more = true;
+			break;
+		}
+	}
+	return err;
+}
+
 static void on_msg(struct zk_sub *sub, int err, const struct zk_msg *msg,
 		   void *arg)
 {
@@ -336,8 +384,11 @@ static void on_msg(struct zk_sub *sub, int err, const struct zk_msg *msg,
 	pthread_mutex_lock(&s->mu);
 	if (ctx->gen != s->gen)
 		goto out; /* an old subscription, or resynchronising */
+	if (!err && msg->seq <= s->applied_seq)
+		goto out; /* its writer applied it already */
 	if (!err) {
 		err = apply_msg(s, msg);
+		err = err ?: apply_own(s);
 		if (err) {
 			/* Cannot happen with our own writers; a copy that
 			 * missed a change must not go on as if it had not. */
@@ -487,6 +538,7 @@ static int make_dirs(struct zks *s, struct zk *zk)
 	int n = 0, err;
 
 	err = zk_mkdirs(zk, s->chan);
+	err = err ?: zk_mkdirs(zk, s->stamp);
 	err = err ?: zk_mkdirs(zk, s->top);
 	err = err ?: zk_children(zk, s->top, &names, &n);
 	if (err)
@@ -765,18 +817,45 @@ static int map_commit_err(int err)
 	}
 }
 
-/* Waits until the copy has applied message seq; its zxid, or 0. */
-static uint64_t wait_applied(struct zks *s, int64_t seq, uint64_t gen)
+/* The copy cannot apply a message: drop it and take a fresh snapshot.
+ * Called with mu held. */
+static void copy_broken(struct zks *s, int64_t seq, int err)
+{
+	pr_err("store: bus message %lld not applied: %s; resynchronising",
+	       (long long)seq, strerror(-err));
+	s->gen++;
+	s->need_resync = true;
+	pthread_cond_broadcast(&s->cond);
+}
+
+/* Waits until the copy has applied message seq; its zxid, or 0. With own
+ * (this writer's message, NULL if its zxid is unknown), applies it as soon
+ * as it comes next. */
+static uint64_t wait_applied(struct zks *s, int64_t seq, uint64_t gen,
+			     struct own *own)
 {
 	struct timespec ts;
 	uint64_t zxid = 0;
+	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += OWN_WAIT_MS / 1000;
 	pthread_mutex_lock(&s->mu);
+	if (own && s->gen == gen) {
+		own->next = s->own;
+		s->own = own;
+		err = apply_own(s);
+		if (err)
+			copy_broken(s, seq, err);
+	}
 	while (s->applied_seq < seq && s->gen == gen && !s->stop)
 		if (pthread_cond_timedwait(&s->cond, &s->mu, &ts) == ETIMEDOUT)
 			break;
+	for (struct own **p = &s->own; own && *p; p = &(*p)->next)
+		if (*p == own) {
+			*p = own->next;
+			break;
+		}
 	if (s->applied_seq >= seq) {
 		zxid = s->recent[seq % RECENT].seq == seq
 			       ? s->recent[seq % RECENT].zxid
@@ -795,8 +874,10 @@ static int txn_once(struct zks *s, struct zk *zk, const struct store_op *ops,
 	struct zk_txn *t = zk_txn_new();
 	struct buf msg = {0};
 	size_t *zmap = calloc(2 * n + 2, sizeof(*zmap));
-	int err, pub = -1, f;
+	int err, pub = -1, stamp = -1, f;
+	struct own own = {0};
 	uint64_t gen, zxid;
+	int64_t z;
 	bool changes;
 
 	*any_op = false;
@@ -818,6 +899,11 @@ static int txn_once(struct zks *s, struct zk *zk, const struct store_op *ops,
 			err = pub == -EMSGSIZE ? -EMSGSIZE : -EINVAL;
 			goto out;
 		}
+		stamp = zk_txn_put(t, s->stamp, "", 0, -1);
+		if (stamp < 0) {
+			err = stamp == -EMSGSIZE ? -EMSGSIZE : -EINVAL;
+			goto out;
+		}
 	}
 	if (!zk_txn_count(t))
 		goto out;
@@ -825,7 +911,11 @@ static int txn_once(struct zks *s, struct zk *zk, const struct store_op *ops,
 	if (err) {
 		f = zk_txn_failed_op(t);
 		err = map_commit_err(err);
-		if (err == -ECANCELED && f >= 0 && f != pub) {
+		if (err == -ECANCELED && f >= 0 && f == stamp) {
+			/* Removed by hand: make it again and retry. */
+			zk_mkdirs(zk, s->stamp);
+			*any_op = true;
+		} else if (err == -ECANCELED && f >= 0 && f != pub) {
 			if (failed)
 				*failed = zmap[f];
 			*any_op = ops[zmap[f]].expect == STORE_ANY;
@@ -837,7 +927,13 @@ static int txn_once(struct zks *s, struct zk *zk, const struct store_op *ops,
 			*rev_out = s->base.ops->revision(&s->base);
 		goto out;
 	}
-	zxid = wait_applied(s, zk_txn_seq(t, pub), gen);
+	own.msg.seq = zk_txn_seq(t, pub);
+	own.msg.data = msg.p;
+	own.msg.len = msg.len;
+	own.gen = gen;
+	z = zk_txn_zxid(t, stamp);
+	own.msg.zxid = z;
+	zxid = wait_applied(s, own.msg.seq, gen, z > 0 ? &own : NULL);
 	if (rev_out)
 		*rev_out = zxid ? zxid : s->base.ops->revision(&s->base);
 out:
@@ -1003,6 +1099,7 @@ int store_zk_open(const struct store_zk_opts *opts, struct store **out)
 		 opts->root ? opts->root : "/xvpc");
 	snprintf(s->top, sizeof(s->top), "%s/store", s->root);
 	snprintf(s->chan, sizeof(s->chan), "%s/bus/store", s->root);
+	snprintf(s->stamp, sizeof(s->stamp), "%s/bus/store-stamp", s->root);
 	s->hosts = strdup(opts->hosts);
 	s->cfg.hosts = s->hosts;
 	s->cfg.session_timeout_ms = opts->session_timeout_ms;

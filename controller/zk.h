@@ -126,6 +126,9 @@ int zk_txn_failed_op(const struct zk_txn *t);
 /* After a commit: the new version of a put, the sequence of a publish. */
 int zk_txn_version(const struct zk_txn *t, int op);
 int64_t zk_txn_seq(const struct zk_txn *t, int op);
+/* After a commit: the transaction's zxid, from a put op (creates do not
+ * report it); -EINVAL for another op. */
+int64_t zk_txn_zxid(const struct zk_txn *t, int op);
 int zk_txn_count(const struct zk_txn *t);
 
 /* Team: members register as ephemeral sequential nodes "m-<seq>" under
@@ -203,6 +206,9 @@ int zk_bus_subscribe(struct zk *zk, const char *chan, int64_t from_seq,
 void zk_bus_unsubscribe(struct zk_sub *s);
 /* Sequence of the last message delivered (from_seq - 1 at first). */
 int64_t zk_sub_last(struct zk_sub *s);
+/* The subscriber already has every message up to seq (it applied its own
+ * commits): they are neither fetched nor delivered again. */
+void zk_sub_advance(struct zk_sub *s, int64_t seq);
 /* Highest sequence published so far, or -1 when none. */
 int zk_bus_last(struct zk *zk, const char *chan, int64_t *seq);
 /* Deletes messages with sequence < below (done by the leader); *deleted

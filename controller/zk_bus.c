@@ -8,12 +8,18 @@
  * Garbage collection writes a watermark into the channel node's data
  * (decimal: one more than the highest deleted sequence) before deleting
  * messages. A subscriber that finds the watermark above its position
- * missed messages and is told so (-ENOENT) instead of silently skipping. */
+ * missed messages and is told so (-ENOENT) instead of silently skipping.
+ *
+ * A subscriber fetches the messages it lists with pipelined asynchronous
+ * reads (up to FETCH_BATCH in flight, one round trip for all of them
+ * instead of one each) and delivers them in sequence order. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "zk_priv.h"
@@ -221,17 +227,179 @@ static void sub_gap(struct zk_sub *s, int64_t upto)
 	pr_warn("zk: bus %s: messages up to %lld were collected before "
 		"delivery\n",
 		s->chan, (long long)upto);
-	atomic_store(&s->last, upto);
+	zk_sub_advance(s, upto);
 	s->cb(s, -ENOENT, &msg, s->arg);
+}
+
+#define FETCH_BATCH	256
+#define FETCH_TIMEOUT_S 60 /* the client fails calls on connection loss */
+
+/* One asynchronous read of a batch. Shared by the caller and the
+ * completions; whoever drops the last reference frees it. */
+struct fetch_one {
+	struct fetch *f;
+	int rc;
+	char *data;
+	int len;
+	struct Stat st;
+};
+
+struct fetch {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int refs, left;
+	int n;
+	struct fetch_one one[]; /* [0]: the channel (watermark) */
+};
+
+static void fetch_put(struct fetch *f)
+{
+	int refs;
+
+	pthread_mutex_lock(&f->mu);
+	refs = --f->refs;
+	pthread_mutex_unlock(&f->mu);
+	if (refs)
+		return;
+	for (int i = 0; i < f->n; i++)
+		free(f->one[i].data);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->mu);
+	free(f);
+}
+
+static void fetch_done(int rc, const char *value, int value_len,
+		       const struct Stat *st, const void *data)
+{
+	struct fetch_one *o = (struct fetch_one *)data;
+	struct fetch *f = o->f;
+
+	if (rc == ZOK) {
+		o->len = value_len > 0 ? value_len : 0;
+		o->data = malloc(o->len + 1);
+		if (o->data) {
+			memcpy(o->data, value, o->len);
+			o->data[o->len] = '\0';
+			o->st = *st;
+		} else {
+			rc = ZSYSTEMERROR;
+		}
+	}
+	o->rc = rc;
+	pthread_mutex_lock(&f->mu);
+	f->left--;
+	pthread_cond_signal(&f->cond);
+	pthread_mutex_unlock(&f->mu);
+	fetch_put(f);
+}
+
+/* Reads the channel node and messages seqs[0..n-1] with every request in
+ * flight at once. 0 and *out (one[0] the channel, one[1 + i] message i;
+ * each with its own rc) or a negative errno for the batch as a whole. */
+static int fetch_batch(struct zk *zk, const char *chan, const int64_t *seqs,
+		       int n, struct fetch **out)
+{
+	struct fetch *f = calloc(1, sizeof(*f) + (n + 1) * sizeof(f->one[0]));
+	char p[ZK_PATH_MAX];
+	struct timespec ts;
+	int err, rc = ZOK;
+
+	*out = NULL;
+	if (!f)
+		return -ENOMEM;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	f->n = n + 1;
+	f->refs = 1;
+	err = zk_ready(zk);
+	for (int i = 0; !err && i <= n; i++) {
+		struct fetch_one *o = &f->one[i];
+
+		o->f = f;
+		if (i)
+			snprintf(p, sizeof(p), "%s/m-%010lld", chan,
+				 (long long)seqs[i - 1]);
+		pthread_mutex_lock(&f->mu);
+		f->refs++;
+		f->left++;
+		pthread_mutex_unlock(&f->mu);
+		rc = zoo_aget(zk->zh, i ? p : chan, 0, fetch_done, o);
+		if (rc != ZOK) {
+			pthread_mutex_lock(&f->mu);
+			f->refs--;
+			f->left--;
+			pthread_mutex_unlock(&f->mu);
+			err = zk_err(rc);
+		}
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += FETCH_TIMEOUT_S;
+	pthread_mutex_lock(&f->mu);
+	while (f->left && !err)
+		if (pthread_cond_timedwait(&f->cond, &f->mu, &ts) == ETIMEDOUT)
+			err = -ETIMEDOUT;
+	while (f->left && err != -ETIMEDOUT)
+		pthread_cond_wait(&f->cond, &f->mu); /* issued before err */
+	pthread_mutex_unlock(&f->mu);
+	if (err) {
+		fetch_put(f);
+		return err;
+	}
+	*out = f;
+	return 0;
+}
+
+/* Delivers seqs[0..n-1] (listed, above s->last) in order. */
+static int sub_deliver(struct zk_sub *s, struct zk *zk, const int64_t *seqs,
+		       int n)
+{
+	struct fetch *f;
+	int64_t wm;
+	int err;
+
+	err = fetch_batch(zk, s->chan, seqs, n, &f);
+	if (err)
+		return err;
+	err = zk_err(f->one[0].rc);
+	if (err)
+		goto out;
+	wm = strtoll(f->one[0].data, NULL, 10);
+	if (wm - 1 > atomic_load(&s->last))
+		sub_gap(s, wm - 1);
+	for (int i = 0; i < n && !atomic_load(&s->dead); i++) {
+		struct fetch_one *o = &f->one[1 + i];
+		struct zk_msg msg = {.seq = seqs[i]};
+
+		if (seqs[i] <= atomic_load(&s->last))
+			continue;
+		err = zk_err(o->rc);
+		if (err == -ENOENT) {
+			/* Collected (or deleted by hand) since the listing. */
+			err = read_wm(zk, s->chan, &wm, NULL);
+			if (err)
+				goto out;
+			sub_gap(s, wm - 1 > seqs[i] ? wm - 1 : seqs[i]);
+			continue;
+		}
+		if (err)
+			goto out;
+		msg.zxid = o->st.czxid;
+		msg.data = o->data;
+		msg.len = o->len;
+		zk_sub_advance(s, seqs[i]);
+		s->cb(s, 0, &msg, s->arg);
+	}
+out:
+	fetch_put(f);
+	return err;
 }
 
 static void sub_handle(struct zk_obj *o, bool from_watch)
 {
 	struct zk_sub *s = (struct zk_sub *)o;
 	struct zk *zk = o->zk;
-	int64_t *seqs = NULL, wm;
-	char p[ZK_PATH_MAX];
-	int n = 0, err, rc;
+	int64_t *seqs = NULL;
+	int n = 0, skipped = 0, err, rc;
 	struct Stat st;
 
 	(void)from_watch;
@@ -256,41 +424,24 @@ static void sub_handle(struct zk_obj *o, bool from_watch)
 	}
 	if (err)
 		goto fail;
-	err = read_wm(zk, s->chan, &wm, NULL);
+	/* Not what the subscriber already has (zk_sub_advance). */
+	while (n && seqs[0] <= atomic_load(&s->last)) {
+		seqs++;
+		n--;
+		skipped++;
+	}
+	/* n == 0 still reads the watermark (a collection past us). */
+	for (int i = 0; !err && (i < n || !i) && !atomic_load(&s->dead);
+	     i += FETCH_BATCH)
+		err = sub_deliver(s, zk, seqs + i,
+				  n - i < FETCH_BATCH ? n - i : FETCH_BATCH);
 	if (err)
 		goto fail;
-	if (wm - 1 > atomic_load(&s->last))
-		sub_gap(s, wm - 1);
-	for (int i = 0; i < n && !atomic_load(&s->dead); i++) {
-		struct zk_msg msg = {.seq = seqs[i]};
-		char *data;
-
-		if (seqs[i] <= atomic_load(&s->last))
-			continue;
-		snprintf(p, sizeof(p), "%s/m-%010lld", s->chan,
-			 (long long)seqs[i]);
-		err = zk_get_raw(zk, p, NULL, NULL, &data, &msg.len, &st);
-		if (err == -ENOENT) {
-			/* Collected (or deleted by hand) since the listing. */
-			err = read_wm(zk, s->chan, &wm, NULL);
-			if (err)
-				goto fail;
-			sub_gap(s, wm - 1 > seqs[i] ? wm - 1 : seqs[i]);
-			continue;
-		}
-		if (err)
-			goto fail;
-		msg.zxid = st.czxid;
-		msg.data = data;
-		atomic_store(&s->last, seqs[i]);
-		s->cb(s, 0, &msg, s->arg);
-		free(data);
-	}
-	free(seqs);
+	free(seqs - skipped);
 	return;
 
 fail:
-	free(seqs);
+	free(seqs - skipped);
 	if (zk_err_unavailable(err) && err != -ESHUTDOWN) {
 		pr_debug("zk: bus %s: delivery postponed: %s\n", s->chan,
 			 strerror(-err));
@@ -359,4 +510,12 @@ void zk_bus_unsubscribe(struct zk_sub *s)
 int64_t zk_sub_last(struct zk_sub *s)
 {
 	return atomic_load(&s->last);
+}
+
+void zk_sub_advance(struct zk_sub *s, int64_t seq)
+{
+	int64_t cur = atomic_load(&s->last);
+
+	while (cur < seq && !atomic_compare_exchange_weak(&s->last, &cur, seq))
+		;
 }

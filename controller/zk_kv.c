@@ -314,6 +314,13 @@ int64_t zk_txn_seq(const struct zk_txn *t, int op)
 	return t->ops[op].seq;
 }
 
+int64_t zk_txn_zxid(const struct zk_txn *t, int op)
+{
+	if (op < 0 || op >= t->n || t->ops[op].type != TXN_PUT)
+		return -EINVAL;
+	return t->ops[op].st.mzxid;
+}
+
 static void txn_init_ops(struct zk_txn *t, zoo_op_t *zops)
 {
 	for (int i = 0; i < t->n; i++) {
