@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "httpbody.h"
 #include "log.h"
 #include "netutil.h"
 #include "resolve_http.h"
@@ -16,11 +17,6 @@
 #define RSV_TIMEOUT_MS 1000
 #define RSV_BODY_MAX   (4u << 20)
 #define RSV_URL_LEN    1024
-
-struct body {
-	char *p;
-	size_t n, cap;
-};
 
 struct http_tr {
 	char **urls;
@@ -32,7 +28,7 @@ struct http_tr {
 	CURL *curl;
 	struct curl_slist *hdrs;
 	char curl_err[CURL_ERROR_SIZE];
-	struct body body;
+	struct http_body body;
 };
 
 static void seterr(char *why, size_t len, const char *fmt, ...)
@@ -220,31 +216,6 @@ out:
 
 /* ---- HTTP ---- */
 
-static size_t on_body(char *d, size_t sz, size_t nm, void *arg)
-{
-	struct body *b = arg;
-	size_t len = sz * nm;
-
-	if (b->n + len + 1 > RSV_BODY_MAX)
-		return 0;
-	if (b->n + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 16384;
-		char *p;
-
-		while (cap < b->n + len + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p)
-			return 0;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, d, len);
-	b->n += len;
-	b->p[b->n] = '\0';
-	return len;
-}
-
 static int post(struct http_tr *t, int url, const char *req, char *why,
 		size_t whylen)
 {
@@ -254,7 +225,7 @@ static int post(struct http_tr *t, int url, const char *req, char *why,
 
 	snprintf(full, sizeof(full), "%s/v1/nodes/%s/resolve", t->urls[url],
 		 t->node_esc);
-	t->body.n = 0;
+	http_body_reset(&t->body);
 	t->curl_err[0] = '\0';
 	curl_easy_setopt(t->curl, CURLOPT_URL, full);
 	curl_easy_setopt(t->curl, CURLOPT_POSTFIELDS, req);
@@ -318,7 +289,7 @@ static void http_destroy(void *ctx)
 	for (int i = 0; i < t->n_urls; i++)
 		free(t->urls[i]);
 	free(t->urls);
-	free(t->body.p);
+	http_body_free(&t->body);
 	free(t);
 }
 
@@ -343,7 +314,7 @@ static int setup(struct http_tr *t, const struct xvpc_resolve_http_opts *o)
 	if (!t->node_esc)
 		return -ENOMEM;
 	curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, t->hdrs);
-	curl_easy_setopt(t->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(t->curl, CURLOPT_WRITEFUNCTION, http_body_write);
 	curl_easy_setopt(t->curl, CURLOPT_WRITEDATA, &t->body);
 	curl_easy_setopt(t->curl, CURLOPT_ERRORBUFFER, t->curl_err);
 	curl_easy_setopt(t->curl, CURLOPT_NOSIGNAL, 1L);
@@ -375,6 +346,7 @@ int xvpc_resolve_http_new(const struct xvpc_resolve_http_opts *o,
 		free(tr);
 		return -ENOMEM;
 	}
+	t->body.max = RSV_BODY_MAX;
 	t->timeout_ms = o->timeout_ms ?: RSV_TIMEOUT_MS;
 	t->current_url = o->current_url;
 	t->ctx = o->ctx;

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "httpbody.h"
 #include "log.h"
 #include "netutil.h"
 #include "source_ctrl.h"
@@ -33,12 +34,6 @@
 /* Answers of at most this many changes find endpoints by a scan. */
 #define CTRL_SCAN_MAX 16
 
-struct body {
-	char *p;
-	size_t n, cap;
-	bool too_large;
-};
-
 struct ctrl_source {
 	struct agent_source s;
 	char **urls;
@@ -54,7 +49,7 @@ struct ctrl_source {
 	CURLM *multi;
 	struct curl_slist *hdrs;
 	char curl_err[CURL_ERROR_SIZE];
-	struct body body;
+	struct http_body body;
 	int efd;
 	pthread_t thread;
 	bool started;
@@ -186,35 +181,8 @@ static void seterr(char *err, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-static size_t on_body(char *d, size_t sz, size_t nm, void *arg)
-{
-	struct body *b = arg;
-	size_t len = sz * nm;
-
-	if (b->n + len + 1 > CTRL_BODY_MAX) {
-		b->too_large = true;
-		return 0;
-	}
-	if (b->n + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 16384;
-		char *p;
-
-		while (cap < b->n + len + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p)
-			return 0;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, d, len);
-	b->n += len;
-	b->p[b->n] = '\0';
-	return len;
-}
-
 /* The controller's error message from an error body, or "". */
-static void api_message(const struct body *b, char *out, size_t len)
+static void api_message(const struct http_body *b, char *out, size_t len)
 {
 	json_object *o, *e, *m;
 
@@ -243,8 +211,7 @@ static int request(struct ctrl_source *cs, const char *path, const char *post,
 	int running, left;
 
 	snprintf(url, sizeof(url), "%s%s", cur_url(cs), path);
-	cs->body.n = 0;
-	cs->body.too_large = false;
+	http_body_reset(&cs->body);
 	cs->curl_err[0] = '\0';
 	curl_easy_setopt(cs->curl, CURLOPT_URL, url);
 	curl_easy_setopt(cs->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -1461,7 +1428,7 @@ static void ctrl_destroy(struct agent_source *s)
 	for (int i = 0; i < cs->n_urls; i++)
 		free(cs->urls[i]);
 	free(cs->urls);
-	free(cs->body.p);
+	http_body_free(&cs->body);
 	xvpc_state_free(cs->cur);
 	xvpc_state_free(cs->pending);
 	free(cs->gone);
@@ -1515,7 +1482,7 @@ static int setup_curl(struct ctrl_source *cs, const char *token)
 	if (!cs->node_esc)
 		return -ENOMEM;
 	curl_easy_setopt(cs->curl, CURLOPT_HTTPHEADER, cs->hdrs);
-	curl_easy_setopt(cs->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(cs->curl, CURLOPT_WRITEFUNCTION, http_body_write);
 	curl_easy_setopt(cs->curl, CURLOPT_WRITEDATA, &cs->body);
 	curl_easy_setopt(cs->curl, CURLOPT_ERRORBUFFER, cs->curl_err);
 	curl_easy_setopt(cs->curl, CURLOPT_NOSIGNAL, 1L);
@@ -1548,6 +1515,7 @@ int agent_source_ctrl_new(const struct agent_ctrl_opts *o,
 		return -ENOMEM;
 	cs->s.ops = &ctrl_ops;
 	cs->efd = -1;
+	cs->body.max = CTRL_BODY_MAX;
 	pthread_mutex_init(&cs->mu, NULL);
 	{
 		pthread_condattr_t ca;
