@@ -233,6 +233,8 @@ xv_vm_move() {
 		dev eth0 || return 1
 	xv_must ip -n "$ns" route add default via "${XV_VM_GW[$name]}" dev eth0 ||
 		return 1
+	# XDP_REDIRECT into a veth needs NAPI on the receiving side.
+	[ "${XV_NODE_MODE[$node]:-tc}" = xdp ] && xv_q xv_in "$name" ethtool -K eth0 gro on
 	XV_VM_NODE[$name]=$node
 }
 
