@@ -841,10 +841,14 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 		   const struct xvpc_rc_env *env, const struct xvpc_state *st,
 		   struct xvpc_rc_result *res)
 {
-	/* Adds in dependency order, removals in reverse. */
+	/* Adds in dependency order, removals in reverse. An interface is
+	 * bound (program attached) before its endpoint becomes deliverable:
+	 * a VM that receives its first packet answers through its program
+	 * (its ARP request would be lost otherwise, and retried a second
+	 * later: a migrated VM's first reply); it is unbound after. */
 	static const enum xvpc_rc_map order[] = {XVPC_RC_VNIS, XVPC_RC_SUBNETS,
-						 XVPC_RC_ENDPOINTS,
-						 XVPC_RC_IFACES};
+						 XVPC_RC_IFACES,
+						 XVPC_RC_ENDPOINTS};
 	__u32 chunk = env->chunk ? env->chunk : DEFAULT_CHUNK;
 	unsigned char *kbuf = NULL, *vbuf = NULL;
 	bool full[XVPC_RC__COUNT] = {0}, cached = false;
