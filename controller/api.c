@@ -246,6 +246,37 @@ int api_txb_commit(struct api *api, struct api_txb *t)
 	return err;
 }
 
+static const char *kind_label(const char *kind)
+{
+	return !strcmp(kind, "vpc")  ? "VPC"
+	       : !strcmp(kind, "lb") ? "load balancer"
+				     : kind;
+}
+
+/* Loads kind/<id> owned by the caller's tenant. A missing object and
+ * another tenant's object are the same 404; `field` names the body field
+ * that referred to it, if any. */
+int api_load_owned(struct api *api, struct api_ctx *c, const char *kind,
+		   uint32_t id, json_object **o, uint64_t *ver,
+		   const char *field)
+{
+	char key[64];
+	int err;
+
+	snprintf(key, sizeof(key), KF_ID, kind, id);
+	err = api_load(api, key, o, ver);
+	if (!err && api_int(*o, "tenant") != c->tenant) {
+		json_object_put(*o);
+		err = -ENOENT;
+	}
+	if (err == -ENOENT)
+		return api_fail(c, 404, "not_found", field, "no %s %u",
+				kind_label(kind), id);
+	if (err)
+		return api_fail_store(c, err);
+	return 0;
+}
+
 static const char *type_name(enum api_ftype t)
 {
 	return t == F_INT      ? "an integer"

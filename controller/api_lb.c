@@ -71,34 +71,11 @@ static bool is_public(json_object *lb)
 	       json_object_get_boolean(p);
 }
 
-/* Loads kind/<id> of the caller's tenant; another tenant's is a 404. */
-static int load_own(struct api *api, struct api_ctx *c, const char *kind,
-		    uint32_t id, json_object **o, uint64_t *ver,
-		    const char *field)
-{
-	char key[64];
-	int err;
-
-	snprintf(key, sizeof(key), KF_ID, kind, id);
-	err = api_load(api, key, o, ver);
-	if (!err && api_int(*o, "tenant") != c->tenant) {
-		json_object_put(*o);
-		err = -ENOENT;
-	}
-	if (err == -ENOENT)
-		return api_fail(c, 404, "not_found", field, "no %s %u",
-				!strcmp(kind, "vpc") ? "VPC" : "load balancer",
-				id);
-	if (err)
-		return api_fail_store(c, err);
-	return 0;
-}
-
 static int reply_lb(struct api *api, struct api_ctx *c, uint32_t id, int status)
 {
 	json_object *o, *p;
 
-	if (load_own(api, c, "lb", id, &o, NULL, NULL))
+	if (api_load_owned(api, c, "lb", id, &o, NULL, NULL))
 		return -1;
 	p = api_public(o);
 	json_object_put(o);
@@ -580,7 +557,7 @@ static int lb_create_once(struct api *api, struct api_ctx *c,
 		return -1;
 	if (id)
 		return reply_lb(api, c, id, 200);
-	if (load_own(api, c, "vpc", r->vpc, &vpc, &vver, "vpc"))
+	if (api_load_owned(api, c, "vpc", r->vpc, &vpc, &vver, "vpc"))
 		return -1;
 	if (r->pub ? check_public_vip(api, c, vpc, s->vip) ||
 			     check_public_store(api, c, r->vpc, 0, s, true)
@@ -737,7 +714,7 @@ static int lb_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 	bool pub;
 	int err;
 
-	if (load_own(api, c, "lb", id, &o, &ver, NULL))
+	if (api_load_owned(api, c, "lb", id, &o, &ver, NULL))
 		return -1;
 	pub = is_public(o);
 	if (!json_object_object_get_ex(body, "backends", &be))
@@ -753,10 +730,10 @@ static int lb_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 	/* A public one: its backends against the VPC's other public load
 	 * balancers, serialized with their changes by the VPC record's
 	 * version (create rewrites it too). */
-	if (pub &&
-	    (load_own(api, c, "vpc", api_int(o, "vpc"), &vpc, &vver, "vpc") ||
-	     check_public_store(api, c, api_int(o, "vpc"), id, &st->svcs[0],
-				false))) {
+	if (pub && (api_load_owned(api, c, "vpc", api_int(o, "vpc"), &vpc,
+				   &vver, "vpc") ||
+		    check_public_store(api, c, api_int(o, "vpc"), id,
+				       &st->svcs[0], false))) {
 		xvpc_state_free(st);
 		json_object_put(vpc);
 		json_object_put(o);
@@ -818,7 +795,8 @@ int api_lb_delete(struct api *api, struct api_ctx *c)
 	__u8 proto;
 	int err;
 
-	if (api_param_id(c, &id) || load_own(api, c, "lb", id, &o, &ver, NULL))
+	if (api_param_id(c, &id) ||
+	    api_load_owned(api, c, "lb", id, &o, &ver, NULL))
 		return -1;
 	vpc = api_int(o, "vpc");
 	xvpc_parse_ip(api_str(o, "vip"), &vip);

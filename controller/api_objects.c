@@ -23,41 +23,12 @@
 
 #define VNI_MAX 16777215u
 
-static const char *kind_label(const char *kind)
-{
-	return !strcmp(kind, "vpc") ? "VPC" : kind;
-}
-
-/* Loads kind/<id> owned by the caller's tenant. A missing object and
- * another tenant's object are the same 404; `field` names the body field
- * that referred to it, if any. */
-static int load_owned(struct api *api, struct api_ctx *c, const char *kind,
-		      uint32_t id, json_object **o, uint64_t *ver,
-		      const char *field)
-{
-	char key[64];
-	int err;
-
-	snprintf(key, sizeof(key), KF_ID, kind, id);
-	err = api_load(api, key, o, ver);
-	if (!err && api_int(*o, "tenant") != c->tenant) {
-		json_object_put(*o);
-		err = -ENOENT;
-	}
-	if (err == -ENOENT)
-		return api_fail(c, 404, "not_found", field, "no %s %u",
-				kind_label(kind), id);
-	if (err)
-		return api_fail_store(c, err);
-	return 0;
-}
-
 static int reply_owned(struct api *api, struct api_ctx *c, const char *kind,
 		       uint32_t id, int status)
 {
 	json_object *o, *p;
 
-	if (load_owned(api, c, kind, id, &o, NULL, NULL))
+	if (api_load_owned(api, c, kind, id, &o, NULL, NULL))
 		return -1;
 	p = api_public(o);
 	json_object_put(o);
@@ -105,7 +76,7 @@ static int patch_name_once(struct api *api, struct api_ctx *c, const char *kind,
 	uint64_t ver;
 	int err;
 
-	if (load_owned(api, c, kind, id, &o, &ver, NULL))
+	if (api_load_owned(api, c, kind, id, &o, &ver, NULL))
 		return -1;
 	if (name)
 		json_object_object_add(o, "name", json_object_new_string(name));
@@ -327,7 +298,7 @@ static int vpc_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 	uint64_t ver;
 	int err;
 
-	if (load_owned(api, c, "vpc", id, &o, &ver, NULL))
+	if (api_load_owned(api, c, "vpc", id, &o, &ver, NULL))
 		return -1;
 	if (name)
 		json_object_object_add(o, "name", json_object_new_string(name));
@@ -388,7 +359,7 @@ int api_vpc_delete(struct api *api, struct api_ctx *c)
 	int err;
 
 	if (api_param_id(c, &id) ||
-	    load_owned(api, c, "vpc", id, &o, &ver, NULL))
+	    api_load_owned(api, c, "vpc", id, &o, &ver, NULL))
 		return -1;
 	snprintf(prefix, sizeof(prefix), "vs/%010u/", id);
 	err = has_any(api, prefix);
@@ -562,7 +533,7 @@ static int subnet_create_once(struct api *api, struct api_ctx *c,
 		return -1;
 	if (id)
 		return reply_owned(api, c, "subnet", id, 200);
-	if (load_owned(api, c, "vpc", r->vpc, &vpc, &vver, "vpc"))
+	if (api_load_owned(api, c, "vpc", r->vpc, &vpc, &vver, "vpc"))
 		return -1;
 	if (xvpc_parse_cidr(api_str(vpc, "cidr"), &vnet, &vplen) ||
 	    r->plen < vplen || !xvpc_cidr_contains(vnet, vplen, r->net)) {
@@ -740,7 +711,7 @@ int api_subnet_delete(struct api *api, struct api_ctx *c)
 	int err, ports;
 
 	if (api_param_id(c, &id) ||
-	    load_owned(api, c, "subnet", id, &o, &ver, NULL))
+	    api_load_owned(api, c, "subnet", id, &o, &ver, NULL))
 		return -1;
 	snprintf(prefix, sizeof(prefix), "sip/%010u/", id);
 	ports = has_any(api, prefix);
@@ -905,7 +876,7 @@ static int port_create_once(struct api *api, struct api_ctx *c,
 		return -1;
 	if (id)
 		return reply_owned(api, c, "port", id, 200);
-	if (load_owned(api, c, "subnet", r->subnet, &sub, &sver, "subnet"))
+	if (api_load_owned(api, c, "subnet", r->subnet, &sub, &sver, "subnet"))
 		return -1;
 	if (json_object_object_get_ex(sub, "_deleting", NULL)) {
 		err = api_fail(c, 409, "conflict", "subnet",
@@ -1095,7 +1066,7 @@ static int port_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 	bool has_node, has_if;
 	int err;
 
-	if (load_owned(api, c, "port", id, &o, &ver, NULL))
+	if (api_load_owned(api, c, "port", id, &o, &ver, NULL))
 		return -1;
 	old_node = api_str(o, "node");
 	if (old_node)
@@ -1172,7 +1143,7 @@ int api_port_delete(struct api *api, struct api_ctx *c)
 	int err;
 
 	if (api_param_id(c, &id) ||
-	    load_owned(api, c, "port", id, &o, &ver, NULL))
+	    api_load_owned(api, c, "port", id, &o, &ver, NULL))
 		return -1;
 	subnet = api_int(o, "subnet");
 	xvpc_parse_ip(api_str(o, "ip"), &ip);

@@ -73,6 +73,13 @@ void api_txb_op(struct api_txb *t, enum store_op_type type, const char *key,
 /* store_txn() of the ops, then the builder is empty again. */
 int api_txb_commit(struct api *api, struct api_txb *t);
 
+/* Loads kind/<id> owned by the caller's tenant. A missing object and
+ * another tenant's object are the same 404 (a reply is filled and -1
+ * returned); `field` names the body field that referred to it, if any. */
+int api_load_owned(struct api *api, struct api_ctx *c, const char *kind,
+		   uint32_t id, json_object **o, uint64_t *ver,
+		   const char *field);
+
 /* Body fields: what may appear, with which type. */
 enum api_ftype {
 	F_STR,
