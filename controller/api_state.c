@@ -410,6 +410,8 @@ static json_object *service_state(json_object *l)
 	json_object *o = json_object_new_object(), *be, *hc;
 	const char *type;
 
+	json_object_object_add(o, "id",
+			       json_object_new_int64(api_int(l, "id")));
 	json_object_object_add(o, "vpc",
 			       json_object_new_int64(api_int(l, "vpc")));
 	json_object_object_add(o, "vip",

@@ -949,10 +949,11 @@ struct pctx {
 
 static const char *const top_fields[] = {
 	"revision", "vpcs", "subnets", "endpoints", "services", "nodes", NULL};
-static const char *const svc_fields[] = {"vpc",	     "vip",	 "port",
-					 "protocol", "backends", "health_check",
-					 "public",   NULL};
-static const char *const be_fields[] = {"ip", "port", "weight", NULL};
+static const char *const svc_fields[] = {"id",		 "vpc",	     "vip",
+					 "port",	 "protocol", "backends",
+					 "health_check", "public",   NULL};
+static const char *const be_fields[] = {"ip", "port", "weight", "healthy",
+					NULL};
 static const char *const hc_fields[] = {
 	"type", "interval_ms", "timeout_ms",	"rise",
 	"fall", "path",	       "expect_status", NULL};
@@ -1376,6 +1377,7 @@ static int parse_backend(struct pctx *p, struct json_object *o, __u32 j,
 			 struct xvpc_state_lb_backend *b)
 {
 	char shown[48];
+	struct json_object *healthy;
 	__u32 port = 0, weight = 1;
 	int ret;
 
@@ -1384,6 +1386,10 @@ static int parse_backend(struct pctx *p, struct json_object *o, __u32 j,
 		ret = get_ip(p, o, "ip", &b->ip);
 	if (ret)
 		return ret;
+	healthy = get_field(p, o, "healthy", json_type_boolean, false, &ret);
+	if (ret)
+		return ret;
+	b->down = healthy && !json_object_get_boolean(healthy);
 	snprintf(shown, sizeof(shown), "backends[%u].port", j);
 	ret = get_u32_range(p, o, "port", shown, 0, 65535, &port);
 	snprintf(shown, sizeof(shown), "backends[%u].weight", j);
@@ -1405,6 +1411,8 @@ static int parse_svc(struct pctx *p, struct json_object *o,
 	int ret;
 
 	ret = check_fields(p, o, svc_fields);
+	if (!ret && json_object_object_get_ex(o, "id", NULL))
+		ret = get_u32(p, o, "id", &s.id);
 	if (!ret)
 		ret = get_u32(p, o, "vpc", &s.vpc);
 	if (!ret)
@@ -1795,7 +1803,8 @@ static struct json_object *svc_json(const struct xvpc_state_svc *s)
 	if (!o)
 		return NULL;
 	arr = json_object_new_array_ext(s->n_backends);
-	if (add(o, "vpc", json_object_new_int64(s->vpc)) ||
+	if ((s->id && add(o, "id", json_object_new_int64(s->id))) ||
+	    add(o, "vpc", json_object_new_int64(s->vpc)) ||
 	    add(o, "vip", jstr(xvpc_fmt_ip(s->vip, ip))) ||
 	    add(o, "port", json_object_new_int64(s->port)) ||
 	    add(o, "protocol", jstr(proto_name(s->proto))) ||
@@ -1809,7 +1818,9 @@ static struct json_object *svc_json(const struct xvpc_state_svc *s)
 		    add(bo, "ip", jstr(xvpc_fmt_ip(b->ip, ip))) ||
 		    (b->port &&
 		     add(bo, "port", json_object_new_int64(b->port))) ||
-		    add(bo, "weight", json_object_new_int64(b->weight)))
+		    add(bo, "weight", json_object_new_int64(b->weight)) ||
+		    (b->down &&
+		     add(bo, "healthy", json_object_new_boolean(false))))
 			goto fail;
 	}
 	if (s->hc.type != XVPC_HC_NONE &&

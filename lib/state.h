@@ -82,9 +82,14 @@ struct xvpc_state_lb_backend {
 	__be32 ip;
 	__u16 port;   /* host order; 0: the service's port */
 	__u32 weight; /* 0 .. 65535; 0: in the service, no new flows */
+	/* Reported down by the agent next to it ("healthy": false in the
+	 * state; docs/loadbalancer.md, "Health checks"): left out of the
+	 * tables like a backend that fails a local probe. */
+	bool down;
 };
 
 struct xvpc_state_svc {
+	__u32 id; /* the load balancer's id in the API; 0: none (state file) */
 	__u32 vpc;
 	__be32 vip;
 	__u16 port;				/* host order */
