@@ -5,6 +5,8 @@
  *   ARP request      -> answered here from the maps, back out the same port
  *   IPv4 to a peer   -> switched: local redirect, or VXLAN to its node
  *   IPv4 to gateway  -> routed (distributed router, one hop), then as above
+ *   TCP to the probe address, answering a health probe -> up the node's
+ *                       stack (probe.h)
  *   anything else    -> dropped with a named reason
  */
 #include <linux/pkt_cls.h>
@@ -12,6 +14,7 @@
 #include "common.bpf.h"
 #include "encap.h"
 #include "lb_ns.h"
+#include "probe.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -111,6 +114,8 @@ static __always_inline int arp_reply(struct __sk_buff *skb,
 		return -XVPC_DROP_ARP_OTHER; /* probe or gratuitous: no answer */
 	if (tip == b->gw_ip) {
 		answer = b->gw_mac;
+	} else if (probe_config() && tip == probe_config()->probe_ip) {
+		answer = b->gw_mac; /* a VM with 169.254/16 on its link */
 	} else {
 		ep = ep_lookup(b->vpc_id, tip);
 		if (!ep || (ep->flags & XVPC_EP_NOMAC))
@@ -281,6 +286,7 @@ static __always_inline int from_ep(struct __sk_buff *skb)
 {
 	struct cursor c = {(void *)(long)skb->data,
 			   (void *)(long)skb->data_end};
+	const struct xvpc_config *probe;
 	struct xvpc_iface *b;
 	struct ethhdr *eth;
 	struct iphdr *ip;
@@ -314,6 +320,9 @@ static __always_inline int from_ep(struct __sk_buff *skb)
 		return -XVPC_DROP_MALFORMED;
 	if (ip->saddr != b->ip)
 		return -XVPC_DROP_SPOOF_IP;
+	probe = probe_config();
+	if (probe && ip->daddr == probe->probe_ip)
+		return probe_answer(skb, probe, ip, &c);
 	hash = flow_hash(ip, &c); /* before any rewrite: the client's flow */
 	lb = lb_from_ep(skb, b->vpc_id, ip, &c); /* load balancer: lb.h */
 	if (lb < 0)

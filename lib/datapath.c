@@ -112,6 +112,8 @@ static const char *const stat_names[XVPC_STAT_MAX] = {
 	[XVPC_STAT_LEARN] = "learned",
 	[XVPC_DROP_NOT_MEMBER] = "drop_not_member",
 	[XVPC_DROP_NO_GATEWAY] = "drop_no_gateway",
+	[XVPC_STAT_PROBE_REPLY] = "probe_reply",
+	[XVPC_DROP_PROBE] = "drop_probe",
 };
 
 const char *xvpc_stat_name(unsigned int stat)

@@ -17,7 +17,7 @@
 /* Bumped on any change to a struct or map below; the agent refuses to adopt
  * pinned maps of another version and runs the migration in
  * docs/datapath.md instead (see "ABI versions"). */
-#define XVPC_ABI_VERSION 2
+#define XVPC_ABI_VERSION 3
 
 #define XVPC_PIN_DIR	    "/sys/fs/bpf/xvpc"
 #define XVPC_VXLAN_PORT	    4789
@@ -187,8 +187,21 @@ struct xvpc_config {
 	__u16 underlay_mtu;
 	__u8 node_mac[XVPC_ETH_ALEN];
 	__u32 flags;
-	__u32 pad;
+	/* Health probes of local load balancer backends (docs/loadbalancer.md,
+	 * "Health checks"): the node's link-local probe address (0: off) and
+	 * the source ports of the agent's probe sockets. A VM's TCP packet to
+	 * probe_ip with a destination port in [probe_port_min,
+	 * probe_port_max], and not a SYN, goes up the host stack; anything
+	 * else to probe_ip is dropped (drop_probe). */
+	__be32 probe_ip;
+	__be16 probe_port_min;
+	__be16 probe_port_max;
 };
+
+/* Defaults of the agent's --probe-addr and --probe-ports. */
+#define XVPC_PROBE_ADDR_DEFAULT	    "169.254.169.250"
+#define XVPC_PROBE_PORT_MIN_DEFAULT 60000
+#define XVPC_PROBE_PORT_MAX_DEFAULT 60999
 
 /*
  * Counters: per-CPU array indexed by enum xvpc_stat. The first entries count
@@ -235,8 +248,10 @@ enum xvpc_stat {
 	XVPC_STAT_FORWARD,	 /* gateway: forwarded to the endpoint's node */
 	XVPC_STAT_RELAY,	 /* stale: not here any more, relayed to a gw */
 	XVPC_STAT_LEARN,	 /* entry learned or moved by the datapath */
-	XVPC_DROP_NOT_MEMBER, /* flagged or teaching packet from a stranger */
-	XVPC_DROP_NO_GATEWAY, /* learn-mode miss, and no gateway known */
+	XVPC_DROP_NOT_MEMBER,  /* flagged or teaching packet from a stranger */
+	XVPC_DROP_NO_GATEWAY,  /* learn-mode miss, and no gateway known */
+	XVPC_STAT_PROBE_REPLY, /* a VM's answer to a health probe: to host */
+	XVPC_DROP_PROBE,       /* to the probe address, not a probe answer */
 	XVPC_STAT_MAX,
 };
 

@@ -20,7 +20,8 @@ _Static_assert(sizeof(struct xvpc_subnet_key) == 12, "xvpc_subnet_key");
 _Static_assert(sizeof(struct xvpc_subnet) == 20, "xvpc_subnet");
 _Static_assert(sizeof(struct xvpc_iface) == 28, "xvpc_iface");
 _Static_assert(sizeof(struct xvpc_vni) == 8, "xvpc_vni");
-_Static_assert(sizeof(struct xvpc_config) == 28, "xvpc_config");
+_Static_assert(sizeof(struct xvpc_config) == 32, "xvpc_config");
+_Static_assert(offsetof(struct xvpc_config, probe_ip) == 24, "probe_ip");
 _Static_assert(sizeof(struct xvpc_counter) == 16, "xvpc_counter");
 _Static_assert(sizeof(struct xvpc_ep_stats) == 32, "xvpc_ep_stats");
 _Static_assert(sizeof(struct xvpc_event) == 24, "xvpc_event");
@@ -43,7 +44,7 @@ static void test_sizes(void **state)
 	(void)state;
 	/* The checks above fail the build; this records that they ran. */
 	assert_int_equal(sizeof(struct xvpc_lb_ct), 32);
-	assert_int_equal(XVPC_STAT_MAX, XVPC_DROP_NO_GATEWAY + 1);
+	assert_int_equal(XVPC_STAT_MAX, XVPC_DROP_PROBE + 1);
 }
 
 /* The flow hash decides every node's backend choice: pin its values so a
