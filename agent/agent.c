@@ -296,6 +296,75 @@ static void on_health_change(void *ctx)
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* The probe path of local VPC backends (docs/loadbalancer.md, "Health
+ * checks"): the probe address on lo, and in the datapath's config so a VM's
+ * answer goes up the stack. The kernel takes the larger of the `all` and
+ * the interface's rp_filter: with `all` set, the answers (from addresses
+ * the node has no route to) would be dropped and every local backend would
+ * look dead, so the path stays off. Failing, the agent runs without it
+ * (local VPC backends are then not probed). */
+static void probe_start(struct agent *a)
+{
+	const struct agent_config *cfg = a->cfg;
+	struct agent_hc_probe p = {.node_ip = a->node_ip};
+	char ip[XVPC_IP_STRLEN];
+	int rpf, lo, err = 0;
+
+	if (cfg->probe_ip) {
+		rpf = agent_get_rp_filter("all");
+		lo = if_nametoindex("lo");
+		if (rpf > 0) {
+			pr_warn("health: net.ipv4.conf.all.rp_filter is %d: "
+				"VMs' "
+				"answers to probes would be dropped; set it to "
+				"0 to probe local backends",
+				rpf);
+			err = -EPERM;
+		} else if (!lo) {
+			err = -ENODEV;
+		} else {
+			err = agent_nl_addr(lo, cfg->probe_ip, true);
+		}
+		if (!err)
+			err = xvpc_dp_set_probe(a->dp, cfg->probe_ip,
+						cfg->probe_port_min,
+						cfg->probe_port_max);
+		if (err) {
+			pr_warn("health: no probe path (address %s): %s; VMs "
+				"of this node that are backends are not probed",
+				xvpc_fmt_ip(cfg->probe_ip, ip), strerror(-err));
+			xvpc_dp_set_probe(a->dp, 0, 0, 0);
+		} else {
+			a->probe_on = true;
+			p.probe_ip = cfg->probe_ip;
+			p.port_min = cfg->probe_port_min;
+			p.port_max = cfg->probe_port_max;
+			pr_info("health: probing local backends from %s, ports "
+				"%u-%u",
+				xvpc_fmt_ip(cfg->probe_ip, ip),
+				cfg->probe_port_min, cfg->probe_port_max);
+		}
+	} else {
+		xvpc_dp_set_probe(a->dp, 0, 0, 0);
+	}
+	agent_hc_set_probe(a->hc, &p);
+}
+
+/* Clean shutdown: the probe address goes, and with it the datapath's
+ * passage to it. */
+static void probe_stop(struct agent *a)
+{
+	int lo = if_nametoindex("lo");
+
+	if (!a->probe_on)
+		return;
+	if (a->dp)
+		xvpc_dp_set_probe(a->dp, 0, 0, 0);
+	if (lo)
+		agent_nl_addr(lo, a->cfg->probe_ip, false);
+	a->probe_on = false;
+}
+
 int agent_open(struct agent *a, const struct agent_config *cfg, __be32 node_ip)
 {
 	struct xvpc_dp_opts opts = {
@@ -355,6 +424,7 @@ int agent_open(struct agent *a, const struct agent_config *cfg, __be32 node_ip)
 		agent_close(a);
 		return err;
 	}
+	probe_start(a);
 	return 0;
 }
 
@@ -371,6 +441,7 @@ void agent_close(struct agent *a)
 	a->notices = NULL;
 	agent_hc_stop(a->hc);
 	a->hc = NULL;
+	probe_stop(a);
 	agent_lb_sync_free(a->lbsync);
 	a->lbsync = NULL;
 	for (int i = 0; i < XVPC_RC__COUNT; i++) {

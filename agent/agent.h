@@ -61,6 +61,7 @@ struct agent {
 	struct agent_rc_stats rc;
 	struct agent_lb_sync *lbsync; /* services -> lib/lb.h, as a diff */
 	struct agent_hc *hc;	      /* backend health checks */
+	bool probe_on; /* probe address on lo, in the datapath's config */
 	struct agent_lb_stats lb_last;
 	__u64 lb_errors;
 	bool resync_wanted;

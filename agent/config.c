@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Agent configuration: `key = value` file plus flags that override it. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -34,6 +35,9 @@ void agent_config_defaults(struct agent_config *cfg)
 	cfg->log_level = XVPC_LOG_INFO;
 	cfg->resync_s = 30;
 	cfg->learn_idle_s = 300;
+	xvpc_parse_ip(XVPC_PROBE_ADDR_DEFAULT, &cfg->probe_ip);
+	cfg->probe_port_min = XVPC_PROBE_PORT_MIN_DEFAULT;
+	cfg->probe_port_max = XVPC_PROBE_PORT_MAX_DEFAULT;
 	if (gethostname(cfg->node_name, sizeof(cfg->node_name) - 1))
 		snprintf(cfg->node_name, sizeof(cfg->node_name), "node");
 }
@@ -147,9 +151,56 @@ static int parse_bool(const char *key, const char *v, bool *out, char *err,
 	return -EINVAL;
 }
 
+/* "none" (off) or a link-local address (169.254.0.0/16): VMs answer it
+ * through their gateway, and it is routed nowhere else. */
+static int set_probe_addr(struct agent_config *cfg, const char *v, char *err,
+			  size_t errlen)
+{
+	__be32 ip;
+
+	if (!strcmp(v, "none")) {
+		cfg->probe_ip = 0;
+		return 0;
+	}
+	if (xvpc_parse_ip(v, &ip) || (ntohl(ip) >> 16) != 0xa9fe ||
+	    (ntohl(ip) & 0xffff) == 0 || (ntohl(ip) & 0xffff) == 0xffff) {
+		seterr(err, errlen,
+		       "probe_addr: \"%s\" is not a link-local unicast "
+		       "address (169.254.0.1 .. 169.254.255.254) or none",
+		       v);
+		return -EINVAL;
+	}
+	cfg->probe_ip = ip;
+	return 0;
+}
+
+/* "MIN-MAX", 1024 <= MIN <= MAX <= 65535. */
+static int set_probe_ports(struct agent_config *cfg, const char *v, char *err,
+			   size_t errlen)
+{
+	unsigned int lo, hi;
+	int end = 0;
+
+	if (sscanf(v, "%5u-%5u%n", &lo, &hi, &end) != 2 || v[end] ||
+	    lo < 1024 || lo > hi || hi > 65535) {
+		seterr(err, errlen,
+		       "probe_ports: \"%s\" is not MIN-MAX with 1024 <= MIN "
+		       "<= MAX <= 65535 (e.g. 60000-60999)",
+		       v);
+		return -EINVAL;
+	}
+	cfg->probe_port_min = lo;
+	cfg->probe_port_max = hi;
+	return 0;
+}
+
 int agent_config_set(struct agent_config *cfg, const char *key, const char *v,
 		     char *err, size_t errlen)
 {
+	if (!strcmp(key, "probe_addr"))
+		return set_probe_addr(cfg, v, err, errlen);
+	if (!strcmp(key, "probe_ports"))
+		return set_probe_ports(cfg, v, err, errlen);
 	if (!strcmp(key, "node_name"))
 		return set_str(cfg->node_name, sizeof(cfg->node_name), key, v,
 			       err, errlen);
@@ -374,6 +425,8 @@ enum {
 	OPT_METRICS,
 	OPT_RESYNC,
 	OPT_LEARN_IDLE,
+	OPT_PROBE_ADDR,
+	OPT_PROBE_PORTS,
 	OPT_ONCE,
 	OPT_UNINSTALL,
 	OPT_HELP,
@@ -393,6 +446,8 @@ static const struct option long_opts[] = {
 	{"metrics", required_argument, NULL, OPT_METRICS},
 	{"resync-interval", required_argument, NULL, OPT_RESYNC},
 	{"learn-idle", required_argument, NULL, OPT_LEARN_IDLE},
+	{"probe-addr", required_argument, NULL, OPT_PROBE_ADDR},
+	{"probe-ports", required_argument, NULL, OPT_PROBE_PORTS},
 	{"once", no_argument, NULL, OPT_ONCE},
 	{"uninstall", no_argument, NULL, OPT_UNINSTALL},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -427,6 +482,10 @@ static const char *opt_key(int opt)
 		return "resync_interval";
 	case OPT_LEARN_IDLE:
 		return "learn_idle";
+	case OPT_PROBE_ADDR:
+		return "probe_addr";
+	case OPT_PROBE_PORTS:
+		return "probe_ports";
 	default:
 		return NULL;
 	}
@@ -568,11 +627,17 @@ void agent_config_usage(FILE *out, const char *prog)
 		"entries idle\n"
 		"                         longer than S seconds (default "
 		"300)\n"
+		"  --probe-addr ADDR|none link-local address the agent probes "
+		"local\n"
+		"                         backend VMs from (default %s)\n"
+		"  --probe-ports MIN-MAX  source ports of the probes (default "
+		"%u-%u)\n"
 		"  --once                 reconcile once and exit, leaving "
 		"the\n"
 		"                         datapath pinned and attached\n"
 		"  --uninstall            detach and unpin everything, then "
 		"exit\n"
 		"  --help                 this text\n",
-		prog, XVPC_PIN_DIR);
+		prog, XVPC_PIN_DIR, XVPC_PROBE_ADDR_DEFAULT,
+		XVPC_PROBE_PORT_MIN_DEFAULT, XVPC_PROBE_PORT_MAX_DEFAULT);
 }

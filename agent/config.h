@@ -36,13 +36,19 @@ struct agent_config {
 	__u16 metrics_port;
 	unsigned int resync_s;	   /* full reconcile period, 0: never */
 	unsigned int learn_idle_s; /* learned entries idle longer go */
+	/* Health probes of local VPC backends (docs/loadbalancer.md, "Health
+	 * checks"): the node's link-local probe address (0: off) and the
+	 * source ports of the probe sockets, host order. */
+	__be32 probe_ip;
+	__u16 probe_port_min, probe_port_max;
 	bool once;
 	bool uninstall;
 	bool help;
 };
 
 /* Defaults: pin dir XVPC_PIN_DIR, tc mode, log level info, node name the
- * host name, resync 30 s, learn idle 300 s. */
+ * host name, resync 30 s, learn idle 300 s, probe address 169.254.169.250
+ * and ports 60000-60999. */
 void agent_config_defaults(struct agent_config *cfg);
 
 /* Apply one `key = value` setting (the file's keys, documented in

@@ -5,6 +5,7 @@
  * interfaces through netlink and serves metrics. docs/agent.md.
  */
 #include <errno.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -307,6 +308,9 @@ int main(int argc, char **argv)
 	if (cfg.uninstall) {
 		ret = xvpc_dp_uninstall(cfg.pin_dir,
 					cfg.underlay[0] ? cfg.underlay : NULL);
+		if (cfg.probe_ip && if_nametoindex("lo"))
+			agent_nl_addr(if_nametoindex("lo"), cfg.probe_ip,
+				      false);
 		if (ret)
 			pr_err("uninstall incomplete: %s", strerror(-ret));
 		return ret ? 1 : 0;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The datapath loader: see datapath.h for the life cycle and restart
  * policy. */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -466,9 +467,17 @@ static int xdp_attach(struct xvpc_dp *dp, int ifindex)
 static int write_config(struct xvpc_dp *dp, const struct xvpc_dp_opts *o,
 			int ifindex)
 {
-	struct xvpc_config cfg = {.abi_version = XVPC_ABI_VERSION};
+	struct xvpc_config cfg = {.abi_version = XVPC_ABI_VERSION}, old;
 	__u32 zero = 0;
 	int mtu, err;
+
+	/* An adopted config keeps its probe path until the agent sets it
+	 * again: probes in flight across a restart are not dropped. */
+	if (!bpf_map_lookup_elem(dp->map_fd[XVPC_M_CONFIG], &zero, &old)) {
+		cfg.probe_ip = old.probe_ip;
+		cfg.probe_port_min = old.probe_port_min;
+		cfg.probe_port_max = old.probe_port_max;
+	}
 
 	err = xvpc_if_mtu(o->underlay_ifname, &mtu);
 	if (!err)
@@ -488,6 +497,25 @@ static int write_config(struct xvpc_dp *dp, const struct xvpc_dp_opts *o,
 	cfg.underlay_mtu = mtu;
 	dp->underlay_mtu = mtu;
 	if (bpf_map_update_elem(dp->map_fd[XVPC_M_CONFIG], &zero, &cfg, 0))
+		return -errno;
+	return 0;
+}
+
+int xvpc_dp_set_probe(struct xvpc_dp *dp, __be32 probe_ip, __u16 port_min,
+		      __u16 port_max)
+{
+	int fd = dp->map_fd[XVPC_M_CONFIG];
+	struct xvpc_config cfg;
+	__u32 zero = 0;
+
+	if (probe_ip && port_min > port_max)
+		return -EINVAL;
+	if (bpf_map_lookup_elem(fd, &zero, &cfg))
+		return -errno;
+	cfg.probe_ip = probe_ip;
+	cfg.probe_port_min = htons(port_min);
+	cfg.probe_port_max = htons(port_max);
+	if (bpf_map_update_elem(fd, &zero, &cfg, 0))
 		return -errno;
 	return 0;
 }

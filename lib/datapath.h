@@ -86,6 +86,11 @@ int xvpc_dp_bind_iface(struct xvpc_dp *dp, int ifindex,
 int xvpc_dp_unbind_iface(struct xvpc_dp *dp, int ifindex);
 
 /* Name of a counter index (enum xvpc_stat), e.g. "drop_spoof_mac". */
+/* The health probe path (docs/loadbalancer.md, "Health checks"): the
+ * node's probe address (0: off) and the probe sockets' source ports (host
+ * order), written into xvpc_config. */
+int xvpc_dp_set_probe(struct xvpc_dp *dp, __be32 probe_ip, __u16 port_min,
+		      __u16 port_max);
 const char *xvpc_stat_name(unsigned int stat);
 /* Sum of a per-CPU counter over all CPUs. */
 int xvpc_dp_read_stat(const struct xvpc_dp *dp, unsigned int stat,

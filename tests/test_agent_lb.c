@@ -2,7 +2,9 @@
 /* The agent's load balancer parts: services applied as a diff (fake map
  * ops: added, replaced, deleted, unchanged untouched, unhealthy backends
  * left out) and the health checker against loopback listeners (a closed
- * port leaves after `fall` probes, an open one comes back after `rise`). */
+ * port leaves after `fall` probes, an open one comes back after `rise`),
+ * and who probes which backend: a VM on this node (through its interface),
+ * a VM elsewhere (nobody here: the state's verdict), a plain address. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -403,6 +405,139 @@ static void test_health_http(void **unused)
 	xvpc_state_free(st);
 }
 
+/* ---- who probes what (issue 5: the agent next to the backend) ---- */
+
+#define NODE1 "192.168.1.1"
+
+/* VPC 1 10.0.1.0/24: vm1 .10 on this node (interface "xvpct-none0", which
+ * does not exist), vm2 .11 on node 2. Service 7 (id from the controller)
+ * over vm1 (local), vm2 (remote, reported down by its node), .50 (in the
+ * subnet, no endpoint known: remote, learn mode) and 127.0.0.1 (plain). */
+static struct xvpc_state *where_state(void)
+{
+	struct xvpc_state *st = NULL;
+	char err[XVPC_STATE_ERR_LEN] = "";
+	const char *doc =
+		"{\"vpcs\": [{\"id\": 1}], \"subnets\": [{\"vpc\": 1, "
+		"\"cidr\": \"10.0.1.0/24\", \"vni\": 1001, \"gateway_ip\": "
+		"\"10.0.1.1\", \"gateway_mac\": \"02:78:76:70:63:01\"}], "
+		"\"endpoints\": [{\"vpc\": 1, \"ip\": \"10.0.1.10\", \"mac\": "
+		"\"02:00:00:00:01:0a\", \"node_ip\": \"" NODE1 "\", "
+		"\"ifname\": \"xvpct-none0\"}, {\"vpc\": 1, \"ip\": "
+		"\"10.0.1.11\", \"mac\": \"02:00:00:00:01:0b\", \"node_ip\": "
+		"\"192.168.1.2\"}], \"services\": [{\"id\": 7, \"vpc\": 1, "
+		"\"vip\": \"10.0.100.100\", \"port\": 80, \"protocol\": "
+		"\"tcp\", \"backends\": [{\"ip\": \"10.0.1.10\"}, {\"ip\": "
+		"\"10.0.1.11\", \"healthy\": false}, {\"ip\": \"10.0.1.50\"}, "
+		"{\"ip\": \"127.0.0.1\", \"port\": 1}], \"health_check\": "
+		"{\"type\": \"tcp\", \"interval_ms\": 100, \"timeout_ms\": 50, "
+		"\"rise\": 1, \"fall\": 2}}]}";
+
+	if (xvpc_state_parse(doc, strlen(doc), 0, &st, err, sizeof(err)))
+		fail_msg("state: %s", err);
+	return st;
+}
+
+static void test_classify(void **unused)
+{
+	struct xvpc_state *st = where_state();
+	const struct xvpc_state_svc *s = &st->svcs[0];
+	const struct xvpc_state_ep *ep = NULL;
+	__be32 node = inet_addr(NODE1);
+
+	(void)unused;
+	assert_int_equal(
+		agent_hc_classify(st, node, s, inet_addr("10.0.1.10"), &ep),
+		AGENT_HC_LOCAL);
+	assert_non_null(ep);
+	assert_string_equal(ep->ifname, "xvpct-none0");
+	assert_int_equal(
+		agent_hc_classify(st, node, s, inet_addr("10.0.1.11"), &ep),
+		AGENT_HC_REMOTE);
+	assert_null(ep);
+	assert_int_equal(
+		agent_hc_classify(st, node, s, inet_addr("10.0.1.50"), NULL),
+		AGENT_HC_REMOTE);
+	assert_int_equal(
+		agent_hc_classify(st, node, s, inet_addr("127.0.0.1"), NULL),
+		AGENT_HC_PLAIN);
+	/* seen from node 2, vm2 is the local one and vm1 remote */
+	assert_int_equal(agent_hc_classify(st, inet_addr("192.168.1.2"), s,
+					   inet_addr("10.0.1.11"), NULL),
+			 AGENT_HC_LOCAL);
+	assert_int_equal(agent_hc_classify(st, inet_addr("192.168.1.2"), s,
+					   inet_addr("10.0.1.10"), NULL),
+			 AGENT_HC_REMOTE);
+	xvpc_state_free(st);
+}
+
+static int prepared;
+static int fake_prepare(void *ctx, int ifindex, const char *ifname, __be32 ip,
+			const __u8 mac[6])
+{
+	(void)ctx, (void)ifindex, (void)ifname, (void)ip, (void)mac;
+	prepared++;
+	return 0;
+}
+
+/* Targets by kind; a remote backend follows the state's verdict; the
+ * local one is reported, and a local VM whose interface is gone fails its
+ * probes and goes down. */
+static void test_local_remote_plain(void **unused)
+{
+	struct agent_hc_probe p = {.node_ip = inet_addr(NODE1),
+				   .probe_ip = inet_addr("169.254.169.250"),
+				   .port_min = 60000,
+				   .port_max = 60999,
+				   .prepare = fake_prepare};
+	struct xvpc_state *st = where_state();
+	const struct xvpc_state_svc *s = &st->svcs[0];
+	unsigned long targets, down, probes;
+	struct agent_hc_health *h = NULL;
+	struct agent_hc *hc = NULL;
+	size_t n = 0;
+	bool gone = false;
+
+	(void)unused;
+	assert_int_equal(agent_hc_start(NULL, NULL, &hc), 0);
+	/* without a probe path only the plain address is probed */
+	assert_int_equal(agent_hc_set(hc, st), 0);
+	agent_hc_counts(hc, &targets, &down, &probes);
+	assert_int_equal(targets, 1);
+	assert_int_equal(agent_hc_local_health(hc, st, &h, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(h);
+
+	agent_hc_set_probe(hc, &p);
+	assert_int_equal(agent_hc_set(hc, st), 0);
+	agent_hc_counts(hc, &targets, &down, &probes);
+	assert_int_equal(targets, 2); /* vm1 and 127.0.0.1 */
+	/* remote: the state's verdict, whatever the probes */
+	assert_false(agent_hc_up(hc, s, &s->backends[1]));
+	assert_true(agent_hc_up(hc, s, &s->backends[2]));
+	assert_int_equal(agent_hc_local_health(hc, st, &h, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(h[0].svc_id, 7);
+	assert_int_equal(h[0].ip, inet_addr("10.0.1.10"));
+	assert_int_equal(h[0].port, 80);
+	assert_int_equal(h[0].vip, inet_addr("10.0.100.100"));
+	free(h);
+	/* no interface "xvpct-none0": probes fail, the backend goes down */
+	for (int i = 0; i < 200 && !gone; i++) {
+		usleep(10000);
+		gone = !agent_hc_up(hc, s, &s->backends[0]);
+	}
+	assert_true(gone);
+	assert_int_equal(prepared, 0); /* never prepared: no interface */
+	assert_int_equal(agent_hc_local_health(hc, st, &h, &n), 0);
+	assert_int_equal(n, 1);
+	assert_false(h[0].up);
+	assert_true(h[0].checked);
+	free(h);
+	agent_hc_stop(hc);
+	xvpc_state_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +545,8 @@ int main(void)
 		cmocka_unit_test(test_public),
 		cmocka_unit_test(test_health_tcp),
 		cmocka_unit_test(test_health_http),
+		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_local_remote_plain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -81,6 +81,9 @@ static void test_defaults(void **unused)
 	assert_false(cfg.metrics);
 	assert_false(cfg.once);
 	assert_int_equal(cfg.resync_s, 30);
+	assert_int_equal(cfg.probe_ip, inet_addr("169.254.169.250"));
+	assert_int_equal(cfg.probe_port_min, 60000);
+	assert_int_equal(cfg.probe_port_max, 60999);
 	assert_true(cfg.node_name[0] != '\0'); /* the host name */
 }
 
@@ -90,14 +93,18 @@ static void test_all_flags(void **unused)
 	char err[AGENT_ERR_LEN] = "";
 
 	(void)unused;
-	assert_int_equal(LOAD(&cfg, err, "--node-name", "n7", "--underlay",
-			      "ul0", "--underlay-mode", "xdp", "--node-ip",
-			      "192.168.1.7", "--controller",
-			      "http://a:8470,https://b:8470", "--pin-dir",
-			      "/sys/fs/bpf/x", "--log-level", "debug",
-			      "--metrics", "127.0.0.1:9470",
-			      "--resync-interval", "0", "--once"),
-			 0);
+	assert_int_equal(
+		LOAD(&cfg, err, "--node-name", "n7", "--underlay", "ul0",
+		     "--underlay-mode", "xdp", "--node-ip", "192.168.1.7",
+		     "--controller", "http://a:8470,https://b:8470",
+		     "--pin-dir", "/sys/fs/bpf/x", "--log-level", "debug",
+		     "--metrics", "127.0.0.1:9470", "--resync-interval", "0",
+		     "--probe-addr", "169.254.1.2", "--probe-ports",
+		     "40000-40009", "--once"),
+		0);
+	assert_int_equal(cfg.probe_ip, inet_addr("169.254.1.2"));
+	assert_int_equal(cfg.probe_port_min, 40000);
+	assert_int_equal(cfg.probe_port_max, 40009);
 	assert_string_equal(cfg.node_name, "n7");
 	assert_int_equal(cfg.mode, XVPC_UNDERLAY_XDP);
 	assert_int_equal(cfg.node_ip, inet_addr("192.168.1.7"));
@@ -116,6 +123,10 @@ static void test_all_flags(void **unused)
 			 0);
 	assert_string_equal(cfg.underlay, "ul1");
 	assert_string_equal(cfg.metrics_addr, "0.0.0.0");
+	assert_int_equal(LOAD(&cfg, err, "--underlay=ul1", "--state=/x",
+			      "--probe-addr=none"),
+			 0);
+	assert_int_equal(cfg.probe_ip, 0);
 }
 
 static void test_file_and_override(void **state)
@@ -193,6 +204,16 @@ static void test_flag_errors(void **unused)
 	EXPECT_ERR("unknown option \"--bogus\"", "--bogus");
 	EXPECT_ERR("unexpected argument \"extra\"", "--underlay", "ul0",
 		   "--state", "/s", "extra");
+	EXPECT_ERR("--probe-addr: \"10.0.0.1\" is not a link-local",
+		   "--probe-addr", "10.0.0.1");
+	EXPECT_ERR("--probe-addr: \"169.254.0.0\"", "--probe-addr",
+		   "169.254.0.0");
+	EXPECT_ERR("--probe-ports: \"60999-60000\" is not MIN-MAX",
+		   "--probe-ports", "60999-60000");
+	EXPECT_ERR("--probe-ports: \"80-90\"", "--probe-ports", "80-90");
+	EXPECT_ERR("--probe-ports: \"60000\"", "--probe-ports", "60000");
+	EXPECT_ERR("--probe-ports: \"60000-70000\"", "--probe-ports",
+		   "60000-70000");
 	EXPECT_ERR("--once and --uninstall exclude each other", "--once",
 		   "--uninstall");
 	EXPECT_ERR("config file /nonexistent/agent.conf: No such file",
