@@ -551,6 +551,11 @@ static int dump_config(struct cli_ctx *ctx, struct xvpc_dp *dp,
 		     json_object_new_int64(cfg.underlay_mtu));
 		jadd(o, "node_mac", jmac(cfg.node_mac));
 		jadd(o, "flags", json_object_new_int64(cfg.flags));
+		jadd(o, "probe_ip", jip(cfg.probe_ip));
+		jadd(o, "probe_port_min",
+		     json_object_new_int(ntohs(cfg.probe_port_min)));
+		jadd(o, "probe_port_max",
+		     json_object_new_int(ntohs(cfg.probe_port_max)));
 		json_object_array_add(arr, o);
 		return 0;
 	}
@@ -563,6 +568,10 @@ static int dump_config(struct cli_ctx *ctx, struct xvpc_dp *dp,
 	       "flags             0x%x\n",
 	       cfg.abi_version, xvpc_fmt_ip(cfg.node_ip, ip),
 	       cfg.underlay_ifindex, cfg.underlay_mtu, mac, cfg.flags);
+	printf("probe_ip          %s\n"
+	       "probe_ports       %u-%u\n",
+	       xvpc_fmt_ip(cfg.probe_ip, ip), ntohs(cfg.probe_port_min),
+	       ntohs(cfg.probe_port_max));
 	return 0;
 }
 

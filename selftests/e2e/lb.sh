@@ -4,8 +4,9 @@
 # End-to-end: the east-west Maglev load balancer (docs/loadbalancer.md).
 # Four nodes run xvpc-agent as daemons on state files (no controller); every
 # node's state holds one service, VIP 10.0.100.10:80/tcp over three backend
-# VMs on three nodes (port 8080, weights 1, 2, 1, health_check "none": the
-# agent's probes cannot reach VPC endpoints yet). The clients are c1, alone
+# VMs on three nodes (port 8080, weights 1, 2, 1, health_check "none": on
+# state files a remote backend's health, probed by its own node, reaches no
+# other node; lb_health.sh tests the checks). The clients are c1, alone
 # on n4 (every backend remote), and c2 on n1 beside b1 (a local backend).
 #
 #                underlay bridge br0 (192.168.250.0/24)

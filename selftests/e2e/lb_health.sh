@@ -36,7 +36,9 @@
 #     bound fall x interval + timeout; 300 connections c2 -> VIP never reach
 #     b2 and are all answered;
 #  4. b2's server restarts: it comes back (time printed beside rise x
-#     interval) and answers again;
+#     interval) and answers again; b3's server hangs (SIGSTOP: connections
+#     are accepted, the GET never answered): it leaves at the probes'
+#     timeout, and comes back on SIGCONT;
 #  5. n1 probed nothing and kept three backends; no agent logged an error;
 #  6. n2's agent stops cleanly: the probe address leaves n2's lo.
 #
@@ -192,6 +194,14 @@ ms_until() {
 	echo $(($(now_ms) - t0))
 }
 
+# config_has_probe NODE: xvpcctl shows the probe address and the default
+# ports in the node's xvpc_config.
+config_has_probe() {
+	xa_ctl "$1" map dump config | jq -e --arg p "$PROBE" \
+		'[.. | objects | select(has("probe_ip"))][0] | .probe_ip == $p and
+		 .probe_port_min == 60000 and .probe_port_max == 60999'
+}
+
 has_probe_addr() {
 	xa_innode "$1" ip -4 -o addr show dev lo | grep -q " $PROBE/32 "
 }
@@ -227,6 +237,8 @@ run() {
 	xv_check "agents on n1 and n2 start and apply the service" true
 	xv_check "n2's agent put the probe address $PROBE on its lo" \
 		has_probe_addr n2
+	xv_check "n2's xvpc_config holds the probe address and ports (xvpcctl map dump config)" \
+		config_has_probe n2
 	xv_check "n2's table holds the VIP with 3 backends" \
 		xv_wait 10 svc_has n2 3
 	before=$(counter n2 probe_reply)
@@ -279,6 +291,25 @@ run() {
 	out=$XV_TMP/spread-3.json
 	xv_check "c2 -> VIP: 300 connections, all answered, by b1, b2 and b3 again" \
 		spread_by "$out" 22000 b1 b2 b3
+
+	# 4b. b3 hangs (SIGSTOP): the kernel still accepts connections, the
+	# GET is never answered, the probes fail at their timeout.
+	t_kill=$(now_ms)
+	kill -STOP -- "-${SRV_PID[b3]}"
+	if t_down=$(ms_until 15 svc_has n2 2); then
+		xv_check "b3's server hangs (SIGSTOP): n2's table drops it" true
+		t_log=$(log_ms n2 "${XV_VM_IP[b3]}:8080 on h-b3 is DOWN")
+		note "$(grep -h "health: backend ${XV_VM_IP[b3]}:8080" "$XV_TMP/agent-n2.log" | tail -n 1)"
+		note "detection: $((t_log - t_kill)) ms from the stop to the agent's DOWN line, ${t_down} ms to xvpcctl (bound fall x interval + timeout = $((FALL * INTERVAL_MS + TIMEOUT_MS)) ms)"
+	else
+		xv_check "b3's server hangs (SIGSTOP): n2's table drops it" \
+			svc_has n2 2
+	fi
+	xv_check "b3 is the one out (share 0)" \
+		sh -c "[ \"\$1\" = 0 ] || { echo \"share \$1\"; false; }" sh "$(share_of n2 b3)"
+	kill -CONT -- "-${SRV_PID[b3]}"
+	xv_check "b3's server resumes (SIGCONT): n2's table takes it back" \
+		xv_wait 15 svc_has n2 3
 
 	# 5. n1's side.
 	xv_check "n1 probed nothing (its backends are remote) and kept 3 backends" \
