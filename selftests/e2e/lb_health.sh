@@ -283,7 +283,7 @@ run() {
 	if t_up=$(ms_until 15 svc_has n2 3); then
 		xv_check "b2's server restarted: n2's table takes it back (3 backends)" true
 		t_log=$(log_ms n2 "${XV_VM_IP[b2]}:8080 on h-b2 is up")
-		note "recovery: $((t_log - t_listen)) ms from listening to the agent's up line, ${t_up} ms to xvpcctl showing b2 (rise x interval = $((RISE * INTERVAL_MS)) ms, the first of them up to one interval after the start)"
+		note "recovery: $((t_log - t_listen)) ms from listening to the agent's up line, ${t_up} ms to xvpcctl showing b2 (rise successes: between (rise - 1) x interval = $(((RISE - 1) * INTERVAL_MS)) and rise x interval = $((RISE * INTERVAL_MS)) ms)"
 	else
 		xv_check "b2's server restarted: n2's table takes it back (3 backends)" \
 			svc_has n2 3
