@@ -41,6 +41,7 @@ struct target_id {
 struct target {
 	struct target_id id;
 	int prepared; /* LOCAL: ifindex prepared for probes, 0: none */
+	int prep_err; /* LOCAL: last preparation error, 0: none */
 	bool up, checked;
 	__u32 ok_run, fail_run;
 	enum probe_phase phase;
@@ -179,11 +180,15 @@ static int probe_bind_local(struct agent_hc *hc, struct target *t)
 		err = prep(p->prepare_ctx, ifindex, t->id.ifname, t->id.ip,
 			   t->id.mac);
 		if (err) {
-			pr_warn("health: cannot prepare %s for probes: %s",
-				t->id.ifname, strerror(-err));
+			if (err != t->prep_err) /* once, not every probe */
+				pr_warn("health: cannot prepare %s for probes: "
+					"%s",
+					t->id.ifname, strerror(-err));
+			t->prep_err = err;
 			return -err;
 		}
 		t->prepared = ifindex;
+		t->prep_err = 0;
 	}
 	if (setsockopt(t->fd, SOL_SOCKET, SO_BINDTODEVICE, t->id.ifname,
 		       strlen(t->id.ifname) + 1) ||

@@ -538,6 +538,77 @@ static void test_local_remote_plain(void **unused)
 	xvpc_state_free(st);
 }
 
+/* The local path on loopback: a "VM" 127.0.0.5 on interface lo, probed
+ * from 127.0.0.1 (standing in for the probe address) bound to lo and to a
+ * port of the range; the interface is prepared once; the listener sees the
+ * probe's source port in the range. Needs root (SO_BINDTODEVICE). */
+static void test_local_probe_path(void **unused)
+{
+	struct agent_hc_probe p = {.node_ip = inet_addr(NODE1),
+				   .probe_ip = inet_addr("127.0.0.1"),
+				   .port_min = 61000,
+				   .port_max = 61009,
+				   .prepare = fake_prepare};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = inet_addr("127.0.0.5")},
+			   peer;
+	socklen_t len = sizeof(sa);
+	struct pollfd pf = {.events = POLLIN};
+	struct xvpc_state *st = NULL;
+	char doc[2048], err[XVPC_STATE_ERR_LEN] = "";
+	struct agent_hc *hc = NULL;
+	bool gone = false;
+	int lfd, c;
+
+	(void)unused;
+	if (geteuid())
+		skip();
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 64), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(doc, sizeof(doc),
+		 "{\"vpcs\": [{\"id\": 1}], \"subnets\": [{\"vpc\": 1, "
+		 "\"cidr\": \"127.0.0.0/24\", \"vni\": 1001, \"gateway_ip\": "
+		 "\"127.0.0.254\", \"gateway_mac\": \"02:78:76:70:63:01\"}], "
+		 "\"endpoints\": [{\"vpc\": 1, \"ip\": \"127.0.0.5\", \"mac\": "
+		 "\"02:00:00:00:01:05\", \"node_ip\": \"" NODE1 "\", "
+		 "\"ifname\": \"lo\"}], \"services\": [{\"vpc\": 1, \"vip\": "
+		 "\"10.0.100.100\", \"port\": 80, \"protocol\": \"tcp\", "
+		 "\"backends\": [{\"ip\": \"127.0.0.5\", \"port\": %u}], "
+		 "\"health_check\": {\"type\": \"tcp\", \"interval_ms\": 100, "
+		 "\"timeout_ms\": 50, \"rise\": 1, \"fall\": 2}}]}",
+		 ntohs(sa.sin_port));
+	if (xvpc_state_parse(doc, strlen(doc), 0, &st, err, sizeof(err)))
+		fail_msg("state: %s", err);
+	prepared = 0;
+	assert_int_equal(agent_hc_start(NULL, NULL, &hc), 0);
+	agent_hc_set_probe(hc, &p);
+	assert_int_equal(agent_hc_set(hc, st), 0);
+	/* three probes arrive, each from a port of the range */
+	pf.fd = lfd;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(poll(&pf, 1, 2000), 1);
+		len = sizeof(peer);
+		c = accept(lfd, (struct sockaddr *)&peer, &len);
+		assert_true(c >= 0);
+		assert_int_equal(peer.sin_addr.s_addr, inet_addr("127.0.0.1"));
+		assert_in_range(ntohs(peer.sin_port), 61000, 61009);
+		close(c);
+	}
+	assert_true(agent_hc_up(hc, &st->svcs[0], &st->svcs[0].backends[0]));
+	assert_int_equal(prepared, 1); /* once per interface */
+	close(lfd);
+	for (int i = 0; i < 200 && !gone; i++) {
+		usleep(10000);
+		gone = !agent_hc_up(hc, &st->svcs[0], &st->svcs[0].backends[0]);
+	}
+	assert_true(gone);
+	agent_hc_stop(hc);
+	xvpc_state_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -547,6 +618,7 @@ int main(void)
 		cmocka_unit_test(test_health_http),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_local_remote_plain),
+		cmocka_unit_test(test_local_probe_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
