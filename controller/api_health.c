@@ -133,18 +133,55 @@ static bool has_backend(json_object *lb, __be32 ip, uint16_t port)
 	return false;
 }
 
+/* The load balancer records a report names, each read once. */
+struct lb_cache {
+	struct {
+		uint32_t id;
+		json_object *o;
+	} * e;
+	size_t n;
+};
+
+static void lb_cache_free(struct lb_cache *lc)
+{
+	for (size_t i = 0; i < lc->n; i++)
+		json_object_put(lc->e[i].o);
+	free(lc->e);
+}
+
+/* Load balancer id from the cache or the store (then cached; the cache
+ * has room for every item of the report). */
+static int lb_get(struct api *api, struct lb_cache *lc, uint32_t id,
+		  json_object **o)
+{
+	char key[64];
+	int err;
+
+	for (size_t i = 0; i < lc->n; i++)
+		if (lc->e[i].id == id) {
+			*o = lc->e[i].o;
+			return 0;
+		}
+	snprintf(key, sizeof(key), KF_ID, "lb", id);
+	err = api_load(api, key, o, NULL);
+	if (!err) {
+		lc->e[lc->n].id = id;
+		lc->e[lc->n++].o = *o;
+	}
+	return err;
+}
+
 /* Checks item i against the store: its load balancer, that it is one of
  * its backends, and that the backend is a port of this node. */
-static int check_owner(struct api *api, struct api_ctx *c, size_t i,
-		       struct item *it)
+static int check_owner(struct api *api, struct api_ctx *c, struct lb_cache *lc,
+		       size_t i, struct item *it)
 {
-	char field[64], key[64], ip[XVPC_IP_STRLEN];
+	char field[64], ip[XVPC_IP_STRLEN];
 	json_object *lb;
 	int err;
 
-	snprintf(key, sizeof(key), KF_ID, "lb", it->lb);
 	snprintf(field, sizeof(field), "backends[%zu].loadbalancer", i);
-	err = api_load(api, key, &lb, NULL);
+	err = lb_get(api, lc, it->lb, &lb);
 	if (err == -ENOENT)
 		return api_fail(c, 404, "not_found", field,
 				"%s: no load balancer %u", field, it->lb);
@@ -153,14 +190,11 @@ static int check_owner(struct api *api, struct api_ctx *c, size_t i,
 	it->vpc = api_int(lb, "vpc");
 	xvpc_fmt_ip(it->ip, ip);
 	snprintf(field, sizeof(field), "backends[%zu]", i);
-	if (!has_backend(lb, it->ip, it->port)) {
-		json_object_put(lb);
+	if (!has_backend(lb, it->ip, it->port))
 		return api_fail(c, 400, "invalid_value", field,
 				"%s: %s:%u is not a backend of load balancer "
 				"%u",
 				field, ip, it->port, it->lb);
-	}
-	json_object_put(lb);
 	err = lbh_port_on(api->store, it->vpc, it->ip, c->param);
 	if (err < 0)
 		return api_fail_store(c, err);
@@ -183,6 +217,8 @@ static bool same(const struct item *a, const struct item *b)
 static int check_report(struct api *api, struct api_ctx *c, json_object *arr,
 			struct item **its, size_t *n)
 {
+	struct lb_cache lc = {0};
+
 	*n = json_object_array_length(arr);
 	*its = NULL;
 	if (*n > HEALTH_MAX)
@@ -208,11 +244,18 @@ static int check_report(struct api *api, struct api_ctx *c, json_object *arr,
 				goto bad;
 			}
 	}
+	lc.e = calloc(*n ?: 1, sizeof(*lc.e));
+	if (!lc.e) {
+		api_fail(c, 500, "internal", NULL, "out of memory");
+		goto bad;
+	}
 	for (size_t i = 0; i < *n; i++)
-		if (check_owner(api, c, i, &(*its)[i]))
+		if (check_owner(api, c, &lc, i, &(*its)[i]))
 			goto bad;
+	lb_cache_free(&lc);
 	return 0;
 bad:
+	lb_cache_free(&lc);
 	free(*its);
 	*its = NULL;
 	return -1;
