@@ -256,24 +256,6 @@ static const struct agent_lb_ops lb_ops = {
 	.list = lb_list,
 };
 
-/* Whether backend b of s is a VPC endpoint on another node (inside a
- * subnet of its VPC and not one of this node's endpoints): unreachable
- * from this node's namespace, so its own node probes it and reports it
- * (`down` in the state, docs/loadbalancer.md "Health reports"). */
-static bool remote_endpoint(const struct agent *a,
-			    const struct xvpc_state_svc *s,
-			    const struct xvpc_state_lb_backend *b)
-{
-	const struct xvpc_state *st = a->state;
-
-	if (!xvpc_state_find_subnet(st, s->vpc, b->ip))
-		return false;
-	for (size_t i = 0; i < st->n_eps; i++)
-		if (st->eps[i].vpc == s->vpc && st->eps[i].ip == b->ip)
-			return st->eps[i].node_ip != a->node_ip;
-	return true; /* a learn-mode VPC lists only its own */
-}
-
 /* Probed here: plain addresses and this node's endpoints; a remote VPC
  * endpoint counts as up here (lbsync leaves it out when reported down). */
 static bool lb_up(void *ctx, const struct xvpc_state_svc *s,
@@ -281,7 +263,8 @@ static bool lb_up(void *ctx, const struct xvpc_state_svc *s,
 {
 	struct agent *a = ctx;
 
-	if (!a->hc || s->hc.type == XVPC_HC_NONE || remote_endpoint(a, s, b))
+	if (!a->hc || s->hc.type == XVPC_HC_NONE ||
+	    agent_lb_remote_endpoint(a->state, a->node_ip, s, b))
 		return true;
 	return agent_hc_up(a->hc, s, b);
 }

@@ -54,6 +54,15 @@ void agent_lb_sync_invalidate(struct agent_lb_sync *ls);
 int agent_lb_sync(struct agent_lb_sync *ls, const struct xvpc_state *st,
 		  agent_lb_up_fn up, void *up_ctx, struct agent_lb_stats *res);
 
+/* Whether backend b of s is a VPC endpoint on another node than node_ip
+ * (inside a subnet of its VPC and not an endpoint of this node; a
+ * learn-mode VPC lists only this node's): unreachable from this node's
+ * namespace, so its own node probes it and reports it (`down` in the
+ * state, docs/loadbalancer.md "Health reports"). Linear in endpoints. */
+bool agent_lb_remote_endpoint(const struct xvpc_state *st, __be32 node_ip,
+			      const struct xvpc_state_svc *s,
+			      const struct xvpc_state_lb_backend *b);
+
 /* The datapath key of a state service (a public one: VPC XVPC_LB_PUBLIC). */
 void agent_lb_key(const struct xvpc_state_svc *s, struct xvpc_lb_svc_key *k);
 
