@@ -180,8 +180,10 @@ static int report(struct agent_hr *hr, bool full)
 
 	err = hr->o.source(hr->o.source_ctx, &now, &n);
 	if (err) {
-		pr_warn("health report: cannot read the local backends: %s",
-			strerror(-err));
+		if (err != -EAGAIN)
+			pr_warn("health report: cannot read the local "
+				"backends: %s",
+				strerror(-err));
 		return err;
 	}
 	send = malloc((n ?: 1) * sizeof(*send));
@@ -263,6 +265,10 @@ static void *hr_thread(void *arg)
 			hr->retry_at = 0;
 			if (full)
 				hr->next_refresh = now + hr->o.refresh_ms;
+		} else if (err == -EAGAIN) {
+			/* Not known yet: ask again, no failure. */
+			hr->need_full = full;
+			hr->retry_at = now + hr->o.backoff_min_ms;
 		} else {
 			hr->need_full = true;
 			hr->backoff = hr->backoff ? hr->backoff * 2

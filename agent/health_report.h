@@ -33,7 +33,11 @@ struct agent_hc_local {
 };
 
 /* The node's local backends now: a malloc'd array in *out (NULL when n is
- * 0), freed by the caller. Called on the reporter's thread. */
+ * 0), freed by the caller. Called on the reporter's thread. -EAGAIN while
+ * the set is not known yet (no state applied, probes without a verdict):
+ * nothing is sent (a full report of nothing would clear the node's
+ * earlier reports), and the source is asked again on the next change or
+ * after backoff_min_ms. */
 typedef int (*agent_hr_source_fn)(void *ctx, struct agent_hc_local **out,
 				  size_t *n);
 

@@ -11,7 +11,8 @@
  * (the client node's state shows the backend down, then up), a backend no
  * longer local cleared by a full report, a dead first controller skipped
  * for the next one, a refused report (another node's backend) retried as
- * a full report once the source is right. Waits are bounded polls of the
+ * a full report once the source is right, a source that does not know its
+ * set yet (-EAGAIN) holds the first full report back. Waits are bounded polls of the
  * client's state, never timing assertions. */
 #include <errno.h>
 #include <ftw.h>
@@ -51,6 +52,7 @@ struct fix {
 	struct agent_hc_local e[8];
 	size_t n;
 	int reads;
+	bool unknown; /* the source answers -EAGAIN */
 };
 
 static struct fix *F;
@@ -221,6 +223,11 @@ static int source(void *ctx, struct agent_hc_local **out, size_t *n)
 	struct fix *f = ctx;
 
 	pthread_mutex_lock(&f->mu);
+	f->reads++;
+	if (f->unknown) {
+		pthread_mutex_unlock(&f->mu);
+		return -EAGAIN;
+	}
 	*n = f->n;
 	*out = NULL;
 	if (f->n) {
@@ -231,16 +238,20 @@ static int source(void *ctx, struct agent_hc_local **out, size_t *n)
 		}
 		memcpy(*out, f->e, f->n * sizeof(**out));
 	}
-	f->reads++;
 	pthread_mutex_unlock(&f->mu);
 	return 0;
+}
+
+static void set_entries_locked(const struct agent_hc_local *e, size_t n)
+{
+	memcpy(F->e, e, n * sizeof(*e));
+	F->n = n;
 }
 
 static void set_entries(const struct agent_hc_local *e, size_t n)
 {
 	pthread_mutex_lock(&F->mu);
-	memcpy(F->e, e, n * sizeof(*e));
-	F->n = n;
+	set_entries_locked(e, n);
 	pthread_mutex_unlock(&F->mu);
 }
 
@@ -424,6 +435,53 @@ static void test_refused_then_retried(void **state)
 	agent_hr_stop(hr);
 }
 
+static bool read_twice(const struct agent_hr_stats *st)
+{
+	int reads;
+
+	(void)st;
+	pthread_mutex_lock(&F->mu);
+	reads = F->reads;
+	pthread_mutex_unlock(&F->mu);
+	return reads >= 2;
+}
+
+/* A source that does not know its set yet sends nothing (no full report
+ * of nothing that would clear the node's reports), then the first full
+ * report once it knows. */
+static void test_unknown_set_waits(void **state)
+{
+	struct agent_hc_local e = entry(F->l1, "10.0.1.20", false);
+	struct agent_hr_stats st;
+	struct agent_hr *hr;
+	char body[160];
+
+	(void)state;
+	/* n2's earlier report, from before a restart. */
+	snprintf(body, sizeof(body),
+		 "{\"backends\":[{\"loadbalancer\":%lld,\"address\":"
+		 "\"10.0.1.20\",\"port\":80,\"healthy\":false}]}",
+		 (long long)F->l1);
+	assert_int_equal(http("POST", "/v1/nodes/n2/health", ADMIN, body, NULL),
+			 200);
+	F->unknown = true;
+	set_entries(&e, 1);
+	hr = start(NULL);
+	assert_true(wait_stats(hr, read_twice));
+	agent_hr_stats(hr, &st);
+	assert_int_equal(st.full, 0);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(down_at_n1(F->l1, "10.0.1.20"), 1);
+	pthread_mutex_lock(&F->mu);
+	F->unknown = false;
+	e.up = true;
+	set_entries_locked(&e, 1);
+	pthread_mutex_unlock(&F->mu);
+	agent_hr_changed(hr);
+	assert_true(wait_down(F->l1, "10.0.1.20", 0));
+	agent_hr_stop(hr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,6 +492,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_then_retried,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_set_waits, setup,
+						teardown),
 	};
 	int ret;
 
