@@ -170,6 +170,16 @@ static int post(struct agent_hr *hr, const char *body)
 	return err;
 }
 
+/* The entries a report carries (those with a load balancer id). */
+static size_t reported(const struct agent_hc_local *e, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += e[i].lb != 0;
+	return k;
+}
+
 /* One round: reads the source and sends what the controller lacks. */
 static int report(struct agent_hr *hr, bool full)
 {
@@ -185,6 +195,13 @@ static int report(struct agent_hr *hr, bool full)
 				"backends: %s",
 				strerror(-err));
 		return err;
+	}
+	if (reported(now, n) > AGENT_HR_MAX) {
+		pr_err("health report: %zu local backends, more than the %d "
+		       "a report may carry: not reported",
+		       reported(now, n), AGENT_HR_MAX);
+		free(now);
+		return -E2BIG;
 	}
 	send = malloc((n ?: 1) * sizeof(*send));
 	if (!send) {

@@ -22,6 +22,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Backends per report the controller takes (POST /v1/nodes/{name}/health):
+ * a node with more local backends is refused with a message. */
+#define AGENT_HR_MAX 1024
+
 /* One backend of a service that is local to this node, and its health. */
 struct agent_hc_local {
 	__u32 lb;    /* the load balancer's id (the service's "id"); 0: none,
