@@ -17,7 +17,9 @@
  * across tenants with the same address; every bad field is named and
  * changes nothing; a deleted load balancer's reports are gone; the
  * leader's sweep clears reports of a moved backend and of a down node;
- * `backend_health` in GET /v1/loadbalancers/{id}. */
+ * `backend_health` in GET /v1/loadbalancers/{id}; a public load balancer's
+ * report reaches a node that gets only it. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
 #include <setjmp.h>
@@ -617,6 +619,51 @@ static void test_sweep(void **state)
 			 200);
 }
 
+/* A public load balancer goes to every node: one with no port in its VPC
+ * (n4) sees its backend's report too, in its snapshot and its changes. */
+static void test_public(void **state)
+{
+	char body[256], path[96];
+	json_object *o, *chg;
+	uint64_t rev;
+	int64_t lp;
+	bool seen = false;
+
+	(void)state;
+	F->api.public_prefix[0].net = htonl(0xcb007100); /* 203.0.113.0 */
+	F->api.public_prefix[0].plen = 24;
+	F->api.n_public_prefix = 1;
+	create("/v1/nodes", ADMIN, "{\"name\":\"n4\",\"ip\":\"192.168.9.4\"}");
+	snprintf(body, sizeof(body),
+		 "{\"vpc\":%lld,\"vip\":\"203.0.113.10\",\"port\":80,"
+		 "\"protocol\":\"tcp\",\"public\":true,\"backends\":[{\"ip\":"
+		 "\"10.0.1.20\"}]}",
+		 (long long)F->vpc);
+	lp = create("/v1/loadbalancers", F->ta, body);
+	assert_int_equal(client_sees_down(lp, "10.0.1.20", "n4"), 0);
+	/* n4 gets only the public service of the VPC. */
+	assert_int_equal(client_sees_down(F->la, "10.0.1.20", "n4"), -1);
+	rev = store_revision(F->s);
+	report_ok("n2", lp, "10.0.1.20", 80, false, false, 1);
+	report_ok("n2", F->la, "10.0.1.20", 80, false, false, 1);
+	assert_int_equal(client_sees_down(lp, "10.0.1.20", "n4"), 1);
+	snprintf(path, sizeof(path), "/v1/nodes/n4/state?since=%llu&wait=0",
+		 (unsigned long long)rev);
+	assert_int_equal(http("GET", path, ADMIN, NULL, &o), 200);
+	chg = json_object_object_get(o, "changes");
+	for (size_t i = 0; i < json_object_array_length(chg); i++) {
+		json_object *c = json_object_array_get_idx(chg, i);
+		json_object *svc = json_object_object_get(c, "object");
+
+		/* Only the public one: LA is not n4's. */
+		assert_string_equal(sget(c, "kind"), "service");
+		assert_string_equal(sget(svc, "vip"), "203.0.113.10");
+		seen = true;
+	}
+	assert_true(seen);
+	json_object_put(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +678,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lb_deleted, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_public, setup, teardown),
 	};
 	int ret;
 
