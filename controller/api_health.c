@@ -116,23 +116,6 @@ static int check_item(struct api_ctx *c, json_object *q, size_t i,
 	return 0;
 }
 
-/* Whether load balancer record lb has the backend ip:port (a backend
- * without a port has the load balancer's). */
-static bool has_backend(json_object *lb, __be32 ip, uint16_t port)
-{
-	json_object *be = json_object_object_get(lb, "backends");
-
-	for (size_t j = 0; j < json_object_array_length(be); j++) {
-		json_object *b = json_object_array_get_idx(be, j);
-		__be32 bip;
-
-		if (!xvpc_parse_ip(api_str(b, "ip") ?: "", &bip) && bip == ip &&
-		    (api_int(b, "port") ?: api_int(lb, "port")) == port)
-			return true;
-	}
-	return false;
-}
-
 /* The load balancer records a report names, each read once. */
 struct lb_cache {
 	struct {
@@ -190,7 +173,7 @@ static int check_owner(struct api *api, struct api_ctx *c, struct lb_cache *lc,
 	it->vpc = api_int(lb, "vpc");
 	xvpc_fmt_ip(it->ip, ip);
 	snprintf(field, sizeof(field), "backends[%zu]", i);
-	if (!has_backend(lb, it->ip, it->port))
+	if (!lbh_lb_has_backend(lb, it->ip, it->port))
 		return api_fail(c, 400, "invalid_value", field,
 				"%s: %s:%u is not a backend of load balancer "
 				"%u",

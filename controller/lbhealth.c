@@ -167,6 +167,21 @@ static int subnet_of(struct store *s, uint32_t vpc, __be32 ip, uint32_t *sub)
 	return err < 0 ? err : found;
 }
 
+bool lbh_lb_has_backend(json_object *lb, __be32 ip, uint16_t port)
+{
+	json_object *be = json_object_object_get(lb, "backends");
+
+	for (size_t j = 0; j < json_object_array_length(be); j++) {
+		json_object *b = json_object_array_get_idx(be, j);
+		__be32 bip;
+
+		if (!xvpc_parse_ip(jstr(b, "ip") ?: "", &bip) && bip == ip &&
+		    (jint(b, "port") ?: jint(lb, "port")) == port)
+			return true;
+	}
+	return false;
+}
+
 int lbh_port_on(struct store *s, uint32_t vpc, __be32 ip, const char *node)
 {
 	json_object *ref, *port;
@@ -312,7 +327,12 @@ static int valid(struct store *s, const struct rec *r)
 		return ok == -ENOENT || ok == -EINVAL ? 0 : ok;
 	}
 	vpc = jint(l, "vpc");
+	ok = lbh_lb_has_backend(l, ip, port);
 	json_object_put(l);
+	if (!ok) {
+		json_object_put(o);
+		return 0;
+	}
 	ok = node_up(s, node);
 	if (ok > 0)
 		ok = lbh_port_on(s, vpc, ip, node);

@@ -13,8 +13,9 @@
  * nodes' change stream; the node index makes a full report (everything
  * else of that node is cleared) a listing of that node's records only.
  *
- * A record is stale when its load balancer is gone, its backend is no
- * longer a port bound to the reporting node, or that node is down: the
+ * A record is stale when its load balancer is gone or no longer has the
+ * backend, its backend is no longer a port bound to the reporting node, or
+ * that node is down: the
  * leader's sweep (cluster.c) deletes those, and deleting a load balancer
  * clears its records at once (best effort; the sweep finishes). */
 #ifndef XVPC_CTRL_LBHEALTH_H
@@ -22,6 +23,7 @@
 
 #include <json-c/json.h>
 #include <linux/types.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -34,6 +36,10 @@ void lbh_node_key(char *buf, size_t len, const char *node, uint32_t lb,
 		  __be32 ip, uint16_t port);
 /* Parses an lbh/ or nh/ key (after its node for nh/): 0 or -EINVAL. */
 int lbh_parse_key(const char *key, uint32_t *lb, __be32 *ip, uint16_t *port);
+
+/* Whether load balancer record lb has the backend ip:port (a backend
+ * without a port has the load balancer's). */
+bool lbh_lb_has_backend(json_object *lb, __be32 ip, uint16_t port);
 
 /* 1 when a port of VPC vpc with address ip is bound to node, 0 when not,
  * or a negative store error. */

@@ -16,7 +16,8 @@
  * reports; a node reporting a backend not bound to it is refused, also
  * across tenants with the same address; every bad field is named and
  * changes nothing; a deleted load balancer's reports are gone; the
- * leader's sweep clears reports of a moved backend and of a down node;
+ * leader's sweep clears reports of a moved backend, of a down node and of
+ * a backend taken out of its load balancer;
  * `backend_health` in GET /v1/loadbalancers/{id}; a public load balancer's
  * report reaches a node that gets only it. */
 #include <arpa/inet.h>
@@ -664,6 +665,32 @@ static void test_public(void **state)
 	json_object_put(o);
 }
 
+/* A backend taken out of its load balancer: its report is stale (it would
+ * otherwise come back down if the backend were added again). */
+static void test_sweep_backend_removed(void **state)
+{
+	char path[64];
+	int removed;
+
+	(void)state;
+	report_ok("n2", F->la, "10.0.1.20", 80, false, false, 1);
+	snprintf(path, sizeof(path), "/v1/loadbalancers/%lld",
+		 (long long)F->la);
+	assert_int_equal(http("PATCH", path, F->ta,
+			      "{\"backends\":[{\"ip\":\"10.0.1.21\","
+			      "\"port\":8080}]}",
+			      NULL),
+			 200);
+	assert_int_equal(lbh_sweep(F->s, &removed), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(http("PATCH", path, F->ta,
+			      "{\"backends\":[{\"ip\":\"10.0.1.20\"},"
+			      "{\"ip\":\"10.0.1.21\",\"port\":8080}]}",
+			      NULL),
+			 200);
+	assert_int_equal(client_sees_down(F->la, "10.0.1.20", "n1"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -678,6 +705,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lb_deleted, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_backend_removed,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_public, setup, teardown),
 	};
 	int ret;
