@@ -256,17 +256,10 @@ static const struct agent_lb_ops lb_ops = {
 	.list = lb_list,
 };
 
-/* Probed here: plain addresses and this node's endpoints; a remote VPC
- * endpoint counts as up here (lbsync leaves it out when reported down). */
 static bool lb_up(void *ctx, const struct xvpc_state_svc *s,
 		  const struct xvpc_state_lb_backend *b)
 {
-	struct agent *a = ctx;
-
-	if (!a->hc || s->hc.type == XVPC_HC_NONE ||
-	    agent_lb_remote_endpoint(a->state, a->node_ip, s, b))
-		return true;
-	return agent_hc_up(a->hc, s, b);
+	return agent_hc_up(ctx, s, b);
 }
 
 static int lb_sync_locked(struct agent *a)
@@ -276,7 +269,7 @@ static int lb_sync_locked(struct agent *a)
 
 	if (!a->state)
 		return 0;
-	err = agent_lb_sync(a->lbsync, a->state, lb_up, a, &st);
+	err = agent_lb_sync(a->lbsync, a->state, lb_up, a->hc, &st);
 	if (err)
 		a->lb_errors++;
 	a->lb_last = st;

@@ -243,15 +243,3 @@ out:
 	free(have);
 	return ret;
 }
-
-bool agent_lb_remote_endpoint(const struct xvpc_state *st, __be32 node_ip,
-			      const struct xvpc_state_svc *s,
-			      const struct xvpc_state_lb_backend *b)
-{
-	if (!xvpc_state_find_subnet(st, s->vpc, b->ip))
-		return false;
-	for (size_t i = 0; i < st->n_eps; i++)
-		if (st->eps[i].vpc == s->vpc && st->eps[i].ip == b->ip)
-			return st->eps[i].node_ip != node_ip;
-	return true;
-}

@@ -4,9 +4,9 @@
  * (docs/loadbalancer.md, "Services in the agent"): a service whose
  * backends (after health filtering: a backend reported down by its node,
  * `down` in the state, or not up by the callback) are the ones last
- * applied is not
- * touched; a new or changed one is set (its table swapped atomically by
- * lib/lb.h); a service in the maps but not in the state is deleted.
+ * applied is not touched; a new or changed one is set (its table swapped
+ * atomically by lib/lb.h); a service in the maps but not in the state is
+ * deleted.
  *
  * The maps are reached through ops so that the diff is tested without BPF.
  */
@@ -53,15 +53,6 @@ void agent_lb_sync_invalidate(struct agent_lb_sync *ls);
  * still applied; failures are counted in res). */
 int agent_lb_sync(struct agent_lb_sync *ls, const struct xvpc_state *st,
 		  agent_lb_up_fn up, void *up_ctx, struct agent_lb_stats *res);
-
-/* Whether backend b of s is a VPC endpoint on another node than node_ip
- * (inside a subnet of its VPC and not an endpoint of this node; a
- * learn-mode VPC lists only this node's): unreachable from this node's
- * namespace, so its own node probes it and reports it (`down` in the
- * state, docs/loadbalancer.md "Health reports"). Linear in endpoints. */
-bool agent_lb_remote_endpoint(const struct xvpc_state *st, __be32 node_ip,
-			      const struct xvpc_state_svc *s,
-			      const struct xvpc_state_lb_backend *b);
 
 /* The datapath key of a state service (a public one: VPC XVPC_LB_PUBLIC). */
 void agent_lb_key(const struct xvpc_state_svc *s, struct xvpc_lb_svc_key *k);

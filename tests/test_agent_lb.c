@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The agent's load balancer parts: services applied as a diff (fake map
  * ops: added, replaced, deleted, unchanged untouched, unhealthy backends
- * left out, backends reported down by their node left out), which
- * backends are remote VPC endpoints, and the health checker against
- * loopback listeners (a closed port leaves after `fall` probes, an open
- * one comes back after `rise`). */
+ * left out) and the health checker against loopback listeners (a closed
+ * port leaves after `fall` probes, an open one comes back after `rise`). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -268,42 +266,6 @@ static void test_diff(void **unused)
 	agent_lb_sync_free(ls);
 }
 
-/* A backend is a remote VPC endpoint (judged by its own node's report,
- * not by a local probe) when it lies in a subnet of its VPC and is not an
- * endpoint of this node; plain addresses and local endpoints are not. */
-static void test_remote_endpoint(void **unused)
-{
-	static const char doc[] =
-		"{\"vpcs\": [{\"id\": 1}], \"subnets\": [{\"vpc\": 1, "
-		"\"cidr\": \"10.0.1.0/24\", \"vni\": 1001, \"gateway_ip\": "
-		"\"10.0.1.1\", \"gateway_mac\": \"02:78:76:70:63:01\"}], "
-		"\"endpoints\": [{\"vpc\": 1, \"ip\": \"10.0.1.10\", \"mac\": "
-		"\"02:00:00:00:00:0a\", \"node_ip\": \"192.168.1.1\", "
-		"\"ifname\": \"xv10\"}, {\"vpc\": 1, \"ip\": \"10.0.1.11\", "
-		"\"mac\": \"02:00:00:00:00:0b\", \"node_ip\": "
-		"\"192.168.1.2\"}], \"services\": [{\"vpc\": 1, \"vip\": "
-		"\"10.0.100.100\", \"port\": 80, \"protocol\": \"tcp\", "
-		"\"backends\": [{\"ip\": \"10.0.1.10\"}, {\"ip\": "
-		"\"10.0.1.11\"}, {\"ip\": \"10.0.1.12\"}, {\"ip\": "
-		"\"192.168.5.5\"}]}]}";
-	char err[XVPC_STATE_ERR_LEN] = "";
-	struct xvpc_state *st = NULL;
-	const struct xvpc_state_svc *s;
-	__be32 self = htonl(0xc0a80101); /* 192.168.1.1 */
-
-	(void)unused;
-	if (xvpc_state_parse(doc, strlen(doc), self, &st, err, sizeof(err)))
-		fail_msg("state: %s", err);
-	s = &st->svcs[0];
-	/* local endpoint, remote endpoint, in a subnet but not listed (a
-	 * learn-mode VPC's other node), a plain address */
-	assert_false(agent_lb_remote_endpoint(st, self, s, &s->backends[0]));
-	assert_true(agent_lb_remote_endpoint(st, self, s, &s->backends[1]));
-	assert_true(agent_lb_remote_endpoint(st, self, s, &s->backends[2]));
-	assert_false(agent_lb_remote_endpoint(st, self, s, &s->backends[3]));
-	xvpc_state_free(st);
-}
-
 /* ---- health ---- */
 
 static int listen_lo(__u16 *port)
@@ -464,7 +426,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_public),
-		cmocka_unit_test(test_remote_endpoint),
 		cmocka_unit_test(test_health_tcp),
 		cmocka_unit_test(test_health_http),
 	};
