@@ -156,7 +156,9 @@ int agent_lb_sync(struct agent_lb_sync *ls, const struct xvpc_state *st,
 		for (__u32 j = 0; j < s->n_backends; j++) {
 			const struct xvpc_state_lb_backend *b = &s->backends[j];
 
-			if (up && !up(up_ctx, s, b)) {
+			/* Down as its own node reported it, or as probed
+			 * from here. */
+			if (b->down || (up && !up(up_ctx, s, b))) {
 				res->backends_down++;
 				continue;
 			}

@@ -2,9 +2,11 @@
 /*
  * Load balancer services of the desired state -> datapath, as a diff
  * (docs/loadbalancer.md, "Services in the agent"): a service whose
- * backends (after health filtering) are the ones last applied is not
- * touched; a new or changed one is set (its table swapped atomically by
- * lib/lb.h); a service in the maps but not in the state is deleted.
+ * backends (after health filtering: a backend reported down by its node,
+ * `down` in the state, or not up by the callback) are the ones last
+ * applied is not touched; a new or changed one is set (its table swapped
+ * atomically by lib/lb.h); a service in the maps but not in the state is
+ * deleted.
  *
  * The maps are reached through ops so that the diff is tested without BPF.
  */

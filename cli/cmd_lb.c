@@ -30,9 +30,11 @@ static const char backends_usage[] =
 	"  without options: list the backends. Changes are applied in one\n"
 	"  update (read, change, write back).\n";
 static const char health_usage[] =
-	"usage: xvpcctl lb health ID --health none|tcp|http[:PATH[:STATUS]]\n"
-	"         [--interval MS] [--timeout MS] [--rise N] [--fall N]\n"
-	"  replaces the health check; left-out values get their defaults.\n";
+	"usage: xvpcctl lb health ID [--health none|tcp|http[:PATH[:STATUS]]\n"
+	"         [--interval MS] [--timeout MS] [--rise N] [--fall N]]\n"
+	"  without options: each backend's health as its node last reported\n"
+	"  it. With --health: replaces the health check; left-out values get\n"
+	"  their defaults.\n";
 
 static int parse_uint(const char *s, long long max, long long *v)
 {
@@ -586,6 +588,46 @@ static int lb_backends(struct cli_ctx *ctx, int argc, char **argv)
 	return err;
 }
 
+/* The backends' reported health ("backend_health" of the load balancer). */
+static void print_backend_health(struct cli_ctx *ctx, json_object *lb)
+{
+	json_object *bh = json_object_object_get(lb, "backend_health");
+	char hc[200];
+
+	if (ctx->json) {
+		if (bh)
+			print_json(bh);
+		else
+			printf("[]\n");
+		return;
+	}
+	health_str(json_object_object_get(lb, "health_check"), hc, sizeof(hc));
+	printf("health check %s\n", hc);
+	printf("%-16s %-6s %s\n", "BACKEND", "PORT", "HEALTH");
+	for (size_t i = 0; i < json_object_array_length(bh); i++) {
+		json_object *b = json_object_array_get_idx(bh, i), *h;
+
+		h = json_object_object_get(b, "healthy");
+		printf("%-16s %-6lld %s\n", sget(b, "ip"),
+		       (long long)iget(b, "port"),
+		       !h || json_object_get_boolean(h) ? "up" : "down");
+	}
+}
+
+/* `lb health ID`: the reported health of the backends. */
+static int lb_health_show(struct cli_ctx *ctx, const char *path)
+{
+	json_object *o;
+	int err;
+
+	err = cli_api_call(ctx, "GET", path, NULL, NULL, &o);
+	if (err)
+		return err;
+	print_backend_health(ctx, o);
+	json_object_put(o);
+	return 0;
+}
+
 static int lb_health(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct hc_opts h = {NULL, -1, -1, -1, -1};
@@ -598,6 +640,8 @@ static int lb_health(struct cli_ctx *ctx, int argc, char **argv)
 		return 0;
 	}
 	err = lb_path(ctx, "health", argc ? argv[0] : NULL, path, sizeof(path));
+	if (!err && argc == 1)
+		return lb_health_show(ctx, path);
 	for (int i = 1; !err && i < argc; i++) {
 		err = hc_opt(ctx, &h, argc, argv, &i);
 		if (!err) {
@@ -646,7 +690,8 @@ static const struct cli_cmd lb_cmds[] = {
 	{"show", lb_show, "one load balancer and its backends"},
 	{"delete", lb_delete, "delete a load balancer"},
 	{"backends", lb_backends, "list, add, remove, reweight backends"},
-	{"health", lb_health, "replace the health check"},
+	{"health", lb_health,
+	 "the backends' reported health, or replace the health check"},
 	{NULL, NULL, NULL},
 };
 

@@ -37,6 +37,7 @@ const struct api_route api_routes[] = {
 	{"DELETE", "/v1/nodes/{name}", api_node_delete, API_AUTH_ADMIN},
 	{"GET", "/v1/nodes/{name}/state", api_node_state, API_AUTH_ADMIN},
 	{"POST", "/v1/nodes/{name}/resolve", api_node_resolve, API_AUTH_ADMIN},
+	{"POST", "/v1/nodes/{name}/health", api_node_health, API_AUTH_ADMIN},
 	{"POST", "/v1/vpcs", api_vpc_create, API_AUTH_TENANT},
 	{"GET", "/v1/vpcs", api_vpc_list, API_AUTH_TENANT},
 	{"GET", "/v1/vpcs/{id}", api_vpc_get, API_AUTH_TENANT},

@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "api_priv.h"
+#include "lbhealth.h"
 #include "log.h"
 #include "netutil.h"
 #include "state.h"
@@ -71,6 +72,37 @@ static bool is_public(json_object *lb)
 	       json_object_get_boolean(p);
 }
 
+/* Read-only "backend_health": each backend (ip, port) with "healthy" as
+ * its node last reported it (lbhealth.h; true when never reported). */
+static void add_backend_health(struct api *api, json_object *lb)
+{
+	json_object *be, *arr = json_object_new_array();
+
+	be = lbh_mark_backends(api->store, api_int(lb, "id"),
+			       api_int(lb, "port"),
+			       json_object_object_get(lb, "backends"));
+	for (size_t j = 0; j < json_object_array_length(be); j++) {
+		json_object *b = json_object_array_get_idx(be, j), *h, *o;
+
+		o = json_object_new_object();
+		json_object_object_add(
+			o, "ip",
+			json_object_new_string(api_str(b, "ip") ?: ""));
+		json_object_object_add(
+			o, "port",
+			json_object_new_int64(api_int(b, "port")
+						      ?: api_int(lb, "port")));
+		h = json_object_object_get(b, "healthy");
+		json_object_object_add(
+			o, "healthy",
+			json_object_new_boolean(!h ||
+						json_object_get_boolean(h)));
+		json_object_array_add(arr, o);
+	}
+	json_object_put(be);
+	json_object_object_add(lb, "backend_health", arr);
+}
+
 static int reply_lb(struct api *api, struct api_ctx *c, uint32_t id, int status)
 {
 	json_object *o, *p;
@@ -79,6 +111,7 @@ static int reply_lb(struct api *api, struct api_ctx *c, uint32_t id, int status)
 		return -1;
 	p = api_public(o);
 	json_object_put(o);
+	add_backend_health(api, p);
 	return api_reply(c, status, p);
 }
 
@@ -758,6 +791,7 @@ static int lb_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 	}
 	p = api_public(o);
 	json_object_put(o);
+	add_backend_health(api, p);
 	return api_reply(c, 200, p);
 }
 
@@ -824,6 +858,13 @@ int api_lb_delete(struct api *api, struct api_ctx *c)
 				id);
 	if (err)
 		return api_fail_store(c, err);
+	/* Its backends' health reports; the leader's sweep finishes what
+	 * fails here. */
+	err = lbh_clear_lb(api->store, id);
+	if (err)
+		pr_debug("api: cannot clear the health reports of load "
+			 "balancer %u yet: %s",
+			 id, strerror(-err));
 	pr_debug("api: tenant %u deleted load balancer %u", c->tenant, id);
 	return api_reply(c, 204, NULL);
 }

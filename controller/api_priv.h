@@ -135,6 +135,8 @@ int api_node_patch(struct api *api, struct api_ctx *c);
 int api_node_delete(struct api *api, struct api_ctx *c);
 int api_node_state(struct api *api, struct api_ctx *c);
 int api_node_resolve(struct api *api, struct api_ctx *c);
+/* Backend health reports of a node's agent (api_health.c). */
+int api_node_health(struct api *api, struct api_ctx *c);
 /* The VPCs a node is entitled to (it hosts a bound port in it, is one of
  * its gateways, or the VPC has a public load balancer): a malloc'd array
  * in *ids (the caller frees it). */

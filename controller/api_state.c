@@ -8,7 +8,9 @@
  * change stream only moves and deletes of the others (docs/learning.md).
  * Every state lists the underlay addresses of all registered nodes. The
  * services (load balancers) of every VPC a node gets go with it: balancing
- * happens on the client's node.
+ * happens on the client's node. A backend that its own node reported down
+ * (POST /v1/nodes/{name}/health, lbhealth.h) has "healthy": false there,
+ * and a change of that report is a change of its service.
  *
  * Public (north-south) load balancers go to every node, since any node
  * may be an LB node (routers choose): with each, its VPC, all of the
@@ -40,6 +42,7 @@
 
 #include "api_priv.h"
 #include "gateways.h"
+#include "lbhealth.h"
 #include "log.h"
 #include "netutil.h"
 
@@ -404,8 +407,9 @@ static bool lb_public(json_object *l)
 
 /* A load balancer record as a service of the state (its backends and
  * health check are stored in that shape already, checked by lib/state.c);
- * the health check only when there is one, as lib/state.c writes it. */
-static json_object *service_state(json_object *l)
+ * the health check only when there is one, as lib/state.c writes it.
+ * Backends reported down by their node (lbhealth.h) get "healthy": false. */
+static json_object *service_state(struct api *api, json_object *l)
 {
 	json_object *o = json_object_new_object(), *be, *hc;
 	const char *type;
@@ -421,10 +425,9 @@ static json_object *service_state(json_object *l)
 	json_object_object_add(
 		o, "protocol",
 		json_object_new_string(api_str(l, "protocol") ?: ""));
-	be = json_object_object_get(l, "backends");
-	json_object_object_add(o, "backends",
-			       be ? json_object_get(be)
-				  : json_object_new_array());
+	be = lbh_mark_backends(api->store, api_int(l, "id"), api_int(l, "port"),
+			       json_object_object_get(l, "backends"));
+	json_object_object_add(o, "backends", be ?: json_object_new_array());
 	hc = json_object_object_get(l, "health_check");
 	type = hc ? api_str(hc, "type") : NULL;
 	if (type && strcmp(type, "none"))
@@ -455,7 +458,7 @@ static int load_services(struct api *api, uint32_t vpc, bool pub_only,
 		if (api_load(api, key, &l, NULL))
 			continue; /* deleted meanwhile */
 		if (!pub_only || lb_public(l))
-			json_object_array_add(out, service_state(l));
+			json_object_array_add(out, service_state(api, l));
 		json_object_put(l);
 	}
 	collect_free(&c);
@@ -749,7 +752,8 @@ static int feed_cb(const struct store_change *sc, void *arg)
 		return 1;
 	}
 	if (strncmp(sc->key, "vpc/", 4) && strncmp(sc->key, "subnet/", 7) &&
-	    strncmp(sc->key, "port/", 5) && strncmp(sc->key, "lb/", 3))
+	    strncmp(sc->key, "port/", 5) && strncmp(sc->key, "lb/", 3) &&
+	    strncmp(sc->key, LBH_PREFIX, strlen(LBH_PREFIX)))
 		return 0;
 	if (!strncmp(sc->key, "vpc/", 4)) {
 		f->err = note_switch(f, sc);
@@ -889,6 +893,23 @@ static void partial_change(json_object *arr, const struct chg *c,
 	json_object_put(oe);
 }
 
+/* A backend's reported health changed (an lbh/ record, any): its load
+ * balancer as it is now, if it still exists. */
+static void health_change(json_object *arr, const struct chg *c,
+			  const struct nodeview *nv, struct api *api,
+			  json_object *any)
+{
+	json_object *l;
+	char key[64];
+
+	snprintf(key, sizeof(key), KF_ID, "lb", (uint32_t)api_int(any, "lb"));
+	if (api_load(api, key, &l, NULL))
+		return; /* deleted: its own change says so */
+	if (!idset_has(&nv->lbonly, api_int(l, "vpc")) || lb_public(l))
+		add_change(arr, c->rev, true, "service", service_state(api, l));
+	json_object_put(l);
+}
+
 /* Turns the coalesced feed into the node's changes. partial: the
  * learn-mode VPCs among the node's that it is not a gateway of. */
 static void node_changes(struct feed *f, const struct nodeview *nv,
@@ -917,7 +938,9 @@ static void node_changes(struct feed *f, const struct nodeview *nv,
 			/* public never changes: any says it. */
 			if (!idset_has(&nv->lbonly, vpc) || lb_public(any))
 				add_change(arr, c->rev, n, "service",
-					   service_state(any));
+					   service_state(ni->api, any));
+		} else if (!strncmp(c->key, LBH_PREFIX, strlen(LBH_PREFIX))) {
+			health_change(arr, c, nv, ni->api, any);
 		} else {
 			json_object *ne =
 				n ? endpoint_state(n, f->node, ni) : NULL;
@@ -1219,7 +1242,8 @@ static int touch_cb(const struct store_change *sc, void *arg)
 	} else if (!strncmp(k, "port/", 5)) {
 		err = touch_port(t, sc->old_val) ?: touch_port(t, sc->new_val);
 	} else if (!strncmp(k, "vpc/", 4) || !strncmp(k, "subnet/", 7) ||
-		   !strncmp(k, "lb/", 3)) {
+		   !strncmp(k, "lb/", 3) ||
+		   !strncmp(k, LBH_PREFIX, strlen(LBH_PREFIX))) {
 		t->ok = false;
 	}
 	if (err)

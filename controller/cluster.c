@@ -12,6 +12,7 @@
 #include "api.h"
 #include "cluster.h"
 #include "gateways.h"
+#include "lbhealth.h"
 #include "log.h"
 #include "zk_priv.h"
 
@@ -47,6 +48,7 @@ struct cluster {
 	size_t nseen, cap;
 	long long last_gc;
 	uint64_t gw_rev; /* store revision the gateways were checked at */
+	uint64_t hc_rev; /* and the health reports swept at */
 	struct live_rec *live;
 	size_t nlive, live_cap;
 	long long last_publish;
@@ -381,6 +383,23 @@ static void gateways(struct cluster *c)
 	c->gw_rev = changed ? 0 : rev;
 }
 
+/* Clears stale backend health reports (lbhealth.h) when anything changed
+ * since the last look. */
+static void health_sweep(struct cluster *c)
+{
+	uint64_t rev = store_revision(c->o.store);
+	int removed, err;
+
+	if (rev == c->hc_rev)
+		return;
+	err = lbh_sweep(c->o.store, &removed);
+	if (err)
+		pr_debug("cluster: cannot sweep health reports: %s",
+			 strerror(-err));
+	/* Our own commits moved it on: look once more next tick. */
+	c->hc_rev = err || removed ? 0 : rev;
+}
+
 static void tick(struct cluster *c)
 {
 	bool lead = cluster_is_leader(c);
@@ -402,6 +421,7 @@ static void tick(struct cluster *c)
 		return;
 	liveness(c);
 	gateways(c);
+	health_sweep(c);
 	if (c->o.zookeeper &&
 	    now_ms() - c->last_gc >= c->o.gc_every_s * 1000LL) {
 		c->last_gc = now_ms();

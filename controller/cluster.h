@@ -17,6 +17,10 @@
  *     since the last look, every learn-mode VPC whose gateway is down or
  *     gone, or that has fewer than vpc_gateways while more nodes are up,
  *     is re-designated;
+ *   - backend health reports (lbhealth.h): when the store changed since
+ *     the last look, the reports of deleted load balancers, of backends no
+ *     longer in their load balancer or no longer bound to the reporting
+ *     node, and of nodes that are down are cleared;
  *   - garbage collection of the store's bus messages (all but gc_keep).
  * VNI uniqueness needs no leader: the vni/<vni> record is created with an
  * absence check in the subnet's own transaction. */

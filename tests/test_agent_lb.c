@@ -136,6 +136,10 @@ static struct xvpc_state *state(const char *svcs)
 	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, \"protocol\": " \
 	"\"tcp\", \"backends\": [{\"ip\": \"10.0.1.10\"}, {\"ip\": "           \
 	"\"10.0.1.11\", \"weight\": 3}]}"
+#define S80D                                                                   \
+	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 80, \"protocol\": " \
+	"\"tcp\", \"backends\": [{\"ip\": \"10.0.1.10\"}, {\"ip\": "           \
+	"\"10.0.1.11\", \"weight\": 3, \"healthy\": false}]}"
 #define S53                                                                    \
 	"{\"vpc\": 1, \"vip\": \"10.0.100.100\", \"port\": 53, \"protocol\": " \
 	"\"udp\", \"backends\": [{\"ip\": \"10.0.1.12\"}]}"
@@ -217,6 +221,20 @@ static void test_diff(void **unused)
 	assert_int_equal(r.changed, 1);
 	assert_int_equal(r.backends_down, 1);
 	assert_int_equal(f.n_be[0], 1);
+	assert_int_equal(agent_lb_sync(ls, st, NULL, NULL, &r), 0);
+	assert_int_equal(r.changed, 1);
+	assert_int_equal(f.n_be[0], 2);
+
+	/* reported down by its node ("healthy": false): left out without
+	 * any probe, and back when the report is gone */
+	xvpc_state_free(st);
+	st = state(S80D);
+	assert_int_equal(agent_lb_sync(ls, st, NULL, NULL, &r), 0);
+	assert_int_equal(r.changed, 1);
+	assert_int_equal(r.backends_down, 1);
+	assert_int_equal(f.n_be[0], 1);
+	xvpc_state_free(st);
+	st = state(S80B);
 	assert_int_equal(agent_lb_sync(ls, st, NULL, NULL, &r), 0);
 	assert_int_equal(r.changed, 1);
 	assert_int_equal(f.n_be[0], 2);

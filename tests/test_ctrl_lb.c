@@ -1303,6 +1303,27 @@ static void test_cli(void **state)
 	json_object_put(o);
 	free(out);
 
+	/* The backends' reported health: 10.0.1.10 is n1's port, and n1
+	 * reports it down. */
+	assert_int_equal(
+		http("POST", "/v1/nodes/n1/health", ADMIN,
+		     "{\"backends\":[{\"loadbalancer\":1,\"address\":"
+		     "\"10.0.1.10\",\"port\":8080,\"healthy\":false}]}",
+		     NULL, NULL),
+		200);
+	assert_int_equal(run(false, &out, 2, "health", "1"), 0);
+	assert_non_null(strstr(out, "health check tcp/2000ms"));
+	assert_non_null(strstr(out, "10.0.1.10        8080   down"));
+	assert_non_null(strstr(out, "10.0.1.12        80     up"));
+	free(out);
+	assert_int_equal(run(true, &out, 2, "health", "1"), 0);
+	o = json_tokener_parse(out);
+	assert_int_equal(json_object_array_length(o), 2);
+	assert_false(json_object_get_boolean(json_object_object_get(
+		json_object_array_get_idx(o, 0), "healthy")));
+	json_object_put(o);
+	free(out);
+
 	/* The API's refusal reaches the user with its field; bad usage
 	 * never reaches the server. */
 	assert_int_equal(run(false, &out, 7, "create", "--vpc", vpc, "--vip",

@@ -12,7 +12,10 @@
  *   - learning mode on two members: the gateways designated on one are
  *     served by the other, which resolves and builds learn-mode state
  *     from its own copy; the leader re-designates when a gateway node is
- *     marked down. */
+ *     marked down;
+ *   - backend health reports: one made on one member is in the node state
+ *     the other serves, and the leader clears it when the backend's port
+ *     moves to another node. */
 #define STORE_CASES_ONLY
 #include "test_ctrl_store.c"
 
@@ -376,6 +379,97 @@ static void test_learn_on_two_members(void **state)
 	api_fini(&b);
 }
 
+/* ---- backend health reports ------------------------------------------- */
+
+struct health_wait {
+	struct api *api;
+	bool want_down;
+};
+
+/* n1's state on the member shows the backend 10.0.0.20 down (or up). */
+static bool n1_sees(void *arg)
+{
+	struct health_wait *w = arg;
+	json_object *o = call(w->api, "GET", "/v1/nodes/n1/state",
+			      "admin-token-1", NULL, 200);
+	json_object *svc = json_object_array_get_idx(
+		json_object_object_get(o, "services"), 0);
+	json_object *b = json_object_array_get_idx(
+		json_object_object_get(svc, "backends"), 0);
+	json_object *h = json_object_object_get(b, "healthy");
+	bool down = h && !json_object_get_boolean(h);
+
+	json_object_put(o);
+	return b && down == w->want_down;
+}
+
+/* A report made on one member is served by the other; the leader's sweep
+ * clears it once the backend's port moved to another node. */
+static void test_health_on_two_members(void **state)
+{
+	struct members *m = *state;
+	struct cluster_opts co = {.zookeeper = true,
+				  .root = m->root,
+				  .api_addr = "127.0.0.1:1",
+				  .tick_ms = 100};
+	struct cluster *cl = NULL;
+	struct health_wait w;
+	json_object *t;
+	char tok[128], body[256];
+	struct api a, b;
+	bool gen;
+
+	assert_int_equal(api_init(&a, m->a, "admin-token-1", &gen), 0);
+	assert_int_equal(api_init(&b, m->b, "admin-token-1", &gen), 0);
+	t = call(&a, "POST", "/v1/tenants", "admin-token-1",
+		 "{\"name\":\"hc\"}", 201);
+	snprintf(tok, sizeof(tok), "%s",
+		 json_object_get_string(json_object_object_get(t, "token")));
+	json_object_put(t);
+	for (int i = 1; i <= 3; i++) {
+		snprintf(body, sizeof(body),
+			 "{\"name\":\"n%d\",\"ip\":\"192.168.61.%d\"}", i, i);
+		json_object_put(call(&a, "POST", "/v1/nodes", "admin-token-1",
+				     body, 201));
+	}
+	json_object_put(call(&a, "POST", "/v1/vpcs", tok,
+			     "{\"name\":\"v\",\"cidr\":\"10.0.0.0/16\"}", 201));
+	json_object_put(call(&a, "POST", "/v1/subnets", tok,
+			     "{\"vpc\":1,\"cidr\":\"10.0.0.0/24\"}", 201));
+	json_object_put(call(&a, "POST", "/v1/ports", tok,
+			     "{\"subnet\":1,\"ip\":\"10.0.0.10\",\"node\":"
+			     "\"n1\",\"ifname\":\"h1\"}",
+			     201));
+	json_object_put(call(&a, "POST", "/v1/ports", tok,
+			     "{\"subnet\":1,\"ip\":\"10.0.0.20\",\"node\":"
+			     "\"n2\",\"ifname\":\"h2\"}",
+			     201));
+	json_object_put(call(&a, "POST", "/v1/loadbalancers", tok,
+			     "{\"vpc\":1,\"vip\":\"10.0.100.1\",\"port\":80,"
+			     "\"protocol\":\"tcp\",\"backends\":[{\"ip\":"
+			     "\"10.0.0.20\"}]}",
+			     201));
+	/* n2 reports through a; b serves it. */
+	json_object_put(call(&a, "POST", "/v1/nodes/n2/health", "admin-token-1",
+			     "{\"full\":true,\"backends\":[{\"loadbalancer\":1,"
+			     "\"address\":\"10.0.0.20\",\"port\":80,"
+			     "\"healthy\":false}]}",
+			     200));
+	sync_to(m->b, store_revision(m->a));
+	w = (struct health_wait){.api = &b, .want_down = true};
+	assert_true(n1_sees(&w));
+	/* The port moves to n3 (on b); the leader (a) clears n2's report. */
+	co.store = m->a;
+	assert_int_equal(cluster_start(&co, &cl), 0);
+	json_object_put(call(&b, "PATCH", "/v1/ports/2", tok,
+			     "{\"node\":\"n3\",\"ifname\":\"h3\"}", 200));
+	w.want_down = false;
+	assert_true(zkh_until(n1_sees, &w, 10000));
+	cluster_stop(cl);
+	api_fini(&a);
+	api_fini(&b);
+}
+
 /* ---- leader election -------------------------------------------------- */
 
 static bool is_leader(void *arg)
@@ -415,6 +509,9 @@ int main(void)
 						members_setup,
 						members_teardown),
 		cmocka_unit_test_setup_teardown(test_leader_hands_over,
+						members_setup,
+						members_teardown),
+		cmocka_unit_test_setup_teardown(test_health_on_two_members,
 						members_setup,
 						members_teardown),
 		cmocka_unit_test_setup_teardown(test_learn_on_two_members,

@@ -19,10 +19,15 @@
 #   7000; the load balancer is 10.0.100.1:7000/tcp over both (health check
 #   none: the agent cannot probe VPC endpoints, docs/loadbalancer.md).
 #
-# Checks: c1's new flows to the VIP reach both backends; with b1's weight
-# set to 0 (`lb backends --weight`), new flows reach only b2; after
-# `lb delete`, the VIP answers no more. Bounded waits; teardown always runs
-# (trap). Prints PASS/FAIL lines and a summary; non-zero exit on failure.
+# Checks: c1's new flows to the VIP reach both backends; b2 reported down
+# by its own node (POST /v1/nodes/n2/health, by hand: what n2's agent
+# sends) leaves n1's table (`xvpcctl map dump lb_services` lists b1 alone,
+# `xvpcctl lb health` shows b2 down) and new flows reach only b1; reported
+# healthy again, b2 is back; another node's report of b2 is refused; with
+# b1's weight set to 0 (`lb backends --weight`), new flows reach only b2;
+# after `lb delete`, the VIP answers no more. Bounded waits; teardown
+# always runs (trap). Prints PASS/FAIL lines and a summary; non-zero exit
+# on failure.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . selftests/e2e/lib.sh
@@ -57,6 +62,31 @@ answers() {
 }
 
 both_answer() { [ "$(answers 24 | tr '\n' ' ')" = "b1 b2 " ]; }
+only_b1() { [ "$(answers 12 | tr '\n' ' ')" = "b1 " ]; }
+
+# report NODE VM HEALTHY: NODE's report of VM's health (port 7000).
+report() {
+	curl -s -o "$XV_TMP/report.json" -w '%{http_code}' --max-time 5 \
+		-X POST -H "Authorization: Bearer $ADMIN" \
+		-H "Content-Type: application/json" \
+		-d "{\"backends\":[{\"loadbalancer\":$LB,\"address\":\"${XV_VM_IP[$2]}\",\"port\":7000,\"healthy\":$3}]}" \
+		"$XC_API/v1/nodes/$1/health"
+}
+report_ok() { [ "$(report "$@")" = 200 ]; }
+report_refused() { [ "$(report "$@")" = 403 ]; }
+
+# table_backends NODE: the backend addresses of the VIP's table in NODE's
+# xvpc_lb_services (`xvpcctl map dump lb_services`), sorted.
+table_backends() {
+	xa_ctl "$1" map dump lb_services |
+		jq -r '.entries[0].table[] | select(.entries > 0) | .ip' | sort | tr '\n' ' '
+}
+n1_table_is() { [ "$(table_backends n1)" = "$1" ]; }
+health_is() {
+	xc_ctl "$TOK" lb health "$LB" |
+		jq -e --arg ip "${XV_VM_IP[$1]}" --argjson h "$2" \
+			'.[] | select(.ip == $ip) | .healthy == $h' >/dev/null
+}
 only_b2() { [ "$(answers 12 | tr '\n' ' ')" = "b2 " ]; }
 none_answers() { [ "$(answers 3 | tr '\n' ' ')" = "none " ]; }
 
@@ -86,6 +116,20 @@ LB=$(xc_ctl "$TOK" lb create --vpc "$VPC" --vip "$VIP" --port 7000 \
 	--backend "${XV_VM_IP[b1]}" --backend "${XV_VM_IP[b2]}" --name web |
 	jq -er .id) || die "lb create"
 xv_check "lb create: new flows to the VIP reach b1 and b2" xv_wait 15 both_answer
+xv_check "n1's table holds b1 and b2" xv_wait 10 n1_table_is \
+	"$(printf '%s\n' "${XV_VM_IP[b1]}" "${XV_VM_IP[b2]}" | sort | tr '\n' ' ')"
+xv_check "n1 may not report b2 (a port of n2)" report_refused n1 b2 false
+T0=$(date +%s%N)
+xv_check "n2 reports b2 down" report_ok n2 b2 false
+xv_check "... n1's table holds b1 alone" xv_wait 10 n1_table_is "${XV_VM_IP[b1]} "
+# A measurement, not a check: from the report's request to the table seen
+# changed (bounded below by the 0.1 s polling of xv_wait).
+xv_log "     report -> n1's table changed: $((($(date +%s%N) - T0) / 1000000)) ms"
+xv_check "... lb health shows b2 down" health_is b2 false
+xv_check "... new flows reach only b1" xv_wait 15 only_b1
+xv_check "n2 reports b2 healthy" report_ok n2 b2 true
+xv_check "... new flows reach b1 and b2 again" xv_wait 15 both_answer
+xv_check "... lb health shows b2 up" health_is b2 true
 xv_check "lb backends --weight b1=0" \
 	xc_ctl "$TOK" lb backends "$LB" --weight "${XV_VM_IP[b1]}=0"
 xv_check "... new flows reach only b2" xv_wait 15 only_b2
