@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 
 #include "agent.h"
+#include "health_report.h"
 #include "log.h"
 #include "netutil.h"
 
@@ -293,7 +294,60 @@ static void on_health_change(void *ctx)
 
 	pthread_mutex_lock(&a->lock);
 	lb_sync_locked(a);
+	agent_hr_changed(a->hr);
 	pthread_mutex_unlock(&a->lock);
+}
+
+/* The reporter's source (its thread): this node's local backends as
+ * probed here; -EAGAIN until there is a state and each has a verdict. */
+static int hr_source(void *ctx, struct agent_hc_local **out, size_t *n)
+{
+	struct agent *a = ctx;
+	struct agent_hc_health *h = NULL;
+	size_t m = 0, k = 0;
+	int err = -EAGAIN;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&a->lock);
+	if (a->state && a->hc)
+		err = agent_hc_local_health(a->hc, a->state, &h, &m);
+	pthread_mutex_unlock(&a->lock);
+	for (size_t i = 0; !err && i < m; i++)
+		if (!h[i].checked)
+			err = -EAGAIN;
+	if (!err && m) {
+		*out = calloc(m, sizeof(**out));
+		err = *out ? 0 : -ENOMEM;
+	}
+	for (size_t i = 0; !err && i < m; i++)
+		if (h[i].svc_id)
+			(*out)[k++] = (struct agent_hc_local){
+				.lb = h[i].svc_id,
+				.addr = h[i].ip,
+				.port = h[i].port ?: h[i].svc_port,
+				.up = h[i].up,
+			};
+	*n = k;
+	free(h);
+	return err;
+}
+
+int agent_report_start(struct agent *a, const struct agent_hr_opts *o)
+{
+	struct agent_hr_opts ro = *o;
+	struct agent_hr *hr;
+	int err;
+
+	ro.source = hr_source;
+	ro.source_ctx = a;
+	err = agent_hr_start(&ro, &hr);
+	if (err)
+		return err;
+	pthread_mutex_lock(&a->lock);
+	a->hr = hr;
+	pthread_mutex_unlock(&a->lock);
+	return 0;
 }
 
 /* The probe path of local VPC backends (docs/loadbalancer.md, "Health
@@ -439,6 +493,9 @@ void agent_close(struct agent *a)
 	a->maps.vpcs = a->maps.nodes = a->maps.learned = NULL;
 	xvpc_learn_notices_free(a->notices);
 	a->notices = NULL;
+	/* The reporter first: its source reads the checker. */
+	agent_hr_stop(a->hr);
+	a->hr = NULL;
 	agent_hc_stop(a->hc);
 	a->hc = NULL;
 	probe_stop(a);
@@ -469,6 +526,7 @@ static int reconcile_locked(struct agent *a)
 	/* Services after the endpoints they point at. */
 	if (a->hc && agent_hc_set(a->hc, a->state))
 		pr_warn("health: out of memory updating the probed backends");
+	agent_hr_changed(a->hr); /* the set of local backends may change */
 	if (lb_sync_locked(a) && !err)
 		err = -EIO;
 	a->rc.runs++;

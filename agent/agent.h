@@ -61,7 +61,8 @@ struct agent {
 	struct agent_rc_stats rc;
 	struct agent_lb_sync *lbsync; /* services -> lib/lb.h, as a diff */
 	struct agent_hc *hc;	      /* backend health checks */
-	bool probe_on; /* probe address on lo, in the datapath's config */
+	struct agent_hr *hr; /* health reports to the controllers, or NULL */
+	bool probe_on;	     /* probe address on lo, in the datapath's config */
 	struct agent_lb_stats lb_last;
 	__u64 lb_errors;
 	bool resync_wanted;
@@ -75,6 +76,10 @@ struct agent {
 
 /* Open (or adopt) the datapath and set up the map backends. */
 int agent_open(struct agent *a, const struct agent_config *cfg, __be32 node_ip);
+/* Starts reporting the health of this node's local backends to the
+ * controllers (agent/health_report.h; o's source is the agent's own). */
+struct agent_hr_opts;
+int agent_report_start(struct agent *a, const struct agent_hr_opts *o);
 void agent_close(struct agent *a);
 /* Start the resolver of learning-mode misses and hand it the events
  * (before agent_events_start). transport NULL: misses are counted and

@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "netlink.h"
 #include "netutil.h"
+#include "health_report.h"
 #include "resolve_http.h"
 #include "source.h"
 #include "source_ctrl.h"
@@ -233,6 +234,27 @@ static int start_learning(struct agent *a, const struct agent_config *cfg,
 	return agent_learn_start(a, t);
 }
 
+/* The health of this node's local load balancer backends goes to the
+ * controller the state source uses (docs/loadbalancer.md, "Health
+ * reports"). */
+static int start_reports(struct agent *a, const struct agent_config *cfg,
+			 struct agent_source *src)
+{
+	const char *urls[AGENT_MAX_CONTROLLERS];
+	struct agent_hr_opts o = {
+		.urls = urls,
+		.n_urls = cfg->n_controllers,
+		.node_name = cfg->node_name,
+		.token = cfg->token,
+		.current_url = current_ctrl,
+		.ctx = src,
+	};
+
+	for (int i = 0; i < cfg->n_controllers; i++)
+		urls[i] = cfg->controllers[i];
+	return agent_report_start(a, &o);
+}
+
 /* The first desired state: at once from a file; from controllers, once
  * one answers (SIGINT/SIGTERM meanwhile: *st stays NULL, returns 0). */
 static int first_state(struct agent_source *src, const sigset_t *set,
@@ -359,6 +381,12 @@ int main(int argc, char **argv)
 	if (ret)
 		pr_warn("learning-mode misses are not resolved: %s",
 			strerror(-ret));
+	if (cfg.n_controllers) {
+		ret = start_reports(&a, &cfg, src);
+		if (ret)
+			pr_warn("backend health is not reported: %s",
+				strerror(-ret));
+	}
 	ret = agent_events_start(&a.events, xvpc_dp_map_fd(a.dp, XVPC_M_EVENTS),
 				 0);
 	if (ret)

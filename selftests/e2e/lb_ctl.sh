@@ -110,6 +110,7 @@ SUB=$XC_ID
 	xc_agent_start n2 tc "$XC_API" "$ADMIN"; } || die "agents"
 xv_whoami_start b1
 xv_whoami_start b2
+B2_PID=$XV_BG_PID
 
 xv_check "overlay: c1 reaches b2" xv_wait 10 xv_expect_whoami c1 "${XV_VM_IP[b2]}" b2
 LB=$(xc_ctl "$TOK" lb create --vpc "$VPC" --vip "$VIP" --port 7000 \
@@ -130,6 +131,24 @@ xv_check "... new flows reach only b1" xv_wait 15 only_b1
 xv_check "n2 reports b2 healthy" report_ok n2 b2 true
 xv_check "... new flows reach b1 and b2 again" xv_wait 15 both_answer
 xv_check "... lb health shows b2 up" health_is b2 true
+# The whole path: n2's agent probes b2 through its interface and reports;
+# n1 (which does not probe b2) follows.
+n1_has_b2() { table_backends n1 | grep -qw "${XV_VM_IP[b2]}"; }
+n1_lacks_b2() { ! n1_has_b2; }
+xv_check "lb health --health tcp --interval 500 --fall 2 --rise 2" \
+	xc_ctl "$TOK" lb health "$LB" --health tcp --interval 500 --fall 2 --rise 2
+xv_check "... n1's table keeps b1 and b2" xv_wait 10 both_answer
+T0=$(date +%s%N)
+xv_stop "$B2_PID"
+xv_check "b2's server stopped: n1's table loses b2 (n2 probed and reported)" \
+	xv_wait 20 n1_lacks_b2
+xv_log "     b2 stopped -> n1's table without it: $((($(date +%s%N) - T0) / 1000000)) ms"
+xv_check "... lb health shows b2 down" health_is b2 false
+xv_check "... new flows reach only b1" xv_wait 15 only_b1
+xv_whoami_start b2
+xv_check "b2's server back: n1's table has b2 again" xv_wait 20 n1_has_b2
+xv_check "... lb health shows b2 up" health_is b2 true
+xv_check "lb health --health none" xc_ctl "$TOK" lb health "$LB" --health none
 xv_check "lb backends --weight b1=0" \
 	xc_ctl "$TOK" lb backends "$LB" --weight "${XV_VM_IP[b1]}=0"
 xv_check "... new flows reach only b2" xv_wait 15 only_b2
