@@ -566,18 +566,53 @@ static void *dup_arr(const void *a, size_t n, size_t sz)
 	return d;
 }
 
+/* Room for n endpoints in prev (grown by half again: ports come one by
+ * one, and each is one more). */
+static int prev_eps_room(struct prev *pv, size_t n)
+{
+	size_t cap = pv->cap_eps + pv->cap_eps / 2;
+	void *p;
+
+	if (n <= pv->cap_eps)
+		return 0;
+	if (cap < n)
+		cap = n;
+	p = realloc(pv->eps, cap * sizeof(*pv->eps));
+	if (!p)
+		return -ENOMEM;
+	pv->eps = p;
+	pv->cap_eps = cap;
+	return 0;
+}
+
 static int prev_eps_set(struct prev *pv, const struct xvpc_state *st)
 {
-	if (st->n_eps > pv->cap_eps) {
-		void *p = realloc(pv->eps, st->n_eps * sizeof(*st->eps));
+	int err = prev_eps_room(pv, st->n_eps);
 
-		if (!p)
-			return -ENOMEM;
-		pv->eps = p;
-		pv->cap_eps = st->n_eps;
-	}
+	if (err)
+		return err;
 	if (st->n_eps)
 		memcpy(pv->eps, st->eps, st->n_eps * sizeof(*st->eps));
+	pv->n_eps = st->n_eps;
+	return 0;
+}
+
+/* After a quick run: prev's endpoints become st's, which differ only in
+ * the window [pre, n - suf); the common suffix moves if the window
+ * changed size (nothing to move when the new endpoints are appended). */
+static int prev_eps_window(struct prev *pv, const struct xvpc_state *st,
+			   size_t pre, size_t suf)
+{
+	size_t nm = st->n_eps - pre - suf;
+	int err = prev_eps_room(pv, st->n_eps);
+
+	if (err)
+		return err;
+	if (pv->n_eps != st->n_eps && suf)
+		memmove(&pv->eps[pre + nm], &pv->eps[pv->n_eps - suf],
+			suf * sizeof(*pv->eps));
+	if (nm)
+		memcpy(&pv->eps[pre], &st->eps[pre], nm * sizeof(*st->eps));
 	pv->n_eps = st->n_eps;
 	return 0;
 }
@@ -819,7 +854,7 @@ static int reconcile_quick(const struct xvpc_rc_maps *maps,
 			err = quick_one(c, m, st, &k, NULL, ms);
 	}
 	if (!err)
-		err = prev_eps_set(pv, st);
+		err = prev_eps_window(pv, st, pre, suf);
 	c->quick_runs++;
 	pr_debug("reconcile endpoints (quick): %zu changed endpoints, %llu "
 		 "added, %llu changed, %llu removed",

@@ -22,9 +22,10 @@
  *
  * http: the same source with its thread and libcurl, long-polling a minimal
  * HTTP/1.1 server on loopback in this process that answers each poll with
- * the next single-endpoint answer at once; the process's CPU time minus
- * the server thread's, per answer (what a poll round trip costs the agent
- * on top of the feed path above).
+ * the next single-endpoint answer at once, and this loop fetching and
+ * reconciling; the process's CPU time minus the server thread's, per
+ * answer. http_empty: the same with answers without changes (nothing to
+ * hand over): what a long-poll round trip alone costs.
  *
  * usage: bench_agent_apply [--ports N] [--reps R] [--batch B]
  *                          [--http-polls P] [--only PART] [--out FILE]
@@ -502,6 +503,7 @@ struct srv {
 	__u64 rev;  /* of the snapshot, then of each answer */
 	int polls;  /* change answers to give */
 	int served; /* by the server thread */
+	bool empty; /* answers without changes */
 	bool go;    /* __atomic: answer polls */
 	double cpu_s;
 	bool stop; /* __atomic */
@@ -579,7 +581,7 @@ static void serve_conn(struct srv *v, int fd)
 			} else if (may_answer(v)) {
 				struct chg c = mk_add(v->served++);
 
-				changes_json(&b, &v->rev, &c, 1);
+				changes_json(&b, &v->rev, &c, !v->empty);
 			} else {
 				break; /* held */
 			}
@@ -640,9 +642,22 @@ static void srv_stop(struct srv *v)
 	close(v->lfd);
 }
 
-static void bench_http(json_object *out)
+/* Whether the source is done with the polls: the last state is in (or,
+ * for empty answers, its revision). */
+static bool http_done(struct sim *s, const struct srv *v, bool have_snapshot)
 {
-	struct srv v = {.rev = 1000, .polls = O.http_polls};
+	struct agent_ctrl_stats cs;
+
+	if (!v->empty)
+		return have_snapshot &&
+		       s->st->n_eps >= (size_t)O.ports + v->polls;
+	agent_source_ctrl_stats(s->src, &cs);
+	return have_snapshot && cs.revision >= 1000 + (__u64)v->polls;
+}
+
+static void bench_http(json_object *out, const char *name, bool empty)
+{
+	struct srv v = {.rev = 1000, .polls = O.http_polls, .empty = empty};
 	char url[64];
 	const char *urls[] = {url};
 	struct agent_ctrl_opts o = {
@@ -655,7 +670,7 @@ static void bench_http(json_object *out)
 		.no_register = true,
 	};
 	json_object *h = json_object_new_object();
-	double c0 = 0, c1, t_end;
+	double c0 = 0, c1, t_end, us;
 	struct timespec ts;
 	struct sim s;
 	int err;
@@ -668,7 +683,7 @@ static void bench_http(json_object *out)
 		die("cannot start the source: %s", strerror(-err));
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	t_end = ts.tv_sec + 60;
-	for (;;) {
+	while (!http_done(&s, &v, c0)) {
 		struct pollfd pf = {.fd = s.src->ops->fd(s.src),
 				    .events = POLLIN};
 		struct xvpc_rc_result res;
@@ -678,7 +693,7 @@ static void bench_http(json_object *out)
 		if (ts.tv_sec > t_end)
 			die("the source did not get %d answers in 60 s",
 			    v.polls);
-		if (poll(&pf, 1, 100) <= 0)
+		if (poll(&pf, 1, empty ? 5 : 100) <= 0)
 			continue;
 		if (s.src->ops->fetch(s.src, false, &st) != 1)
 			continue;
@@ -688,8 +703,6 @@ static void bench_http(json_object *out)
 			c0 = proc_cpu_s();
 			__atomic_store_n(&v.go, true, __ATOMIC_RELEASE);
 		}
-		if (st->n_eps >= (size_t)O.ports + v.polls)
-			break;
 	}
 	c1 = proc_cpu_s();
 	agent_source_destroy(s.src);
@@ -697,17 +710,17 @@ static void bench_http(json_object *out)
 	srv_stop(&v);
 	/* The server thread ran for the snapshot too: a small overcount of
 	 * its share, subtracted whole. */
+	us = ((c1 - c0) - v.cpu_s) * 1e6 / (v.polls ? v.polls : 1);
 	json_object_object_add(h, "polls", json_object_new_int(v.polls));
-	json_object_object_add(
-		h, "us_per_answer",
-		jd(((c1 - c0) - v.cpu_s) * 1e6 / (v.polls ? v.polls : 1)));
+	json_object_object_add(h, "us_per_answer", jd(us));
 	json_object_object_add(h, "server_us_per_answer",
 			       jd(v.cpu_s * 1e6 / (v.polls ? v.polls : 1)));
-	json_object_object_add(out, "http", h);
-	printf("%-13s %7d answers %8.2f us/answer (agent: thread, libcurl, "
-	       "feed, fetch, reconcile; server %.2f us/answer not counted)\n",
-	       "http", v.polls,
-	       ((c1 - c0) - v.cpu_s) * 1e6 / (v.polls ? v.polls : 1),
+	json_object_object_add(out, name, h);
+	printf("%-13s %7d answers %8.2f us/answer (%s; server %.2f us/answer "
+	       "not counted)\n",
+	       name, v.polls, us,
+	       empty ? "thread and libcurl only"
+		     : "thread, libcurl, feed, fetch, reconcile",
 	       v.cpu_s * 1e6 / (v.polls ? v.polls : 1));
 	sim_fini(&s);
 }
@@ -758,7 +771,9 @@ int main(int argc, char **argv)
 	       O.ports);
 	bench_fed(out);
 	if (O.http_polls && wanted("http"))
-		bench_http(out);
+		bench_http(out, "http", false);
+	if (O.http_polls && wanted("http_empty"))
+		bench_http(out, "http_empty", true);
 	if (O.out &&
 	    json_object_to_file_ext(O.out, out, JSON_C_TO_STRING_PRETTY))
 		die("cannot write %s", O.out);
