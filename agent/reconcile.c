@@ -535,7 +535,9 @@ static int apply_deletes(struct plan *p, enum xvpc_rc_map id,
  * When the new state differs from the one the maps were last brought to
  * only in a few endpoints that are not local, in VPCs that are not in
  * learn mode, only their keys of the endpoints map are written: O(changes)
- * instead of building and diffing the whole desired contents. The changed
+ * instead of building and diffing the whole desired contents (up to
+ * RC_QUICK_MAX changed endpoints, or up to RC_QUICK_BATCH while they are
+ * at most a quarter of the endpoints: a batch of changes in one answer). The changed
  * endpoints are found by comparing the endpoint arrays (the sources keep
  * their order and append new ones): the part between the longest common
  * prefix and suffix. Anything else (a snapshot, a subnet or VPC change, a
@@ -543,6 +545,7 @@ static int apply_deletes(struct plan *p, enum xvpc_rc_map id,
  * RC_QUICK_EVERY runs) takes the full path.
  */
 #define RC_QUICK_MAX   64
+#define RC_QUICK_BATCH 1024
 #define RC_QUICK_EVERY 1024
 
 static bool arr_eq(const void *a, size_t na, const void *b, size_t nb,
@@ -682,7 +685,10 @@ static bool quick_window(const struct xvpc_rc_cache *c,
 	nm = st->n_eps - p - s;
 	if (!om && !nm) /* nothing changed: a resync takes the full path */
 		return false;
-	if (om + nm > RC_QUICK_MAX)
+	/* A batch is worth it while it is small against the whole (the
+	 * deletes of the window are matched against its puts: bounded). */
+	if (om + nm > RC_QUICK_MAX &&
+	    (om + nm > RC_QUICK_BATCH || (om + nm) * 4 > st->n_eps))
 		return false;
 	for (size_t i = 0; i < om; i++)
 		if (is_local(env, &pv->eps[p + i]))

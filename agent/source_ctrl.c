@@ -33,6 +33,18 @@
 #define CTRL_QUICK_EVERY 1024
 /* Answers of at most this many changes find endpoints by a scan. */
 #define CTRL_SCAN_MAX 16
+/* Endpoints deleted in place kept marked in the current state, at least. */
+#define CTRL_DEAD_MIN 64
+
+/*
+ * Index of one kind of object in a working state: open addressing over
+ * array positions (slot = position + 1, 0 empty). Deleted objects are
+ * marked (vpc or id 0, never valid) and compacted away at the end.
+ */
+struct idx {
+	__u32 *slot;
+	size_t mask;
+};
 
 struct ctrl_source {
 	struct agent_source s;
@@ -45,6 +57,13 @@ struct ctrl_source {
 	bool registered;
 	bool want_snapshot;
 	unsigned int quick_left; /* quick validations before a full one */
+	/* Index of cur's endpoints, kept from answer to answer by the
+	 * in-place path (slot NULL: to build); dropped when cur is replaced,
+	 * compacted or taken back. cur_dead: endpoints of cur deleted in
+	 * place and not compacted away yet (vpc 0; under mu): so that
+	 * positions, and the index, hold; copies are compacted. */
+	struct idx cur_ix;
+	size_t cur_dead;
 	CURL *curl;
 	CURLM *multi;
 	struct curl_slist *hdrs;
@@ -143,10 +162,15 @@ static void hand_over(struct ctrl_source *cs, struct xvpc_state *st,
 	struct xvpc_state *old_cur = NULL, *old_pending;
 	__u64 one = 1;
 
+	if (st) {
+		free(cs->cur_ix.slot);
+		cs->cur_ix.slot = NULL;
+	}
 	pthread_mutex_lock(&cs->mu);
 	if (st) {
 		old_cur = cs->cur;
 		cs->cur = st;
+		cs->cur_dead = 0;
 	}
 	old_pending = cs->pending;
 	cs->pending = copy;
@@ -646,16 +670,6 @@ static int parse_svc(struct pc *p, json_object *o, struct xvpc_state_svc *out)
 	return 0;
 }
 
-/*
- * Index of one kind of object in a working state: open addressing over
- * array positions (slot = position + 1, 0 empty). Deleted objects are
- * marked (vpc or id 0, never valid) and compacted away at the end.
- */
-struct idx {
-	__u32 *slot;
-	size_t mask;
-};
-
 enum kind { K_VPC, K_SUBNET, K_EP, K_SVC /* not indexed */ };
 
 static __u64 mix(__u64 x)
@@ -1149,12 +1163,13 @@ static int run_changes(struct work *wk, json_object *arr, size_t n, __u64 since,
 	struct xvpc_state *w = wk->w;
 	int err = 0;
 
-	/* Endpoint changes only (in place) need no VPC or subnet index. */
+	/* In place: endpoint changes only, with the source's own index of
+	 * the endpoints (set by the caller). */
 	if (!wk->in_place)
 		err = idx_build(&wk->ix[K_VPC], w, K_VPC, w->n_vpcs, n)
 			      ?: idx_build(&wk->ix[K_SUBNET], w, K_SUBNET,
 					   w->n_subnets, n);
-	if (!err && n > CTRL_SCAN_MAX)
+	if (!err && !wk->in_place && n > CTRL_SCAN_MAX)
 		err = idx_build(&wk->ix[K_EP], w, K_EP, w->n_eps, n);
 	for (size_t i = 0; !err && i < n; i++) {
 		bool skipped;
@@ -1163,7 +1178,7 @@ static int run_changes(struct work *wk, json_object *arr, size_t n, __u64 since,
 				 since, upto, why, whylen, &skipped);
 		*applied += !err && !skipped;
 	}
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 3 && !wk->in_place; k++)
 		free(wk->ix[k].slot);
 	return err;
 }
@@ -1212,10 +1227,11 @@ static bool endpoints_only(json_object *arr, size_t n)
  * itself, noting what each change overwrote, and validated by what it
  * changed (validate_quick); any error takes every change back. Then a copy
  * goes to the agent: one copy of the state per answer, and no other work
- * in proportion to its size than a scan per change (or an index, for more
- * than CTRL_SCAN_MAX) and, after deletes, the compaction. The thread holds
- * mu while the current state is not the one the agent may copy (fetch with
- * force).
+ * in proportion to its size: endpoints are found by an index kept from
+ * answer to answer; deleted ones stay in the current state, marked, until
+ * they are a quarter of it (the copies are compacted). The thread holds
+ * mu while the current state is not the one the agent may copy (fetch
+ * with force).
  */
 static int apply_in_place(struct ctrl_source *cs, json_object *arr, size_t n,
 			  __u64 upto, char *why, size_t whylen)
@@ -1226,6 +1242,16 @@ static int apply_in_place(struct ctrl_source *cs, json_object *arr, size_t n,
 	size_t applied = 0;
 	int err;
 
+	/* Room for every change to be a new endpoint (half full at most);
+	 * built again with room to spare for the next answers. */
+	if (cs->cur_ix.slot && 2 * (cur->n_eps + n) > cs->cur_ix.mask + 1) {
+		free(cs->cur_ix.slot);
+		cs->cur_ix.slot = NULL;
+	}
+	if (!cs->cur_ix.slot &&
+	    idx_build(&cs->cur_ix, cur, K_EP, cur->n_eps, cur->n_eps / 2 + n))
+		return -ENOMEM;
+	wk.ix[K_EP] = cs->cur_ix;
 	pthread_mutex_lock(&cs->mu);
 	err = run_changes(&wk, arr, n, cur->revision, upto, why, whylen,
 			  &applied);
@@ -1241,11 +1267,20 @@ static int apply_in_place(struct ctrl_source *cs, json_object *arr, size_t n,
 		err = copy ? 0 : -ENOMEM;
 	}
 	if (err) {
+		/* Positions the index has that undo_all takes back. */
+		free(cs->cur_ix.slot);
+		cs->cur_ix.slot = NULL;
 		undo_all(&wk);
 	} else {
-		if (wk.dead) {
-			compact(cur);
+		cs->cur_dead += wk.dead;
+		if (cs->cur_dead)
 			compact(copy);
+		if (cs->cur_dead > CTRL_DEAD_MIN &&
+		    cs->cur_dead > cur->n_eps / 4) {
+			compact(cur);
+			cs->cur_dead = 0;
+			free(cs->cur_ix.slot);
+			cs->cur_ix.slot = NULL;
 		}
 		cur->revision = copy->revision = upto;
 		cs->quick_left--;
@@ -1254,7 +1289,7 @@ static int apply_in_place(struct ctrl_source *cs, json_object *arr, size_t n,
 	free(wk.puts);
 	free(wk.undo);
 	if (!err) {
-		changes_done(cs, &wk, upto, applied, cur);
+		changes_done(cs, &wk, upto, applied, copy);
 		hand_over(cs, NULL, copy, false, applied);
 	}
 	free(wk.gone);
@@ -1570,6 +1605,8 @@ static int ctrl_fetch(struct agent_source *s, bool force,
 			pthread_mutex_unlock(&cs->mu);
 			return -ENOMEM;
 		}
+		if (cs->cur_dead)
+			compact(st);
 	}
 	pthread_mutex_unlock(&cs->mu);
 	if (!st)
@@ -1603,6 +1640,7 @@ static void ctrl_destroy(struct agent_source *s)
 	http_body_free(&cs->body);
 	xvpc_state_free(cs->cur);
 	xvpc_state_free(cs->pending);
+	free(cs->cur_ix.slot);
 	free(cs->gone);
 	if (cs->efd >= 0)
 		close(cs->efd);
