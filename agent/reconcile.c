@@ -934,6 +934,7 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 	}
 	if (env->cache && quick_window(env->cache, env, st, &pre, &suf)) {
 		err = reconcile_quick(maps, env, st, res, pre, suf);
+		res->quick = !err;
 		if (!err)
 			goto out;
 		pr_warn("reconcile: the quick path failed (%s): reading the "
@@ -1087,6 +1088,21 @@ out:
 
 void xvpc_rc_log_result(const struct xvpc_rc_result *res)
 {
+	const struct xvpc_rc_map_stats *e = &res->maps[XVPC_RC_ENDPOINTS];
+
+	if (res->quick) {
+		/* A few remote endpoints: one line (one per change). */
+		pr_info("reconcile endpoints (quick): %llu added, %llu "
+			"changed, "
+			"%llu removed, %llu unchanged, %llu learned kept in "
+			"%.3f ms",
+			(unsigned long long)e->added,
+			(unsigned long long)e->changed,
+			(unsigned long long)e->removed,
+			(unsigned long long)e->unchanged,
+			(unsigned long long)e->kept, res->duration_ns / 1e6);
+		return;
+	}
 	for (int i = 0; i < XVPC_RC__COUNT; i++) {
 		const struct xvpc_rc_map_stats *m = &res->maps[i];
 
