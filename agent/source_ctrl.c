@@ -64,6 +64,7 @@ struct ctrl_source {
 	 * positions, and the index, hold; copies are compacted. */
 	struct idx cur_ix;
 	size_t cur_dead;
+	json_tokener *tok; /* strict, reset for each answer */
 	CURL *curl;
 	CURLM *multi;
 	struct curl_slist *hdrs;
@@ -1411,15 +1412,11 @@ static int take_answer(struct ctrl_source *cs, const char *body, size_t n,
 {
 	struct pc p = {.why = why, .len = whylen, .where = "answer"};
 	__u64 since = cs->cur ? cs->cur->revision : 0, upto;
-	json_tokener *tok = NULL;
+	json_tokener *tok = cs->tok;
 	json_object *top = NULL, *snap;
 	int err;
 
-	tok = json_tokener_new();
-	if (!tok)
-		return -ENOMEM;
-	/* Strict like every state document (a snapshot is one). */
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_reset(tok);
 	if (n)
 		top = json_tokener_parse_ex(tok, body, n);
 	if (!top || json_tokener_get_parse_end(tok) != n ||
@@ -1460,7 +1457,6 @@ static int take_answer(struct ctrl_source *cs, const char *body, size_t n,
 		cs->want_snapshot = true;
 out:
 	json_object_put(top);
-	json_tokener_free(tok);
 	return err;
 }
 
@@ -1641,6 +1637,8 @@ static void ctrl_destroy(struct agent_source *s)
 	xvpc_state_free(cs->cur);
 	xvpc_state_free(cs->pending);
 	free(cs->cur_ix.slot);
+	if (cs->tok)
+		json_tokener_free(cs->tok);
 	free(cs->gone);
 	if (cs->efd >= 0)
 		close(cs->efd);
@@ -1771,6 +1769,14 @@ static int ctrl_new(const struct agent_ctrl_opts *o, bool online,
 		cs->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (cs->efd < 0)
 			err = -errno;
+	}
+	if (!err) {
+		/* Strict like every state document (a snapshot is one). */
+		cs->tok = json_tokener_new();
+		if (cs->tok)
+			json_tokener_set_flags(cs->tok, JSON_TOKENER_STRICT);
+		else
+			err = -ENOMEM;
 	}
 	if (!err && online) {
 		err = -pthread_create(&cs->thread, NULL, ctrl_main, cs);
