@@ -28,7 +28,10 @@
  * hand over): what a long-poll round trip alone costs.
  *
  * usage: bench_agent_apply [--ports N] [--reps R] [--batch B]
- *                          [--http-polls P] [--only PART] [--out FILE]
+ *                          [--http-polls P] [--only PART] [--log 0|1]
+ *                          [--out FILE]
+ * --log 1: log at level info as the agent does by default (the source's
+ * lines and the reconciler's result after each run), to stderr.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,6 +65,7 @@ struct opts {
 	int batch;
 	int http_polls;
 	const char *only; /* run only this part (and the snapshot first) */
+	bool log;	  /* log at info as the agent does (to stderr) */
 	const char *out;
 };
 
@@ -291,6 +295,8 @@ static void sim_reconcile(struct sim *s, struct xvpc_state *st,
 {
 	int err = xvpc_reconcile(&s->maps, &s->env, st, res);
 
+	if (O.log)
+		xvpc_rc_log_result(res);
 	if (err)
 		die("reconcile of revision %llu failed: %s",
 		    (unsigned long long)st->revision, strerror(-err));
@@ -731,7 +737,7 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s [--ports N] [--reps R] [--batch B] "
-		"[--http-polls P] [--only PART] [--out FILE]\n",
+		"[--http-polls P] [--only PART] [--log 0|1] [--out FILE]\n",
 		prog);
 	exit(2);
 }
@@ -756,6 +762,8 @@ int main(int argc, char **argv)
 			O.http_polls = atoi(v);
 		else if (!strcmp(a, "--only"))
 			O.only = v;
+		else if (!strcmp(a, "--log"))
+			O.log = atoi(v);
 		else if (!strcmp(a, "--out"))
 			O.out = v;
 		else
@@ -764,7 +772,8 @@ int main(int argc, char **argv)
 	if (O.ports < 2 || O.reps < 1 || O.batch < 1 || O.http_polls < 0)
 		usage(argv[0]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	xvpc_log_set_level(getenv("BENCH_LOG") ? XVPC_LOG_INFO : XVPC_LOG_WARN);
+	xvpc_log_set_level(getenv("BENCH_LOG") || O.log ? XVPC_LOG_INFO
+							: XVPC_LOG_WARN);
 	json_object_object_add(out, "ports", json_object_new_int(O.ports));
 	json_object_object_add(out, "batch", json_object_new_int(O.batch));
 	printf("one agent, one VPC of %d ports on %d nodes\n", O.ports,
