@@ -31,7 +31,8 @@
  * changed; every CTRL_QUICK_EVERY such answers, the whole state again. */
 #define CTRL_QUICK_MAX	 256
 #define CTRL_QUICK_EVERY 1024
-/* Answers of at most this many changes find endpoints by a scan. */
+/* Answers of at most this many changes find endpoints by a scan (but in
+ * place: the index kept, see apply_in_place). */
 #define CTRL_SCAN_MAX 16
 /* Endpoints deleted in place kept marked in the current state, at least. */
 #define CTRL_DEAD_MIN 64
@@ -750,6 +751,12 @@ static int idx_build(struct idx *x, const struct xvpc_state *w, enum kind k,
 	return 0;
 }
 
+/* An endpoint as it was before a change overwrote it (position). */
+struct undo_ep {
+	size_t pos;
+	struct xvpc_state_ep old;
+};
+
 struct work {
 	struct xvpc_state *w;
 	struct idx ix[3];
@@ -767,10 +774,7 @@ struct work {
 	 * deleted, with what they held, and the count before the changes,
 	 * to take everything back. dead: endpoints marked deleted. */
 	bool in_place;
-	struct undo_ep {
-		size_t pos;
-		struct xvpc_state_ep old;
-	} * undo;
+	struct undo_ep *undo;
 	size_t n_undo, cap_undo, n_eps0, dead;
 };
 
