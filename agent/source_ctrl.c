@@ -34,8 +34,11 @@
 /* Answers of at most this many changes find endpoints by a scan (but in
  * place: the index kept, see apply_in_place). */
 #define CTRL_SCAN_MAX 16
-/* Endpoints deleted in place kept marked in the current state, at least. */
-#define CTRL_DEAD_MIN 64
+/* Endpoints deleted in place stay marked in the current state until they
+ * are more than CTRL_DEAD_MIN and a quarter of it, or for CTRL_DEAD_ANSWERS
+ * answers (each of which compacts its copy meanwhile). */
+#define CTRL_DEAD_MIN	  64
+#define CTRL_DEAD_ANSWERS 32
 
 /*
  * Index of one kind of object in a working state: open addressing over
@@ -65,7 +68,8 @@ struct ctrl_source {
 	 * positions, and the index, hold; copies are compacted. */
 	struct idx cur_ix;
 	size_t cur_dead;
-	json_tokener *tok; /* strict, reset for each answer */
+	unsigned int dead_answers; /* answers since cur had marked ones */
+	json_tokener *tok;	   /* strict, reset for each answer */
 	CURL *curl;
 	CURLM *multi;
 	struct curl_slist *hdrs;
@@ -173,6 +177,7 @@ static void hand_over(struct ctrl_source *cs, struct xvpc_state *st,
 		old_cur = cs->cur;
 		cs->cur = st;
 		cs->cur_dead = 0;
+		cs->dead_answers = 0;
 	}
 	old_pending = cs->pending;
 	cs->pending = copy;
@@ -1233,8 +1238,8 @@ static bool endpoints_only(json_object *arr, size_t n)
  * changed (validate_quick); any error takes every change back. Then a copy
  * goes to the agent: one copy of the state per answer, and no other work
  * in proportion to its size: endpoints are found by an index kept from
- * answer to answer; deleted ones stay in the current state, marked, until
- * they are a quarter of it (the copies are compacted). The thread holds
+ * answer to answer; deleted ones stay in the current state, marked, for a
+ * while (CTRL_DEAD_*: the copies are compacted). The thread holds
  * mu while the current state is not the one the agent may copy (fetch
  * with force).
  */
@@ -1278,12 +1283,16 @@ static int apply_in_place(struct ctrl_source *cs, json_object *arr, size_t n,
 		undo_all(&wk);
 	} else {
 		cs->cur_dead += wk.dead;
-		if (cs->cur_dead)
+		if (cs->cur_dead) {
 			compact(copy);
-		if (cs->cur_dead > CTRL_DEAD_MIN &&
-		    cs->cur_dead > cur->n_eps / 4) {
+			cs->dead_answers++;
+		}
+		if ((cs->cur_dead > CTRL_DEAD_MIN &&
+		     cs->cur_dead > cur->n_eps / 4) ||
+		    cs->dead_answers > CTRL_DEAD_ANSWERS) {
 			compact(cur);
 			cs->cur_dead = 0;
+			cs->dead_answers = 0;
 			free(cs->cur_ix.slot);
 			cs->cur_ix.slot = NULL;
 		}
