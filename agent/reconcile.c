@@ -535,7 +535,9 @@ static int apply_deletes(struct plan *p, enum xvpc_rc_map id,
  * When the new state differs from the one the maps were last brought to
  * only in a few endpoints that are not local, in VPCs that are not in
  * learn mode, only their keys of the endpoints map are written: O(changes)
- * instead of building and diffing the whole desired contents. The changed
+ * instead of building and diffing the whole desired contents (up to
+ * RC_QUICK_MAX changed endpoints, or up to RC_QUICK_BATCH while they are
+ * at most a quarter of the endpoints: a batch of changes in one answer). The changed
  * endpoints are found by comparing the endpoint arrays (the sources keep
  * their order and append new ones): the part between the longest common
  * prefix and suffix. Anything else (a snapshot, a subnet or VPC change, a
@@ -543,6 +545,7 @@ static int apply_deletes(struct plan *p, enum xvpc_rc_map id,
  * RC_QUICK_EVERY runs) takes the full path.
  */
 #define RC_QUICK_MAX   64
+#define RC_QUICK_BATCH 1024
 #define RC_QUICK_EVERY 1024
 
 static bool arr_eq(const void *a, size_t na, const void *b, size_t nb,
@@ -566,18 +569,53 @@ static void *dup_arr(const void *a, size_t n, size_t sz)
 	return d;
 }
 
+/* Room for n endpoints in prev (grown by half again: ports come one by
+ * one, and each is one more). */
+static int prev_eps_room(struct prev *pv, size_t n)
+{
+	size_t cap = pv->cap_eps + pv->cap_eps / 2;
+	void *p;
+
+	if (n <= pv->cap_eps)
+		return 0;
+	if (cap < n)
+		cap = n;
+	p = realloc(pv->eps, cap * sizeof(*pv->eps));
+	if (!p)
+		return -ENOMEM;
+	pv->eps = p;
+	pv->cap_eps = cap;
+	return 0;
+}
+
 static int prev_eps_set(struct prev *pv, const struct xvpc_state *st)
 {
-	if (st->n_eps > pv->cap_eps) {
-		void *p = realloc(pv->eps, st->n_eps * sizeof(*st->eps));
+	int err = prev_eps_room(pv, st->n_eps);
 
-		if (!p)
-			return -ENOMEM;
-		pv->eps = p;
-		pv->cap_eps = st->n_eps;
-	}
+	if (err)
+		return err;
 	if (st->n_eps)
 		memcpy(pv->eps, st->eps, st->n_eps * sizeof(*st->eps));
+	pv->n_eps = st->n_eps;
+	return 0;
+}
+
+/* After a quick run: prev's endpoints become st's, which differ only in
+ * the window [pre, n - suf); the common suffix moves if the window
+ * changed size (nothing to move when the new endpoints are appended). */
+static int prev_eps_window(struct prev *pv, const struct xvpc_state *st,
+			   size_t pre, size_t suf)
+{
+	size_t nm = st->n_eps - pre - suf;
+	int err = prev_eps_room(pv, st->n_eps);
+
+	if (err)
+		return err;
+	if (pv->n_eps != st->n_eps && suf)
+		memmove(&pv->eps[pre + nm], &pv->eps[pv->n_eps - suf],
+			suf * sizeof(*pv->eps));
+	if (nm)
+		memcpy(&pv->eps[pre], &st->eps[pre], nm * sizeof(*st->eps));
 	pv->n_eps = st->n_eps;
 	return 0;
 }
@@ -647,7 +685,10 @@ static bool quick_window(const struct xvpc_rc_cache *c,
 	nm = st->n_eps - p - s;
 	if (!om && !nm) /* nothing changed: a resync takes the full path */
 		return false;
-	if (om + nm > RC_QUICK_MAX)
+	/* A batch is worth it while it is small against the whole (the
+	 * deletes of the window are matched against its puts: bounded). */
+	if (om + nm > RC_QUICK_MAX &&
+	    (om + nm > RC_QUICK_BATCH || (om + nm) * 4 > st->n_eps))
 		return false;
 	for (size_t i = 0; i < om; i++)
 		if (is_local(env, &pv->eps[p + i]))
@@ -819,7 +860,7 @@ static int reconcile_quick(const struct xvpc_rc_maps *maps,
 			err = quick_one(c, m, st, &k, NULL, ms);
 	}
 	if (!err)
-		err = prev_eps_set(pv, st);
+		err = prev_eps_window(pv, st, pre, suf);
 	c->quick_runs++;
 	pr_debug("reconcile endpoints (quick): %zu changed endpoints, %llu "
 		 "added, %llu changed, %llu removed",
@@ -893,6 +934,7 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 	}
 	if (env->cache && quick_window(env->cache, env, st, &pre, &suf)) {
 		err = reconcile_quick(maps, env, st, res, pre, suf);
+		res->quick = !err;
 		if (!err)
 			goto out;
 		pr_warn("reconcile: the quick path failed (%s): reading the "
@@ -1046,6 +1088,21 @@ out:
 
 void xvpc_rc_log_result(const struct xvpc_rc_result *res)
 {
+	const struct xvpc_rc_map_stats *e = &res->maps[XVPC_RC_ENDPOINTS];
+
+	if (res->quick) {
+		/* A few remote endpoints: one line (one per change). */
+		pr_info("reconcile endpoints (quick): %llu added, %llu "
+			"changed, "
+			"%llu removed, %llu unchanged, %llu learned kept in "
+			"%.3f ms",
+			(unsigned long long)e->added,
+			(unsigned long long)e->changed,
+			(unsigned long long)e->removed,
+			(unsigned long long)e->unchanged,
+			(unsigned long long)e->kept, res->duration_ns / 1e6);
+		return;
+	}
 	for (int i = 0; i < XVPC_RC__COUNT; i++) {
 		const struct xvpc_rc_map_stats *m = &res->maps[i];
 

@@ -91,6 +91,7 @@ struct xvpc_rc_result {
 	__u64 notices; /* remote endpoints of learn-mode VPCs: not pushed */
 	struct xvpc_learn_stats learn;
 	__u64 duration_ns;
+	bool quick; /* the quick path: only endpoints were written */
 };
 
 const char *xvpc_rc_map_name(enum xvpc_rc_map id);
@@ -101,7 +102,8 @@ int xvpc_reconcile(const struct xvpc_rc_maps *maps,
 		   const struct xvpc_rc_env *env, const struct xvpc_state *st,
 		   struct xvpc_rc_result *res);
 
-/* One log line per map with the counts, and the duration. */
+/* One log line per map with the counts, and the duration; after a quick
+ * run, one line with the endpoints' counts and the duration. */
 void xvpc_rc_log_result(const struct xvpc_rc_result *res);
 
 #endif

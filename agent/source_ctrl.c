@@ -31,8 +31,24 @@
  * changed; every CTRL_QUICK_EVERY such answers, the whole state again. */
 #define CTRL_QUICK_MAX	 256
 #define CTRL_QUICK_EVERY 1024
-/* Answers of at most this many changes find endpoints by a scan. */
+/* Answers of at most this many changes find endpoints by a scan (but in
+ * place: the index kept, see apply_in_place). */
 #define CTRL_SCAN_MAX 16
+/* Endpoints deleted in place stay marked in the current state until they
+ * are more than CTRL_DEAD_MIN and a quarter of it, or for CTRL_DEAD_ANSWERS
+ * answers (each of which compacts its copy meanwhile). */
+#define CTRL_DEAD_MIN	  64
+#define CTRL_DEAD_ANSWERS 32
+
+/*
+ * Index of one kind of object in a working state: open addressing over
+ * array positions (slot = position + 1, 0 empty). Deleted objects are
+ * marked (vpc or id 0, never valid) and compacted away at the end.
+ */
+struct idx {
+	__u32 *slot;
+	size_t mask;
+};
 
 struct ctrl_source {
 	struct agent_source s;
@@ -45,6 +61,15 @@ struct ctrl_source {
 	bool registered;
 	bool want_snapshot;
 	unsigned int quick_left; /* quick validations before a full one */
+	/* Index of cur's endpoints, kept from answer to answer by the
+	 * in-place path (slot NULL: to build); dropped when cur is replaced,
+	 * compacted or taken back. cur_dead: endpoints of cur deleted in
+	 * place and not compacted away yet (vpc 0; under mu): so that
+	 * positions, and the index, hold; copies are compacted. */
+	struct idx cur_ix;
+	size_t cur_dead;
+	unsigned int dead_answers; /* answers since cur had marked ones */
+	json_tokener *tok;	   /* strict, reset for each answer */
 	CURL *curl;
 	CURLM *multi;
 	struct curl_slist *hdrs;
@@ -135,24 +160,28 @@ fail:
 	return NULL;
 }
 
-/* Makes st the current state and hands a copy to the agent (replacing a
- * copy it has not fetched yet). */
-static int install(struct ctrl_source *cs, struct xvpc_state *st, bool snapshot,
-		   size_t n_changes)
+/* Hands copy to the agent (replacing a copy it has not fetched yet);
+ * st, if not NULL, becomes the current state. */
+static void hand_over(struct ctrl_source *cs, struct xvpc_state *st,
+		      struct xvpc_state *copy, bool snapshot, size_t n_changes)
 {
-	struct xvpc_state *copy = state_dup(st), *old_cur, *old_pending;
+	struct xvpc_state *old_cur = NULL, *old_pending;
 	__u64 one = 1;
 
-	if (!copy) {
-		xvpc_state_free(st);
-		return -ENOMEM;
+	if (st) {
+		free(cs->cur_ix.slot);
+		cs->cur_ix.slot = NULL;
 	}
 	pthread_mutex_lock(&cs->mu);
-	old_cur = cs->cur;
+	if (st) {
+		old_cur = cs->cur;
+		cs->cur = st;
+		cs->cur_dead = 0;
+		cs->dead_answers = 0;
+	}
 	old_pending = cs->pending;
-	cs->cur = st;
 	cs->pending = copy;
-	cs->st.revision = st->revision;
+	cs->st.revision = copy->revision;
 	if (snapshot)
 		cs->st.snapshots++;
 	else
@@ -164,6 +193,19 @@ static int install(struct ctrl_source *cs, struct xvpc_state *st, bool snapshot,
 	if (write(cs->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		pr_warn("cannot wake the agent for a new state: %s",
 			strerror(errno));
+}
+
+/* Makes st the current state and hands a copy to the agent. */
+static int install(struct ctrl_source *cs, struct xvpc_state *st, bool snapshot,
+		   size_t n_changes)
+{
+	struct xvpc_state *copy = state_dup(st);
+
+	if (!copy) {
+		xvpc_state_free(st);
+		return -ENOMEM;
+	}
+	hand_over(cs, st, copy, snapshot, n_changes);
 	return 0;
 }
 
@@ -635,16 +677,6 @@ static int parse_svc(struct pc *p, json_object *o, struct xvpc_state_svc *out)
 	return 0;
 }
 
-/*
- * Index of one kind of object in a working state: open addressing over
- * array positions (slot = position + 1, 0 empty). Deleted objects are
- * marked (vpc or id 0, never valid) and compacted away at the end.
- */
-struct idx {
-	__u32 *slot;
-	size_t mask;
-};
-
 enum kind { K_VPC, K_SUBNET, K_EP, K_SVC /* not indexed */ };
 
 static __u64 mix(__u64 x)
@@ -724,6 +756,12 @@ static int idx_build(struct idx *x, const struct xvpc_state *w, enum kind k,
 	return 0;
 }
 
+/* An endpoint as it was before a change overwrote it (position). */
+struct undo_ep {
+	size_t pos;
+	struct xvpc_state_ep old;
+};
+
 struct work {
 	struct xvpc_state *w;
 	struct idx ix[3];
@@ -737,7 +775,43 @@ struct work {
 	size_t *puts;
 	size_t n_puts, cap_puts;
 	bool other;
+	/* In place (apply_in_place): the endpoints overwritten or marked
+	 * deleted, with what they held, and the count before the changes,
+	 * to take everything back. dead: endpoints marked deleted. */
+	bool in_place;
+	struct undo_ep *undo;
+	size_t n_undo, cap_undo, n_eps0, dead;
 };
+
+/* In place: note what eps[pos] holds before it is overwritten. */
+static int note_undo(struct work *wk, size_t pos)
+{
+	if (!wk->in_place)
+		return 0;
+	if (wk->n_undo == wk->cap_undo) {
+		size_t cap = wk->cap_undo ? wk->cap_undo * 2 : 16;
+		void *p = realloc(wk->undo, cap * sizeof(*wk->undo));
+
+		if (!p)
+			return -ENOMEM;
+		wk->undo = p;
+		wk->cap_undo = cap;
+	}
+	wk->undo[wk->n_undo].pos = pos;
+	wk->undo[wk->n_undo].old = wk->w->eps[pos];
+	wk->n_undo++;
+	return 0;
+}
+
+/* In place: back to the state before the changes. */
+static void undo_all(struct work *wk)
+{
+	while (wk->n_undo) {
+		wk->n_undo--;
+		wk->w->eps[wk->undo[wk->n_undo].pos] = wk->undo[wk->n_undo].old;
+	}
+	wk->w->n_eps = wk->n_eps0;
+}
 
 static int note_put(struct work *wk, size_t pos)
 {
@@ -793,6 +867,11 @@ static int apply_one(struct work *wk, bool put, enum kind k, const void *obj)
 
 	if (k != K_EP)
 		wk->other = true;
+	if (k == K_EP && *slot) {
+		err = note_undo(wk, *slot - 1);
+		if (err)
+			return err;
+	}
 	if (!put) {
 		if (!*slot) /* already absent: maybe learned */
 			return k == K_EP ? note_gone(wk, obj) : 0;
@@ -802,6 +881,7 @@ static int apply_one(struct work *wk, bool put, enum kind k, const void *obj)
 			w->subnets[*slot - 1].vpc = 0;
 		else
 			w->eps[*slot - 1].vpc = 0;
+		wk->dead++;
 		return 0;
 	}
 	if (*slot) {
@@ -1086,10 +1166,155 @@ static int validate_work(struct ctrl_source *cs, struct work *wk, char *err,
 	return ret;
 }
 
+/* Every change of arr applied to wk->w, in order. */
+static int run_changes(struct work *wk, json_object *arr, size_t n, __u64 since,
+		       __u64 upto, char *why, size_t whylen, size_t *applied)
+{
+	struct xvpc_state *w = wk->w;
+	int err = 0;
+
+	/* In place: endpoint changes only, with the source's own index of
+	 * the endpoints (set by the caller). */
+	if (!wk->in_place)
+		err = idx_build(&wk->ix[K_VPC], w, K_VPC, w->n_vpcs, n)
+			      ?: idx_build(&wk->ix[K_SUBNET], w, K_SUBNET,
+					   w->n_subnets, n);
+	if (!err && !wk->in_place && n > CTRL_SCAN_MAX)
+		err = idx_build(&wk->ix[K_EP], w, K_EP, w->n_eps, n);
+	for (size_t i = 0; !err && i < n; i++) {
+		bool skipped;
+
+		err = change_one(wk, json_object_array_get_idx(arr, i), i,
+				 since, upto, why, whylen, &skipped);
+		*applied += !err && !skipped;
+	}
+	for (int k = 0; k < 3 && !wk->in_place; k++)
+		free(wk->ix[k].slot);
+	return err;
+}
+
+/* After the changes of an answer were applied: say so, and hand the
+ * endpoints deleted that the state did not hold to the agent. */
+static void changes_done(struct ctrl_source *cs, struct work *wk, __u64 upto,
+			 size_t applied, const struct xvpc_state *st)
+{
+	pr_info("revision %llu from %s: %zu changes applied (%zu VPCs, %zu "
+		"subnets, %zu endpoints, %zu services)",
+		(unsigned long long)upto, cur_url(cs), applied, st->n_vpcs,
+		st->n_subnets, st->n_eps, st->n_svcs);
+	if (wk->n_gone) {
+		int err;
+
+		pthread_mutex_lock(&cs->mu);
+		err = gone_add(cs, wk->gone, wk->n_gone);
+		pthread_mutex_unlock(&cs->mu);
+		if (err)
+			pr_warn("out of memory noting %zu deleted endpoints: "
+				"their learned entries age out instead",
+				wk->n_gone);
+	}
+}
+
+/* Whether every change of arr is of an endpoint (malformed ones are not:
+ * the copy path says what is wrong with them). */
+static bool endpoints_only(json_object *arr, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_object *k;
+
+		if (!json_object_object_get_ex(
+			    json_object_array_get_idx(arr, i), "kind", &k) ||
+		    json_object_get_type(k) != json_type_string ||
+		    strcmp(json_object_get_string(k), "endpoint"))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * An answer of a few endpoint changes on a validated state (the common
+ * case: a port created, moved or deleted): applied to the current state
+ * itself, noting what each change overwrote, and validated by what it
+ * changed (validate_quick); any error takes every change back. Then a copy
+ * goes to the agent: one copy of the state per answer, and no other work
+ * in proportion to its size: endpoints are found by an index kept from
+ * answer to answer; deleted ones stay in the current state, marked, for a
+ * while (CTRL_DEAD_*: the copies are compacted). The thread holds
+ * mu while the current state is not the one the agent may copy (fetch
+ * with force).
+ */
+static int apply_in_place(struct ctrl_source *cs, json_object *arr, size_t n,
+			  __u64 upto, char *why, size_t whylen)
+{
+	struct xvpc_state *cur = cs->cur, *copy = NULL;
+	struct work wk = {.w = cur, .in_place = true, .n_eps0 = cur->n_eps};
+	char err_v[XVPC_STATE_ERR_LEN];
+	size_t applied = 0;
+	int err;
+
+	/* Room for every change to be a new endpoint (half full at most);
+	 * built again with room to spare for the next answers. */
+	if (cs->cur_ix.slot && 2 * (cur->n_eps + n) > cs->cur_ix.mask + 1) {
+		free(cs->cur_ix.slot);
+		cs->cur_ix.slot = NULL;
+	}
+	if (!cs->cur_ix.slot &&
+	    idx_build(&cs->cur_ix, cur, K_EP, cur->n_eps, cur->n_eps / 2 + n))
+		return -ENOMEM;
+	wk.ix[K_EP] = cs->cur_ix;
+	pthread_mutex_lock(&cs->mu);
+	err = run_changes(&wk, arr, n, cur->revision, upto, why, whylen,
+			  &applied);
+	if (!err) {
+		err = validate_quick(&wk, cs->node_ip, err_v, sizeof(err_v));
+		if (err)
+			seterr(why, whylen,
+			       "the state after them is invalid: %s", err_v);
+	}
+	cur->validated = true; /* it was, and is again after undo_all */
+	if (!err) {
+		copy = state_dup(cur);
+		err = copy ? 0 : -ENOMEM;
+	}
+	if (err) {
+		/* Positions the index has that undo_all takes back. */
+		free(cs->cur_ix.slot);
+		cs->cur_ix.slot = NULL;
+		undo_all(&wk);
+	} else {
+		cs->cur_dead += wk.dead;
+		if (cs->cur_dead) {
+			compact(copy);
+			cs->dead_answers++;
+		}
+		if ((cs->cur_dead > CTRL_DEAD_MIN &&
+		     cs->cur_dead > cur->n_eps / 4) ||
+		    cs->dead_answers > CTRL_DEAD_ANSWERS) {
+			compact(cur);
+			cs->cur_dead = 0;
+			cs->dead_answers = 0;
+			free(cs->cur_ix.slot);
+			cs->cur_ix.slot = NULL;
+		}
+		cur->revision = copy->revision = upto;
+		cs->quick_left--;
+	}
+	pthread_mutex_unlock(&cs->mu);
+	free(wk.puts);
+	free(wk.undo);
+	if (!err) {
+		changes_done(cs, &wk, upto, applied, copy);
+		hand_over(cs, NULL, copy, false, applied);
+	}
+	free(wk.gone);
+	return err;
+}
+
 /*
  * A change answer: a working copy of the current state gets every change,
  * then is validated as a whole; only then does it replace the current one.
- * Any error leaves everything as it was.
+ * Any error leaves everything as it was. (A few endpoint changes on a
+ * validated state go in place instead: apply_in_place.)
  */
 static int apply_changes(struct ctrl_source *cs, json_object *top, __u64 upto,
 			 char *why, size_t whylen)
@@ -1121,24 +1346,13 @@ static int apply_changes(struct ctrl_source *cs, json_object *top, __u64 upto,
 		pthread_mutex_unlock(&cs->mu);
 		return 0;
 	}
+	if (cs->cur->validated && cs->quick_left && n <= CTRL_QUICK_MAX &&
+	    endpoints_only(arr, n))
+		return apply_in_place(cs, arr, n, upto, why, whylen);
 	wk.w = state_dup(cs->cur);
 	if (!wk.w)
 		return -ENOMEM;
-	err = idx_build(&wk.ix[K_VPC], wk.w, K_VPC, wk.w->n_vpcs, n);
-	if (!err)
-		err = idx_build(&wk.ix[K_SUBNET], wk.w, K_SUBNET,
-				wk.w->n_subnets, n);
-	if (!err && n > CTRL_SCAN_MAX)
-		err = idx_build(&wk.ix[K_EP], wk.w, K_EP, wk.w->n_eps, n);
-	for (size_t i = 0; !err && i < n; i++) {
-		bool skipped;
-
-		err = change_one(&wk, json_object_array_get_idx(arr, i), i,
-				 since, upto, why, whylen, &skipped);
-		applied += !err && !skipped;
-	}
-	for (int k = 0; k < 3; k++)
-		free(wk.ix[k].slot);
+	err = run_changes(&wk, arr, n, since, upto, why, whylen, &applied);
 	if (!err) {
 		err = validate_work(cs, &wk, err_v, sizeof(err_v));
 		wk.w->revision = upto;
@@ -1152,34 +1366,26 @@ static int apply_changes(struct ctrl_source *cs, json_object *top, __u64 upto,
 		free(wk.gone);
 		return err;
 	}
-	pr_info("revision %llu from %s: %zu changes applied (%zu VPCs, %zu "
-		"subnets, %zu endpoints, %zu services)",
-		(unsigned long long)upto, cur_url(cs), applied, wk.w->n_vpcs,
-		wk.w->n_subnets, wk.w->n_eps, wk.w->n_svcs);
-	if (wk.n_gone) {
-		pthread_mutex_lock(&cs->mu);
-		err = gone_add(cs, wk.gone, wk.n_gone);
-		pthread_mutex_unlock(&cs->mu);
-		if (err)
-			pr_warn("out of memory noting %zu deleted endpoints: "
-				"their learned entries age out instead",
-				wk.n_gone);
-	}
+	changes_done(cs, &wk, upto, applied, wk.w);
 	free(wk.gone);
 	return install(cs, wk.w, false, applied);
 }
 
 /* ---- snapshot and long-poll ------------------------------------------ */
 
+/* A snapshot: the document as text (json) or already parsed (doc). */
 static int take_snapshot(struct ctrl_source *cs, const char *json, size_t len,
-			 const char *reason, char *why, size_t whylen)
+			 json_object *doc, const char *reason, char *why,
+			 size_t whylen)
 {
 	char err_v[XVPC_STATE_ERR_LEN];
 	struct xvpc_state *st;
 	int err;
 
-	err = xvpc_state_parse(json, len, cs->node_ip, &st, err_v,
-			       sizeof(err_v));
+	err = doc ? xvpc_state_from_json(doc, cs->node_ip, &st, err_v,
+					 sizeof(err_v))
+		  : xvpc_state_parse(json, len, cs->node_ip, &st, err_v,
+				     sizeof(err_v));
 	if (err) {
 		seterr(why, whylen, "snapshot rejected: %s", err_v);
 		return err;
@@ -1206,35 +1412,27 @@ static int do_snapshot(struct ctrl_source *cs, char *why, size_t whylen)
 		return err;
 	if (status != 200)
 		return http_failure(cs, "state", status, why, whylen);
-	return take_snapshot(cs, cs->body.p ? cs->body.p : "", cs->body.n, "",
-			     why, whylen);
+	return take_snapshot(cs, cs->body.p ? cs->body.p : "", cs->body.n, NULL,
+			     "", why, whylen);
 }
 
-static int do_poll(struct ctrl_source *cs, char *why, size_t whylen)
+/*
+ * The body of a 200 answer to a long-poll: a snapshot or changes after
+ * the revision held. Nothing of a bad answer is applied.
+ */
+static int take_answer(struct ctrl_source *cs, const char *body, size_t n,
+		       char *why, size_t whylen)
 {
 	struct pc p = {.why = why, .len = whylen, .where = "answer"};
-	__u64 since = cs->cur->revision, upto;
-	json_tokener *tok = NULL;
+	__u64 since = cs->cur ? cs->cur->revision : 0, upto;
+	json_tokener *tok = cs->tok;
 	json_object *top = NULL, *snap;
-	char path[CTRL_URL_LEN];
-	long status = 0;
 	int err;
 
-	snprintf(path, sizeof(path), "/v1/nodes/%s/state?since=%llu&wait=%u",
-		 cs->node_esc, (unsigned long long)since, cs->wait_s);
-	err = request(cs, path, NULL,
-		      (cs->wait_s + CTRL_SLACK_S) * 1000L + cs->connect_ms,
-		      &status, why, whylen);
-	if (err)
-		return err;
-	if (status != 200)
-		return http_failure(cs, "state", status, why, whylen);
-	tok = json_tokener_new();
-	if (!tok)
-		return -ENOMEM;
-	if (cs->body.n)
-		top = json_tokener_parse_ex(tok, cs->body.p, cs->body.n);
-	if (!top || json_tokener_get_parse_end(tok) != cs->body.n ||
+	json_tokener_reset(tok);
+	if (n)
+		top = json_tokener_parse_ex(tok, body, n);
+	if (!top || json_tokener_get_parse_end(tok) != n ||
 	    json_object_get_type(top) != json_type_object) {
 		seterr(why, whylen, "answer is not a JSON object");
 		err = -EINVAL;
@@ -1248,22 +1446,22 @@ static int do_poll(struct ctrl_source *cs, char *why, size_t whylen)
 		goto out;
 	if (json_object_get_boolean(snap)) {
 		char reason[96];
-		const char *doc;
-		size_t len;
 
-		/* The state document plus "snapshot": hand the document
-		 * to the strict parser without it. */
+		/* The state document plus "snapshot": the state's reader
+		 * takes the document without it (parsed once, strictly). */
 		json_object_object_del(top, "snapshot");
-		doc = json_object_to_json_string_length(
-			top, JSON_C_TO_STRING_PLAIN, &len);
 		snprintf(reason, sizeof(reason),
 			 " (revision %llu too old for it, or this node's VPCs "
 			 "changed)",
 			 (unsigned long long)since);
-		err = take_snapshot(cs, doc, len, reason, why, whylen);
+		err = take_snapshot(cs, NULL, 0, top, reason, why, whylen);
 		goto out;
 	}
 	err = only_fields(&p, top, answer_fields);
+	if (!err && !cs->cur) {
+		seterr(why, whylen, "changes before any snapshot");
+		err = -EINVAL;
+	}
 	if (!err)
 		err = apply_changes(cs, top, upto, why, whylen);
 	if (err == -EINVAL)
@@ -1272,8 +1470,26 @@ static int do_poll(struct ctrl_source *cs, char *why, size_t whylen)
 		cs->want_snapshot = true;
 out:
 	json_object_put(top);
-	json_tokener_free(tok);
 	return err;
+}
+
+static int do_poll(struct ctrl_source *cs, char *why, size_t whylen)
+{
+	char path[CTRL_URL_LEN];
+	long status = 0;
+	int err;
+
+	snprintf(path, sizeof(path), "/v1/nodes/%s/state?since=%llu&wait=%u",
+		 cs->node_esc, (unsigned long long)cs->cur->revision,
+		 cs->wait_s);
+	err = request(cs, path, NULL,
+		      (cs->wait_s + CTRL_SLACK_S) * 1000L + cs->connect_ms,
+		      &status, why, whylen);
+	if (err)
+		return err;
+	if (status != 200)
+		return http_failure(cs, "state", status, why, whylen);
+	return take_answer(cs, cs->body.p, cs->body.n, why, whylen);
 }
 
 /* ---- the thread ------------------------------------------------------ */
@@ -1398,6 +1614,8 @@ static int ctrl_fetch(struct agent_source *s, bool force,
 			pthread_mutex_unlock(&cs->mu);
 			return -ENOMEM;
 		}
+		if (cs->cur_dead)
+			compact(st);
 	}
 	pthread_mutex_unlock(&cs->mu);
 	if (!st)
@@ -1431,6 +1649,9 @@ static void ctrl_destroy(struct agent_source *s)
 	http_body_free(&cs->body);
 	xvpc_state_free(cs->cur);
 	xvpc_state_free(cs->pending);
+	free(cs->cur_ix.slot);
+	if (cs->tok)
+		json_tokener_free(cs->tok);
 	free(cs->gone);
 	if (cs->efd >= 0)
 		close(cs->efd);
@@ -1498,14 +1719,35 @@ static int setup_curl(struct ctrl_source *cs, const char *token)
 	return 0;
 }
 
-int agent_source_ctrl_new(const struct agent_ctrl_opts *o,
-			  struct agent_source **out)
+static int copy_urls(struct ctrl_source *cs, const char *const *urls, int n)
 {
+	cs->urls = calloc(n, sizeof(*cs->urls));
+	if (!cs->urls)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(urls[i]);
+
+		cs->urls[i] = strdup(urls[i]);
+		if (!cs->urls[i])
+			return -ENOMEM;
+		cs->n_urls++;
+		while (len && cs->urls[i][len - 1] == '/')
+			cs->urls[i][--len] = '\0';
+	}
+	return 0;
+}
+
+/* online: with its thread and HTTP client; else fed answers. */
+static int ctrl_new(const struct agent_ctrl_opts *o, bool online,
+		    struct agent_source **out)
+{
+	static const char *const fed_url[] = {"(fed answers)"};
 	struct ctrl_source *cs;
 	int err;
 
-	if (!o->n_urls || !o->node_name || !*o->node_name || !o->token ||
-	    !*o->token || strlen(o->node_name) >= sizeof(cs->node))
+	if ((online && (!o->n_urls || !o->token || !*o->token)) ||
+	    !o->node_name || !*o->node_name ||
+	    strlen(o->node_name) >= sizeof(cs->node))
 		return -EINVAL;
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_rc != CURLE_OK)
@@ -1531,22 +1773,10 @@ int agent_source_ctrl_new(const struct agent_ctrl_opts *o,
 	cs->connect_ms =
 		o->connect_timeout_ms ? o->connect_timeout_ms : CTRL_CONNECT_MS;
 	cs->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : CTRL_RETRY_MAX;
-	cs->registered = o->no_register;
-	cs->urls = calloc(o->n_urls, sizeof(*cs->urls));
-	err = cs->urls ? 0 : -ENOMEM;
-	for (int i = 0; !err && i < o->n_urls; i++) {
-		size_t len = strlen(o->urls[i]);
-
-		cs->urls[i] = strdup(o->urls[i]);
-		if (!cs->urls[i]) {
-			err = -ENOMEM;
-			break;
-		}
-		cs->n_urls++;
-		while (len && cs->urls[i][len - 1] == '/')
-			cs->urls[i][--len] = '\0';
-	}
-	if (!err)
+	cs->registered = o->no_register || !online;
+	err = online || o->n_urls ? copy_urls(cs, o->urls, o->n_urls)
+				  : copy_urls(cs, fed_url, 1);
+	if (!err && online)
 		err = setup_curl(cs, o->token);
 	if (!err) {
 		cs->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1554,6 +1784,14 @@ int agent_source_ctrl_new(const struct agent_ctrl_opts *o,
 			err = -errno;
 	}
 	if (!err) {
+		/* Strict like every state document (a snapshot is one). */
+		cs->tok = json_tokener_new();
+		if (cs->tok)
+			json_tokener_set_flags(cs->tok, JSON_TOKENER_STRICT);
+		else
+			err = -ENOMEM;
+	}
+	if (!err && online) {
 		err = -pthread_create(&cs->thread, NULL, ctrl_main, cs);
 		cs->started = !err;
 	}
@@ -1563,6 +1801,29 @@ int agent_source_ctrl_new(const struct agent_ctrl_opts *o,
 	}
 	*out = &cs->s;
 	return 0;
+}
+
+int agent_source_ctrl_new(const struct agent_ctrl_opts *o,
+			  struct agent_source **out)
+{
+	return ctrl_new(o, true, out);
+}
+
+int agent_source_ctrl_new_fed(const struct agent_ctrl_opts *o,
+			      struct agent_source **out)
+{
+	return ctrl_new(o, false, out);
+}
+
+int agent_source_ctrl_feed(struct agent_source *s, const char *body, size_t len,
+			   char *why, size_t whylen)
+{
+	struct ctrl_source *cs = (struct ctrl_source *)s;
+
+	if (cs->started)
+		return -EBUSY;
+	why[0] = '\0';
+	return take_answer(cs, body, len, why, whylen);
 }
 
 void agent_source_ctrl_stats(struct agent_source *s,

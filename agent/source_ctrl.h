@@ -50,6 +50,18 @@ struct agent_ctrl_stats {
 
 int agent_source_ctrl_new(const struct agent_ctrl_opts *o,
 			  struct agent_source **out);
+/*
+ * For benchmarks and tests: the same source without its thread and without
+ * HTTP (urls and token may be left out). agent_source_ctrl_feed() hands it
+ * the body of a long-poll answer as if it had just arrived (a snapshot
+ * answer first): it goes through exactly what the thread does with it, and
+ * fetch then returns the new state. Returns 0, or -errno with a message in
+ * why (nothing of the answer applied); -EBUSY on a source with its thread.
+ */
+int agent_source_ctrl_new_fed(const struct agent_ctrl_opts *o,
+			      struct agent_source **out);
+int agent_source_ctrl_feed(struct agent_source *s, const char *body, size_t len,
+			   char *why, size_t whylen);
 /* A consistent copy of the counters (s must be a controller source). */
 void agent_source_ctrl_stats(struct agent_source *s,
 			     struct agent_ctrl_stats *out);

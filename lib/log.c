@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -43,23 +44,45 @@ int xvpc_log_parse_level(const char *s)
 	return -EINVAL;
 }
 
+/* One write per line: lines of concurrent threads do not mix, and a line
+ * costs one system call (stderr is unbuffered). */
 static void vlog(enum xvpc_log_level level, const char *fmt, va_list ap)
 {
+	char line[1024], *p = line, *big = NULL;
 	struct timespec ts;
 	struct tm tm;
-	char stamp[32];
-	size_t len = strlen(fmt);
+	int head, n;
+	va_list aq;
 
 	if (level > cur_level)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ %s %s: ", stamp, ts.tv_nsec / 1000000,
-		level_names[level], log_ident);
-	vfprintf(stderr, fmt, ap);
-	if (!len || fmt[len - 1] != '\n')
-		fputc('\n', stderr);
+	head = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	head += snprintf(line + head, sizeof(line) - head,
+			 ".%03ldZ %s %s: ", ts.tv_nsec / 1000000,
+			 level_names[level], log_ident);
+	va_copy(aq, ap);
+	n = vsnprintf(line + head, sizeof(line) - head, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		return;
+	if ((size_t)(head + n + 1) >= sizeof(line)) {
+		/* A long message: the whole of it, from the heap. */
+		big = malloc(head + n + 2);
+		if (big) {
+			memcpy(big, line, head);
+			vsnprintf(big + head, n + 1, fmt, ap);
+			p = big;
+		} else {
+			n = sizeof(line) - head - 2; /* cut */
+		}
+	}
+	n += head;
+	if (!n || p[n - 1] != '\n')
+		p[n++] = '\n';
+	fwrite(p, 1, n, stderr);
+	free(big);
 }
 
 void xvpc_log(enum xvpc_log_level level, const char *fmt, ...)

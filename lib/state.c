@@ -1522,50 +1522,18 @@ static int parse_array(struct pctx *p, struct json_object *top,
 	return 0;
 }
 
-int xvpc_state_parse(const char *json, size_t len, __be32 node_ip,
-		     struct xvpc_state **out, char *err, size_t errlen)
+int xvpc_state_from_json(struct json_object *top, __be32 node_ip,
+			 struct xvpc_state **out, char *err, size_t errlen)
 {
 	struct pctx p = {.err = err, .errlen = errlen};
-	struct json_tokener *tok;
-	struct json_object *top = NULL, *rev;
+	struct json_object *rev;
 	struct xvpc_state *st;
-	enum json_tokener_error jerr;
 	int ret;
 
-	if (len > INT32_MAX) {
-		seterr(err, errlen, "state: document too large");
-		return -EFBIG;
-	}
 	st = xvpc_state_new();
-	tok = json_tokener_new();
-	if (!st || !tok) {
-		ret = -ENOMEM;
+	if (!st) {
 		seterr(err, errlen, "out of memory");
-		goto out;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	top = json_tokener_parse_ex(tok, json, (int)len);
-	jerr = json_tokener_get_error(tok);
-	if (!top || jerr != json_tokener_success) {
-		ret = -EINVAL;
-		seterr(err, errlen, "state: not valid JSON at offset %zu: %s",
-		       json_tokener_get_parse_end(tok),
-		       jerr == json_tokener_continue
-			       ? "unexpected end of document"
-			       : json_tokener_error_desc(jerr));
-		goto out;
-	}
-	/* Only whitespace may follow the document. */
-	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-		if (json[i] != ' ' && json[i] != '\n' && json[i] != '\t' &&
-		    json[i] != '\r' && json[i] != '\0') {
-			ret = -EINVAL;
-			seterr(err, errlen,
-			       "state: trailing data at offset %zu after the "
-			       "document",
-			       i);
-			goto out;
-		}
+		return -ENOMEM;
 	}
 	snprintf(p.where, sizeof(p.where), "state");
 	if (json_object_get_type(top) != json_type_object) {
@@ -1610,10 +1578,57 @@ int xvpc_state_parse(const char *json, size_t len, __be32 node_ip,
 		st = NULL;
 	}
 out:
+	xvpc_state_free(st);
+	return ret;
+}
+
+int xvpc_state_parse(const char *json, size_t len, __be32 node_ip,
+		     struct xvpc_state **out, char *err, size_t errlen)
+{
+	struct json_tokener *tok;
+	struct json_object *top = NULL;
+	enum json_tokener_error jerr;
+	int ret;
+
+	if (len > INT32_MAX) {
+		seterr(err, errlen, "state: document too large");
+		return -EFBIG;
+	}
+	tok = json_tokener_new();
+	if (!tok) {
+		ret = -ENOMEM;
+		seterr(err, errlen, "out of memory");
+		goto out;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	top = json_tokener_parse_ex(tok, json, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (!top || jerr != json_tokener_success) {
+		ret = -EINVAL;
+		seterr(err, errlen, "state: not valid JSON at offset %zu: %s",
+		       json_tokener_get_parse_end(tok),
+		       jerr == json_tokener_continue
+			       ? "unexpected end of document"
+			       : json_tokener_error_desc(jerr));
+		goto out;
+	}
+	/* Only whitespace may follow the document. */
+	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+		if (json[i] != ' ' && json[i] != '\n' && json[i] != '\t' &&
+		    json[i] != '\r' && json[i] != '\0') {
+			ret = -EINVAL;
+			seterr(err, errlen,
+			       "state: trailing data at offset %zu after the "
+			       "document",
+			       i);
+			goto out;
+		}
+	}
+	ret = xvpc_state_from_json(top, node_ip, out, err, errlen);
+out:
 	json_object_put(top);
 	if (tok)
 		json_tokener_free(tok);
-	xvpc_state_free(st);
 	return ret;
 }
 

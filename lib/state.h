@@ -158,6 +158,10 @@ const char *xvpc_json_unknown_field(struct json_object *o,
 
 int xvpc_state_parse(const char *json, size_t len, __be32 node_ip,
 		     struct xvpc_state **out, char *err, size_t errlen);
+/* Same, from a document already parsed (strictly: JSON_TOKENER_STRICT, as
+ * xvpc_state_parse does); top is only read. */
+int xvpc_state_from_json(struct json_object *top, __be32 node_ip,
+			 struct xvpc_state **out, char *err, size_t errlen);
 /* Same, from a file; -errno with a message when it cannot be read. */
 int xvpc_state_parse_file(const char *path, __be32 node_ip,
 			  struct xvpc_state **out, char *err, size_t errlen);

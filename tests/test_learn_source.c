@@ -61,6 +61,7 @@ struct fake {
 	struct MHD_Daemon *d;
 	uint16_t port;
 	int polls;
+	bool s1_seen; /* __atomic: the test has the snapshot's state */
 };
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
@@ -94,6 +95,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	} else if (!since) {
 		body = SNAPSHOT;
 	} else if (!strcmp(since, "10")) {
+		/* Once the test has the snapshot's state: the source hands
+		 * over only the newest state it has. Bounded (5 s). */
+		for (int i = 0; i < 5000 &&
+				!__atomic_load_n(&f->s1_seen, __ATOMIC_ACQUIRE);
+		     i++)
+			usleep(1000);
 		body = CHANGES;
 	} else {
 		/* Nothing new: a short long-poll. */
@@ -160,6 +167,7 @@ static void test_learn_changes(void **unused)
 	ok = !agent_source_ctrl_new(&o, &src);
 	if (ok)
 		s1 = next_state(src, 10);
+	__atomic_store_n(&f.s1_seen, true, __ATOMIC_RELEASE);
 	if (s1 && (s2 = next_state(src, 15)) && src->ops->take_gone)
 		n_gone = src->ops->take_gone(src, &gone);
 	agent_source_destroy(src);

@@ -653,15 +653,34 @@ static void add_learned(struct fixture *f)
 	}
 }
 
+/* Deletes anywhere, of the last one, adds (appended): what moves the
+ * common suffix of the quick path's window, step after step. */
+static void prop_step_deletes(struct prop *p)
+{
+	unsigned int r = prop_rand(p) % 100;
+
+	if (p->n > 60 || (p->n > 20 && r < 45)) {
+		prop_del(p);
+	} else if (p->n > 20 && r < 70) {
+		__u32 h = ntohl(p->eps[p->n - 1].ip);
+
+		p->used[((h >> 8) & 0xff) - 1][h & 0xff] = 0;
+		p->n--;
+	} else {
+		prop_add(p, false);
+	}
+}
+
 /*
  * Random change sequences: the agent's reconciler with its cache (the quick
  * path whenever it applies) gives after every step exactly the maps that a
  * full reconcile without a cache gives from the same start.
  */
-static void test_quick_matches_full(void **state)
+static void quick_matches_full(struct fixture *f, unsigned int seed,
+			       void (*next)(struct prop *p))
 {
-	struct fixture *f = *state, g = {0};
-	struct prop p = {.seed = 7, .gw_mac_last = 1};
+	struct fixture g = {0};
+	struct prop p = {.seed = seed, .gw_mac_last = 1};
 	struct xvpc_rc_result res;
 	int quick = 0;
 
@@ -685,13 +704,29 @@ static void test_quick_matches_full(void **state)
 		maps_equal(f, &g);
 		maps_equal(&g, f);
 		xvpc_state_free(st);
-		prop_step(&p);
+		next(&p);
 	}
 	assert_true(quick > 200);
 	xvpc_rc_cache_free(f->env.cache);
 	f->env.cache = NULL;
 	for (int i = 0; i < XVPC_RC__COUNT; i++)
 		xvpc_mapbe_destroy(g.maps.m[i]);
+}
+
+static void test_quick_matches_full(void **state)
+{
+	quick_matches_full(*state, 7, prop_step);
+}
+
+/* The same with deletes that shift the rest of the endpoints. */
+static void test_quick_deletes_match_full(void **state)
+{
+	for (unsigned int seed = 1; seed <= 4; seed++) {
+		quick_matches_full(*state, seed, prop_step_deletes);
+		/* Next seed: from empty maps again. */
+		teardown(state);
+		assert_int_equal(setup(state), 0);
+	}
 }
 
 int main(void)
@@ -717,6 +752,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_after_full,
 						setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_quick_deletes_match_full,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quick_matches_full, setup,
 						teardown),
 		cmocka_unit_test(test_mem_backend),
