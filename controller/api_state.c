@@ -30,12 +30,10 @@
  * longer reaches back to REV, the answer is a full snapshot. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "api_priv.h"
@@ -1350,6 +1348,7 @@ void api_live_nodes(struct api *api, long long within_ms,
 
 void api_seen_free(struct api *api)
 {
+	api_wake_fini(api);
 	share_free(api);
 	for (size_t i = 0; i < API_SEEN_SLOTS; i++) {
 		struct api_seen *s = api->seen[i], *next;
@@ -1365,20 +1364,6 @@ void api_seen_free(struct api *api)
 static long long min_ll(long long a, long long b)
 {
 	return a < b ? a : b;
-}
-
-/* The client closed its end (an agent killed mid-poll): the kernel has
- * its FIN or RST. fd <= 0: unknown, never gone. */
-static bool client_gone(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-	char b;
-
-	if (fd <= 0 || poll(&p, 1, 0) <= 0)
-		return false;
-	if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
-		return true;
-	return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 /* The answer of changes (the shared one, or arr's), offered to the polls
@@ -1437,6 +1422,11 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	long long deadline;
 	/* A parked poll looks at its client at least every second. */
 	int every = min_ll(api->seen_every_ms ?: API_SEEN_EVERY_MS, 1000);
+	struct api_park pk = {
+		.node = c->param,
+		.every_ms = every,
+		.client_fd = r->client_fd,
+	};
 	char key[128];
 	int err;
 
@@ -1470,6 +1460,7 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	if (since > store_revision(api->store))
 		store_wait(api->store, since - 1, 1000);
 	deadline = now_ms() + (long long)wait * 1000;
+	pk.deadline_ms = deadline;
 	arr = json_object_new_array();
 	/* A parked poll keeps its node alive. */
 	node_seen(api, c->param, 1);
@@ -1510,16 +1501,17 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		left = deadline - now_ms();
 		if (json_object_array_length(arr) || left <= 0 || api->stopping)
 			break;
-		/* Nothing for this node up to upto: sleep until the revision
-		 * moves past it (the store's condition variable); the bound
-		 * only covers a shutdown racing with this check. */
+		/* Nothing for this node up to upto: park until a change
+		 * concerns it (api_wake.c), then look again. */
 		since = upto;
-		if (client_gone(r->client_fd)) {
+		pk.since = upto;
+		pk.vpcs = nv.vpcs.v;
+		pk.n_vpcs = nv.vpcs.n;
+		if (api_client_gone(r->client_fd) || api_park(api, &pk)) {
 			pr_info("node %s: its agent left a parked poll",
 				c->param);
 			break;
 		}
-		store_wait(api->store, upto, (int)min_ll(left, every));
 	}
 	node_seen(api, c->param, -1);
 	feed_free(&f);

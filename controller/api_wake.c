@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Parked state long-polls and the changes that concern them.
+ *
+ * A long-poll (GET /v1/nodes/{name}/state?since=&wait=) that finds nothing
+ * for its node parks here with what it is interested in: its node's name
+ * and the VPCs the node gets. One thread per api (the dispatcher, started
+ * with the first parked poll) follows the store's change feed and, per
+ * window of new revisions, works out what the window touches:
+ *
+ *   VPCs      of every vpc/, subnet/, port/ and lb/ record changed (old
+ *             and new value): the polls of nodes that get one of them;
+ *   nodes     named by a changed np/<node>/ or gw/<node>/ index record or
+ *             a changed port's node (old and new): those nodes' polls,
+ *             since the set of VPCs they get may change (a port created
+ *             on a node new to its VPC, a port moved between nodes);
+ *   everyone  a node/ record created, deleted or given another underlay
+ *             address (every state lists the nodes), a public load
+ *             balancer's lbp/ record (its VPC goes to every node), a
+ *             value that does not parse, or a feed that no longer reaches
+ *             back (then every poll looks for itself).
+ *
+ * and wakes only those polls; the rest sleep on. Nothing else in the feed
+ * (tenants, indexes by VPC, ids, idempotency records, the leader's status
+ * updates of node records) is in any node's state. A woken poll computes
+ * its answer itself (api_state.c), so a spurious wake costs time, never
+ * correctness; what must not happen is a missed one: a poll parks only if
+ * the dispatcher has not yet gone past the revision the poll has looked
+ * at (else it looks again first).
+ *
+ * A parked poll also wakes every `every` ms to look at its client socket
+ * (an agent killed mid-poll: its node must go down) and at its deadline.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "api_priv.h"
+#include "log.h"
+
+#define WAKE_IDLE_MS 1000 /* the dispatcher looks at its quit flag */
+
+struct api_waiter {
+	struct api_waiter *prev, *next;
+	const char *node;
+	const uint32_t *vpcs;
+	size_t n_vpcs;
+	pthread_cond_t cond;
+	bool woken;
+};
+
+struct api_waker {
+	struct api *api;
+	pthread_t th;
+	pthread_mutex_t mu;
+	struct api_waiter *head;
+	uint64_t dispatched; /* windows up to this revision are dispatched */
+	bool quit, stopping;
+	struct api_wake_stats stats;
+};
+
+/* Lazy creation of api->waker. */
+static pthread_mutex_t waker_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* What one window touches. */
+struct wake_set {
+	uint32_t *vpcs;
+	size_t n_vpcs, cap_vpcs;
+	char **nodes;
+	size_t n_nodes, cap_nodes;
+	bool all;
+};
+
+/* One change, copied out of the feed (its callback runs under the store's
+ * lock: parse after). */
+struct wake_chg {
+	char *key, *old_val, *new_val;
+};
+
+struct wake_feed {
+	struct wake_chg *c;
+	size_t n, cap;
+	int err;
+};
+
+static bool has_prefix(const char *s, const char *p)
+{
+	return !strncmp(s, p, strlen(p));
+}
+
+static void *grow(void *p, size_t *cap, size_t n, size_t size)
+{
+	size_t c;
+	void *q;
+
+	if (n < *cap)
+		return p;
+	c = *cap ? *cap * 2 : 16;
+	q = realloc(p, c * size);
+	if (q)
+		*cap = c;
+	return q;
+}
+
+static int set_vpc(struct wake_set *s, uint32_t vpc)
+{
+	uint32_t *p;
+
+	for (size_t i = 0; i < s->n_vpcs; i++)
+		if (s->vpcs[i] == vpc)
+			return 0;
+	p = grow(s->vpcs, &s->cap_vpcs, s->n_vpcs, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	s->vpcs = p;
+	s->vpcs[s->n_vpcs++] = vpc;
+	return 0;
+}
+
+static int set_node(struct wake_set *s, const char *name, size_t len)
+{
+	char **p;
+
+	for (size_t i = 0; i < s->n_nodes; i++)
+		if (!strncmp(s->nodes[i], name, len) && !s->nodes[i][len])
+			return 0;
+	p = grow(s->nodes, &s->cap_nodes, s->n_nodes, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	s->nodes = p;
+	s->nodes[s->n_nodes] = strndup(name, len);
+	if (!s->nodes[s->n_nodes])
+		return -ENOMEM;
+	s->n_nodes++;
+	return 0;
+}
+
+static void set_free(struct wake_set *s)
+{
+	for (size_t i = 0; i < s->n_nodes; i++)
+		free(s->nodes[i]);
+	free(s->nodes);
+	free(s->vpcs);
+	memset(s, 0, sizeof(*s));
+}
+
+static int copy_cb(const struct store_change *sc, void *arg)
+{
+	struct wake_feed *f = arg;
+	struct wake_chg *c = grow(f->c, &f->cap, f->n, sizeof(*c));
+
+	if (!c) {
+		f->err = -ENOMEM;
+		return 1;
+	}
+	f->c = c;
+	c = &f->c[f->n++];
+	c->key = strdup(sc->key);
+	c->old_val = sc->old_val ? strdup(sc->old_val) : NULL;
+	c->new_val = sc->new_val ? strdup(sc->new_val) : NULL;
+	if (!c->key || (sc->old_val && !c->old_val) ||
+	    (sc->new_val && !c->new_val)) {
+		f->err = -ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+static void wake_feed_free(struct wake_feed *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->c[i].key);
+		free(f->c[i].old_val);
+		free(f->c[i].new_val);
+	}
+	free(f->c);
+	memset(f, 0, sizeof(*f));
+}
+
+/* One value of a vpc/, subnet/, port/ or lb/ record: its VPC (field
+ * idf) and, for a port, its node. A value that does not parse: all. */
+static int touch_val(struct wake_set *s, const char *val, const char *idf,
+		     bool port)
+{
+	json_object *o;
+	const char *node;
+	int err;
+
+	if (!val)
+		return 0;
+	o = json_tokener_parse(val);
+	if (!o) {
+		s->all = true;
+		return 0;
+	}
+	err = set_vpc(s, api_int(o, idf));
+	node = port ? api_str(o, "node") : NULL;
+	if (!err && node)
+		err = set_node(s, node, strlen(node));
+	json_object_put(o);
+	return err;
+}
+
+/* A node record whose underlay address stays (the leader's status):
+ * nobody's state changes. */
+static bool same_ip(const struct wake_chg *c)
+{
+	json_object *o, *n;
+	bool same;
+
+	if (!c->old_val || !c->new_val)
+		return false;
+	o = json_tokener_parse(c->old_val);
+	n = json_tokener_parse(c->new_val);
+	same = o && n && api_str(o, "ip") && api_str(n, "ip") &&
+	       !strcmp(api_str(o, "ip"), api_str(n, "ip"));
+	json_object_put(o);
+	json_object_put(n);
+	return same;
+}
+
+static int touch(struct wake_set *s, const struct wake_chg *c)
+{
+	const char *k = c->key, *name, *slash;
+	const char *idf = has_prefix(k, "vpc/") ? "id" : "vpc";
+
+	if (has_prefix(k, "node/")) {
+		s->all = s->all || !same_ip(c);
+	} else if (has_prefix(k, API_LB_PUBLIC_PREFIX)) {
+		s->all = true;
+	} else if (has_prefix(k, "np/") || has_prefix(k, "gw/")) {
+		name = k + 3;
+		slash = strchr(name, '/');
+		return set_node(s, name,
+				slash ? (size_t)(slash - name) : strlen(name));
+	} else if (has_prefix(k, "vpc/") || has_prefix(k, "subnet/") ||
+		   has_prefix(k, "port/") || has_prefix(k, "lb/")) {
+		bool port = has_prefix(k, "port/");
+
+		return touch_val(s, c->old_val, idf, port)
+			       ?: touch_val(s, c->new_val, idf, port);
+	}
+	return 0;
+}
+
+static bool interested(const struct api_waiter *w, const struct wake_set *s)
+{
+	if (s->all)
+		return true;
+	for (size_t i = 0; i < s->n_nodes; i++)
+		if (!strcmp(s->nodes[i], w->node))
+			return true;
+	for (size_t i = 0; i < s->n_vpcs; i++)
+		for (size_t k = 0; k < w->n_vpcs; k++)
+			if (w->vpcs[k] == s->vpcs[i])
+				return true;
+	return false;
+}
+
+/* Wakes the polls that s concerns; the window up to upto is done. */
+static void dispatch(struct api_waker *wk, const struct wake_set *s,
+		     uint64_t upto)
+{
+	pthread_mutex_lock(&wk->mu);
+	for (struct api_waiter *w = wk->head; w; w = w->next) {
+		if (w->woken || !interested(w, s))
+			continue;
+		w->woken = true;
+		wk->stats.woken++;
+		pthread_cond_signal(&w->cond);
+	}
+	if (upto > wk->dispatched)
+		wk->dispatched = upto;
+	wk->stats.dispatched = wk->dispatched;
+	wk->stats.windows++;
+	pthread_mutex_unlock(&wk->mu);
+}
+
+/* The window (from, ...]: what it touches in *s, its end in *upto. */
+static void window(struct api *api, uint64_t from, uint64_t rev,
+		   struct wake_set *s, uint64_t *upto)
+{
+	struct wake_feed f = {0};
+	int err;
+
+	err = store_changes(api->store, from, copy_cb, &f, upto);
+	if (err || f.err) {
+		/* -ERANGE (the feed moved on), no memory: everyone looks. */
+		s->all = true;
+		*upto = rev;
+	}
+	for (size_t i = 0; !s->all && i < f.n; i++)
+		if (touch(s, &f.c[i]))
+			s->all = true;
+	wake_feed_free(&f);
+}
+
+static void stop_all(struct api_waker *wk)
+{
+	pthread_mutex_lock(&wk->mu);
+	wk->stopping = true;
+	for (struct api_waiter *w = wk->head; w; w = w->next) {
+		w->woken = true;
+		pthread_cond_signal(&w->cond);
+	}
+	pthread_mutex_unlock(&wk->mu);
+}
+
+static void *waker_main(void *arg)
+{
+	struct api_waker *wk = arg;
+	struct api *api = wk->api;
+	uint64_t from = wk->dispatched;
+
+	for (;;) {
+		struct wake_set s = {0};
+		uint64_t rev, upto = 0;
+		bool quit;
+
+		rev = store_wait(api->store, from, WAKE_IDLE_MS);
+		pthread_mutex_lock(&wk->mu);
+		quit = wk->quit;
+		pthread_mutex_unlock(&wk->mu);
+		if (api->stopping || quit)
+			stop_all(wk);
+		if (quit)
+			break;
+		if (rev <= from)
+			continue;
+		window(api, from, rev, &s, &upto);
+		dispatch(wk, &s, upto);
+		set_free(&s);
+		from = upto;
+	}
+	return NULL;
+}
+
+/* api->waker, started if need be; NULL when it cannot be. */
+static struct api_waker *waker_get(struct api *api)
+{
+	struct api_waker *wk;
+	int err;
+
+	pthread_mutex_lock(&waker_mu);
+	wk = api->waker;
+	if (wk)
+		goto out;
+	wk = calloc(1, sizeof(*wk));
+	if (!wk)
+		goto out;
+	wk->api = api;
+	wk->dispatched = store_revision(api->store);
+	wk->stats.dispatched = wk->dispatched;
+	pthread_mutex_init(&wk->mu, NULL);
+	err = pthread_create(&wk->th, NULL, waker_main, wk);
+	if (err) {
+		pr_warn("api: cannot start the long-poll dispatcher: %s "
+			"(every change wakes every parked poll)",
+			strerror(err));
+		pthread_mutex_destroy(&wk->mu);
+		free(wk);
+		wk = NULL;
+		goto out;
+	}
+	api->waker = wk;
+out:
+	pthread_mutex_unlock(&waker_mu);
+	return wk;
+}
+
+void api_wake_fini(struct api *api)
+{
+	struct api_waker *wk = api->waker;
+
+	if (!wk)
+		return;
+	pthread_mutex_lock(&wk->mu);
+	wk->quit = true;
+	pthread_mutex_unlock(&wk->mu);
+	store_wake_all(api->store);
+	pthread_join(wk->th, NULL);
+	pthread_mutex_destroy(&wk->mu);
+	free(wk);
+	api->waker = NULL;
+}
+
+void api_wake_stats(struct api *api, struct api_wake_stats *st)
+{
+	struct api_waker *wk;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&waker_mu);
+	wk = api->waker;
+	if (wk) {
+		pthread_mutex_lock(&wk->mu);
+		*st = wk->stats;
+		pthread_mutex_unlock(&wk->mu);
+	}
+	pthread_mutex_unlock(&waker_mu);
+}
+
+bool api_client_gone(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+	char b;
+
+	if (fd <= 0 || poll(&p, 1, 0) <= 0)
+		return false;
+	if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
+		return true;
+	return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void abs_time(struct timespec *ts, long long ms)
+{
+	ts->tv_sec = ms / 1000;
+	ts->tv_nsec = (ms % 1000) * 1000000;
+}
+
+/* Without a dispatcher: sleep until the revision moves past since. */
+static int park_plain(struct api *api, uint64_t since, long long deadline,
+		      int every)
+{
+	long long left = deadline - mono_ms();
+
+	store_wait(api->store, since, (int)(left < every ? left : every));
+	return 0;
+}
+
+int api_park(struct api *api, const struct api_park *p)
+{
+	struct api_waker *wk = waker_get(api);
+	struct api_waiter w = {
+		.node = p->node,
+		.vpcs = p->vpcs,
+		.n_vpcs = p->n_vpcs,
+	};
+	pthread_condattr_t ca;
+	int ret = 0;
+
+	if (!wk)
+		return park_plain(api, p->since, p->deadline_ms, p->every_ms);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_lock(&wk->mu);
+	/* Windows after since already dispatched without this poll: it
+	 * looks at them first. */
+	if (wk->dispatched > p->since || wk->stopping)
+		goto out;
+	w.next = wk->head;
+	if (wk->head)
+		wk->head->prev = &w;
+	wk->head = &w;
+	wk->stats.parked++;
+	for (;;) {
+		long long now = mono_ms(), until;
+		struct timespec ts;
+
+		if (w.woken || api->stopping || now >= p->deadline_ms)
+			break;
+		until = now + p->every_ms;
+		if (until > p->deadline_ms)
+			until = p->deadline_ms;
+		abs_time(&ts, until);
+		if (pthread_cond_timedwait(&w.cond, &wk->mu, &ts) != ETIMEDOUT)
+			continue;
+		if (w.woken)
+			break;
+		pthread_mutex_unlock(&wk->mu);
+		if (api_client_gone(p->client_fd))
+			ret = -EPIPE;
+		pthread_mutex_lock(&wk->mu);
+		if (ret)
+			break;
+	}
+	if (w.prev)
+		w.prev->next = w.next;
+	else
+		wk->head = w.next;
+	if (w.next)
+		w.next->prev = w.prev;
+	wk->stats.parked--;
+out:
+	pthread_mutex_unlock(&wk->mu);
+	pthread_cond_destroy(&w.cond);
+	return ret;
+}
