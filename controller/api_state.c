@@ -24,7 +24,8 @@
  * Changes are computed from the store's change feed: per record, the first
  * old value and the last new value in the window, filtered by the node's
  * VPCs, in revision order. When the node's own set of VPCs may have
- * changed (a port bound to or unbound from it, it became or stopped being
+ * changed (a port bound to it in a VPC it did not get at the start of the
+ * window, or its view of then is not known; a port unbound from it; it became or stopped being
  * a gateway, one of its VPCs switched mode, a node record created, deleted
  * or given another ip; not the leader's status updates) or the feed no
  * longer reaches back to REV, the answer is a full snapshot. */
@@ -124,6 +125,10 @@ struct nodeview {
 	struct idset lbonly; /* those it gets only for public services */
 	struct own_port *own;
 	size_t n_own, cap_own;
+	/* The revision at which vpcs, gw, pub, lbonly are exact (0: not
+	 * known): a port created on the node in one of its VPCs after it
+	 * leaves them as they are. */
+	uint64_t rev;
 	int err;
 };
 
@@ -689,7 +694,10 @@ struct feed {
 	char node_prefix[128], gw_prefix[128];
 	struct chg *c;
 	size_t n, cap;
-	struct idset switched; /* VPCs whose mode changed in the window */
+	struct idset switched;	  /* VPCs whose mode changed in the window */
+	struct idset np_new;	  /* VPCs of ports created on the node */
+	const struct idset *vpcs; /* the node's, once known: others skipped */
+	bool foreign;		  /* the window touched a VPC not in vpcs */
 	bool need_snapshot;
 	int err;
 };
@@ -731,13 +739,85 @@ static int note_switch(struct feed *f, const struct store_change *sc)
 	return err;
 }
 
+/* The unsigned integer of a top-level field of a JSON object's text,
+ * without parsing all of it; 0 when absent or not a plain integer (the
+ * caller then knows nothing). */
+static uint32_t peek_u32(const char *s, const char *field)
+{
+	size_t fl = strlen(field);
+	unsigned long v;
+	const char *q;
+	char *end;
+	int depth = 0;
+
+	for (const char *p = s; *p; p++) {
+		if (*p == '{' || *p == '[') {
+			depth++;
+		} else if (*p == '}' || *p == ']') {
+			depth--;
+		} else if (*p == '"') {
+			for (q = p + 1; *q && *q != '"'; q++)
+				if (*q == '\\' && q[1])
+					q++;
+			if (!*q)
+				return 0;
+			if (depth == 1 && (size_t)(q - p - 1) == fl &&
+			    !strncmp(p + 1, field, fl) && q[1] == ':') {
+				if (q[2] < '0' || q[2] > '9')
+					return 0;
+				v = strtoul(q + 2, &end, 10);
+				return (*end == ',' || *end == '}') &&
+						       v <= UINT32_MAX
+					       ? (uint32_t)v
+					       : 0;
+			}
+			p = q;
+		}
+	}
+	return 0;
+}
+
+/* A change of a record of a VPC the node does not get (known from both
+ * values): nothing for it. */
+static bool foreign_change(const struct feed *f, const struct store_change *sc)
+{
+	const char *idf = strncmp(sc->key, "vpc/", 4) ? "vpc" : "id";
+	uint32_t o = sc->old_val ? peek_u32(sc->old_val, idf) : 0;
+	uint32_t n = sc->new_val ? peek_u32(sc->new_val, idf) : 0;
+
+	if ((sc->old_val && !o) || (sc->new_val && !n))
+		return false;
+	return !idset_has(f->vpcs, o) && !idset_has(f->vpcs, n);
+}
+
+/* A port created on the node (its np/ index record): its VPC, or 0. */
+static uint32_t np_created(const struct store_change *sc)
+{
+	json_object *o;
+	uint32_t vpc;
+
+	if (sc->old_val || !sc->new_val)
+		return 0;
+	o = json_tokener_parse(sc->new_val);
+	vpc = o ? api_int(o, "vpc") : 0;
+	json_object_put(o);
+	return vpc;
+}
+
 static int feed_cb(const struct store_change *sc, void *arg)
 {
 	struct feed *f = arg;
+	uint32_t vpc;
 	struct chg *c;
 
 	if (!strncmp(sc->key, "node/", 5) && node_ip_same(sc))
 		return 0;
+	/* Decided once the node's view is known (new_port_only). */
+	if (!strncmp(sc->key, f->node_prefix, f->node_prefix_len) &&
+	    (vpc = np_created(sc))) {
+		f->err = idset_add(&f->np_new, vpc);
+		return f->err ? 1 : 0;
+	}
 	if (!strncmp(sc->key, "node/", 5) ||
 	    !strncmp(sc->key, API_LB_PUBLIC_PREFIX,
 		     strlen(API_LB_PUBLIC_PREFIX)) ||
@@ -749,6 +829,10 @@ static int feed_cb(const struct store_change *sc, void *arg)
 	if (strncmp(sc->key, "vpc/", 4) && strncmp(sc->key, "subnet/", 7) &&
 	    strncmp(sc->key, "port/", 5) && strncmp(sc->key, "lb/", 3))
 		return 0;
+	if (f->vpcs && foreign_change(f, sc)) {
+		f->foreign = true;
+		return 0;
+	}
 	if (!strncmp(sc->key, "vpc/", 4)) {
 		f->err = note_switch(f, sc);
 		if (f->err)
@@ -963,6 +1047,20 @@ static int partial_vpcs(struct api *api, const struct nodeview *nv,
 	return err;
 }
 
+/* The node's ports created in the window are all in VPCs it got (fully)
+ * at the window's start: its set of VPCs stays, no snapshot needed. */
+static bool new_port_only(const struct idset *np_new, const struct nodeview *nv,
+			  uint64_t since)
+{
+	if (!nv->rev || nv->rev > since)
+		return false;
+	for (size_t i = 0; i < np_new->n; i++)
+		if (!idset_has(&nv->vpcs, np_new->v[i]) ||
+		    idset_has(&nv->lbonly, np_new->v[i]))
+			return false;
+	return true;
+}
+
 static bool any_of(const struct idset *a, const struct idset *b)
 {
 	for (size_t i = 0; i < a->n; i++)
@@ -1012,7 +1110,7 @@ static long long now_ms(void)
 struct share_view {
 	struct share_view *next;
 	const struct api *api;
-	uint64_t upto;
+	uint64_t upto, vrev;
 	struct idset vpcs, partial, pub, lbonly;
 	char node[];
 };
@@ -1069,6 +1167,8 @@ static int view_get(const struct api *api, const char *node, uint64_t since,
 	pthread_mutex_lock(&share_mu);
 	v = view_find(api, node);
 	if (v && v->upto == since)
+		nv->rev = v->vrev;
+	if (v && v->upto == since)
 		ret = idset_copy(&nv->vpcs, &v->vpcs)
 			      ?: idset_copy(partial, &v->partial)
 			      ?: idset_copy(&nv->pub, &v->pub)
@@ -1098,6 +1198,9 @@ static void view_put(const struct api *api, const char *node, uint64_t upto,
 	}
 	if (v) {
 		v->upto = 0; /* never a revision a poll starts from */
+		/* Exact at upto if it was at or before: this window changed
+		 * nothing in it (else a snapshot, not here). */
+		v->vrev = nv->rev && nv->rev <= upto ? upto : nv->rev;
 		if (!idset_copy(&v->vpcs, &nv->vpcs) &&
 		    !idset_copy(&v->partial, partial) &&
 		    !idset_copy(&v->pub, &nv->pub) &&
@@ -1371,7 +1474,7 @@ static long long min_ll(long long a, long long b)
  * next poll. Frees nv, partial, arr and shared. */
 static int changes_reply(struct api *api, struct api_ctx *c, uint64_t since,
 			 uint64_t upto, json_object *arr, struct nodeview *nv,
-			 struct idset *partial, char *shared)
+			 struct idset *partial, char *shared, bool foreign)
 {
 	json_object *top = NULL;
 	const char *body = shared;
@@ -1391,7 +1494,9 @@ static int changes_reply(struct api *api, struct api_ctx *c, uint64_t since,
 	}
 	json_object_put(arr);
 	view_put(api, c->param, upto, nv, partial);
-	if (!shared && n && body)
+	/* A window touching a VPC this node does not get: no node that
+	 * gets all the window's VPCs has this answer. */
+	if (!shared && n && body && !foreign)
 		answer_put(api, c->param, since, upto, &nv->vpcs, partial,
 			   body);
 	free(c->resp->body);
@@ -1473,6 +1578,8 @@ int api_node_state(struct api *api, struct api_ctx *c)
 				: NULL;
 		if (shared)
 			break;
+		f.vpcs = viewed ? &nv.vpcs : NULL;
+		f.foreign = false;
 		err = store_changes(api->store, since, feed_cb, &f, &upto);
 		if (err == -ERANGE || f.need_snapshot)
 			break;
@@ -1484,17 +1591,23 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		 * (its ports, its gateway duties, a mode switch) is in the
 		 * next windows and answers a snapshot. */
 		if (!viewed) {
+			uint64_t r0 = store_revision(api->store);
+
 			err = nodeview_load(api, c->param, &nv)
 				      ?: partial_vpcs(api, &nv, &partial);
 			if (err)
 				break;
+			if (store_revision(api->store) == r0)
+				nv.rev = r0;
 			viewed = true;
 		}
-		if (any_of(&f.switched, &nv.vpcs)) {
+		if (any_of(&f.switched, &nv.vpcs) ||
+		    (f.np_new.n && !new_port_only(&f.np_new, &nv, since))) {
 			f.need_snapshot = true;
 			break;
 		}
 		f.switched.n = 0;
+		f.np_new.n = 0;
 		coalesce(&f);
 		node_changes(&f, &nv, &partial, &ni, arr);
 		feed_free(&f);
@@ -1516,6 +1629,7 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	node_seen(api, c->param, -1);
 	feed_free(&f);
 	free(f.switched.v);
+	free(f.np_new.v);
 	ni_free(&ni);
 	if (!shared && (err == -ERANGE || f.need_snapshot)) {
 		json_object_put(arr);
@@ -1530,5 +1644,6 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		free(partial.v);
 		return api_fail_store(c, err);
 	}
-	return changes_reply(api, c, since, upto, arr, &nv, &partial, shared);
+	return changes_reply(api, c, since, upto, arr, &nv, &partial, shared,
+			     f.foreign);
 }

@@ -42,10 +42,12 @@
 #include "log.h"
 
 #define WAKE_IDLE_MS 1000 /* the dispatcher looks at its quit flag */
+#define WAKE_BITS    1024 /* of the filter of a window's VPCs and nodes */
 
 struct api_waiter {
 	struct api_waiter *prev, *next;
 	const char *node;
+	uint32_t node_hash;
 	const uint32_t *vpcs;
 	size_t n_vpcs;
 	pthread_cond_t cond;
@@ -65,8 +67,10 @@ struct api_waker {
 /* Lazy creation of api->waker. */
 static pthread_mutex_t waker_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* What one window touches. */
+/* What one window touches; bits: a filter of those VPC ids and node
+ * name hashes (a waiter whose bits are all clear is not concerned). */
 struct wake_set {
+	uint64_t bits[WAKE_BITS / 64];
 	uint32_t *vpcs;
 	size_t n_vpcs, cap_vpcs;
 	char **nodes;
@@ -85,6 +89,25 @@ struct wake_feed {
 	size_t n, cap;
 	int err;
 };
+
+static uint32_t name_hash(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len && s[i]; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h;
+}
+
+static void bit_set(struct wake_set *s, uint32_t v)
+{
+	s->bits[v % WAKE_BITS / 64] |= 1ull << (v % 64);
+}
+
+static bool bit_has(const struct wake_set *s, uint32_t v)
+{
+	return s->bits[v % WAKE_BITS / 64] & (1ull << (v % 64));
+}
 
 static bool has_prefix(const char *s, const char *p)
 {
@@ -117,6 +140,7 @@ static int set_vpc(struct wake_set *s, uint32_t vpc)
 		return -ENOMEM;
 	s->vpcs = p;
 	s->vpcs[s->n_vpcs++] = vpc;
+	bit_set(s, vpc);
 	return 0;
 }
 
@@ -135,6 +159,7 @@ static int set_node(struct wake_set *s, const char *name, size_t len)
 	if (!s->nodes[s->n_nodes])
 		return -ENOMEM;
 	s->n_nodes++;
+	bit_set(s, name_hash(name, len));
 	return 0;
 }
 
@@ -250,13 +275,17 @@ static bool interested(const struct api_waiter *w, const struct wake_set *s)
 {
 	if (s->all)
 		return true;
-	for (size_t i = 0; i < s->n_nodes; i++)
-		if (!strcmp(s->nodes[i], w->node))
-			return true;
-	for (size_t i = 0; i < s->n_vpcs; i++)
-		for (size_t k = 0; k < w->n_vpcs; k++)
+	if (bit_has(s, w->node_hash))
+		for (size_t i = 0; i < s->n_nodes; i++)
+			if (!strcmp(s->nodes[i], w->node))
+				return true;
+	for (size_t k = 0; k < w->n_vpcs; k++) {
+		if (!bit_has(s, w->vpcs[k]))
+			continue;
+		for (size_t i = 0; i < s->n_vpcs; i++)
 			if (w->vpcs[k] == s->vpcs[i])
 				return true;
+	}
 	return false;
 }
 
@@ -443,6 +472,7 @@ int api_park(struct api *api, const struct api_park *p)
 	struct api_waker *wk = waker_get(api);
 	struct api_waiter w = {
 		.node = p->node,
+		.node_hash = name_hash(p->node, strlen(p->node)),
 		.vpcs = p->vpcs,
 		.n_vpcs = p->n_vpcs,
 	};

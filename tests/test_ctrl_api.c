@@ -766,6 +766,79 @@ static json_object *changes_of(const char *node, int64_t rev, char **txt)
 }
 
 /*
+ * A port created on a node in a VPC it already gets answers its poll with
+ * the change (the endpoint, with its interface), not a snapshot; one in a
+ * VPC new to the node answers a snapshot holding that VPC.
+ */
+static void test_state_own_port_change(void **state)
+{
+	json_object *o, *c;
+	int64_t va, vb, sa, sb, rev;
+	char body[192], *txt;
+
+	(void)state;
+	va = create("/v1/vpcs", F->ta,
+		    "{\"name\":\"oa\",\"cidr\":\"10.9.0.0/16\"}", 201);
+	snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"10.9.1.0/24\"}",
+		 (long long)va);
+	sa = create("/v1/subnets", F->ta, body, 201);
+	vb = create("/v1/vpcs", F->ta,
+		    "{\"name\":\"ob\",\"cidr\":\"10.10.0.0/16\"}", 201);
+	snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"10.10.1.0/24\"}",
+		 (long long)vb);
+	sb = create("/v1/subnets", F->ta, body, 201);
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"node\":\"n1\",\"ifname\":\"o0\"}",
+		 (long long)sa);
+	create("/v1/ports", F->ta, body, 201);
+	/* A changes answer (a port of A on n2) keeps n1's view. */
+	rev = node_revision("n1");
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"node\":\"n2\",\"ifname\":\"o1\"}",
+		 (long long)sa);
+	create("/v1/ports", F->ta, body, 201);
+	o = changes_of("n1", rev, &txt);
+	free(txt);
+	assert_false(
+		json_object_get_boolean(json_object_object_get(o, "snapshot")));
+	rev = iget(o, "revision");
+	json_object_put(o);
+
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"ip\":\"10.9.1.40\",\"node\":\"n1\","
+		 "\"ifname\":\"o2\"}",
+		 (long long)sa);
+	create("/v1/ports", F->ta, body, 201);
+	o = changes_of("n1", rev, &txt);
+	free(txt);
+	assert_false(
+		json_object_get_boolean(json_object_object_get(o, "snapshot")));
+	c = change_at(o, 0);
+	assert_non_null(c);
+	assert_string_equal(sget(c, "op"), "put");
+	assert_string_equal(sget(json_object_object_get(c, "object"), "ip"),
+			    "10.9.1.40");
+	assert_string_equal(sget(json_object_object_get(c, "object"), "ifname"),
+			    "o2");
+	assert_null(change_at(o, 1));
+	rev = iget(o, "revision");
+	json_object_put(o);
+
+	/* B is new to n1: a snapshot with both VPCs. */
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"node\":\"n1\",\"ifname\":\"o3\"}",
+		 (long long)sb);
+	create("/v1/ports", F->ta, body, 201);
+	o = changes_of("n1", rev, &txt);
+	free(txt);
+	assert_true(
+		json_object_get_boolean(json_object_object_get(o, "snapshot")));
+	assert_true(has_vpc(o, va));
+	assert_true(has_vpc(o, vb));
+	json_object_put(o);
+}
+
+/*
  * Polls from the same revision share one answer when they may (nodes that
  * get the VPC and own none of the changed ports), and only then: the owner
  * of a new port gets its snapshot, a node of another VPC nothing; the next
@@ -990,6 +1063,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_wake_lists, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_state_own_port_change,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_ports, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_restart_recovery, setup,
