@@ -143,7 +143,8 @@ int api_node_entitled(struct api *api, const char *node, uint32_t **ids,
 /* A state long-poll that found nothing for its node up to since parks
  * (api_wake.c) until a change concerns it: one of its VPCs, its node's
  * indexes or ports, or every node. Returns 0 when it should look again
- * (a change, the deadline, every_ms passed, or the server stopping),
+ * (a change, the deadline, every_ms passed, or the server stopping;
+ * p->clean then says from where),
  * -EPIPE when its client has closed the connection. */
 struct api_park {
 	const char *node;
@@ -153,8 +154,11 @@ struct api_park {
 	long long deadline_ms; /* CLOCK_MONOTONIC */
 	int every_ms;	       /* look at the client this often */
 	int client_fd;
+	/* Out: the changes up to here hold nothing for the node (the poll
+	 * may look from there on). */
+	uint64_t clean;
 };
-int api_park(struct api *api, const struct api_park *p);
+int api_park(struct api *api, struct api_park *p);
 /* Stops the dispatcher (api_fini). */
 void api_wake_fini(struct api *api);
 /* The client closed its end (an agent killed mid-poll): the kernel has its

@@ -1625,6 +1625,8 @@ int api_node_state(struct api *api, struct api_ctx *c)
 				c->param);
 			break;
 		}
+		if (pk.clean > since)
+			since = pk.clean;
 	}
 	node_seen(api, c->param, -1);
 	feed_free(&f);

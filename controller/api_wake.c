@@ -50,6 +50,7 @@ struct api_waiter {
 	uint32_t node_hash;
 	const uint32_t *vpcs;
 	size_t n_vpcs;
+	uint64_t clean; /* no change up to here concerns it */
 	pthread_cond_t cond;
 	bool woken;
 };
@@ -289,14 +290,22 @@ static bool interested(const struct api_waiter *w, const struct wake_set *s)
 	return false;
 }
 
-/* Wakes the polls that s concerns; the window up to upto is done. */
+/* Wakes the polls that s concerns; the window (from, upto] is done. The
+ * others know it held nothing for them. */
 static void dispatch(struct api_waker *wk, const struct wake_set *s,
-		     uint64_t upto)
+		     uint64_t from, uint64_t upto)
 {
 	pthread_mutex_lock(&wk->mu);
 	for (struct api_waiter *w = wk->head; w; w = w->next) {
-		if (w->woken || !interested(w, s))
+		if (w->woken)
 			continue;
+		if (!interested(w, s)) {
+			if (upto > w->clean)
+				w->clean = upto;
+			continue;
+		}
+		if (from > w->clean)
+			w->clean = from;
 		w->woken = true;
 		wk->stats.woken++;
 		pthread_cond_signal(&w->cond);
@@ -360,7 +369,7 @@ static void *waker_main(void *arg)
 		if (rev <= from)
 			continue;
 		window(api, from, rev, &s, &upto);
-		dispatch(wk, &s, upto);
+		dispatch(wk, &s, from, upto);
 		set_free(&s);
 		from = upto;
 	}
@@ -467,7 +476,7 @@ static int park_plain(struct api *api, uint64_t since, long long deadline,
 	return 0;
 }
 
-int api_park(struct api *api, const struct api_park *p)
+int api_park(struct api *api, struct api_park *p)
 {
 	struct api_waker *wk = waker_get(api);
 	struct api_waiter w = {
@@ -475,10 +484,12 @@ int api_park(struct api *api, const struct api_park *p)
 		.node_hash = name_hash(p->node, strlen(p->node)),
 		.vpcs = p->vpcs,
 		.n_vpcs = p->n_vpcs,
+		.clean = p->since,
 	};
 	pthread_condattr_t ca;
 	int ret = 0;
 
+	p->clean = p->since;
 	if (!wk)
 		return park_plain(api, p->since, p->deadline_ms, p->every_ms);
 	pthread_condattr_init(&ca);
@@ -524,6 +535,7 @@ int api_park(struct api *api, const struct api_park *p)
 		w.next->prev = w.prev;
 	wk->stats.parked--;
 out:
+	p->clean = w.clean;
 	pthread_mutex_unlock(&wk->mu);
 	pthread_cond_destroy(&w.cond);
 	return ret;
