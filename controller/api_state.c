@@ -25,10 +25,11 @@
  * old value and the last new value in the window, filtered by the node's
  * VPCs, in revision order. When the node's own set of VPCs may have
  * changed (a port bound to it in a VPC it did not get at the start of the
- * window, or its view of then is not known; a port unbound from it; it became or stopped being
- * a gateway, one of its VPCs switched mode, a node record created, deleted
- * or given another ip; not the leader's status updates) or the feed no
- * longer reaches back to REV, the answer is a full snapshot. */
+ * window, or its view of then is not known; a port unbound from it; it
+ * became or stopped being a gateway, one of its VPCs switched mode, a node
+ * record created, deleted or given another ip; not the leader's status
+ * updates) or the feed no longer reaches back to REV, the answer is a full
+ * snapshot. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>

@@ -19,13 +19,17 @@
  *             value that does not parse, or a feed that no longer reaches
  *             back (then every poll looks for itself).
  *
- * and wakes only those polls; the rest sleep on. Nothing else in the feed
- * (tenants, indexes by VPC, ids, idempotency records, the leader's status
- * updates of node records) is in any node's state. A woken poll computes
- * its answer itself (api_state.c), so a spurious wake costs time, never
- * correctness; what must not happen is a missed one: a poll parks only if
- * the dispatcher has not yet gone past the revision the poll has looked
- * at (else it looks again first).
+ * and wakes only those polls, found through wake lists (hashed by VPC id
+ * and by node name; a parked poll is on the list of each VPC its node
+ * gets and on its node's) or, for everyone, the list of all parked polls;
+ * the rest sleep on, and learn when they wake that the windows they slept
+ * through held nothing for them (they look from there). Nothing else in
+ * the feed (tenants, indexes by VPC, ids, idempotency records, the
+ * leader's status updates of node records) is in any node's state. A
+ * woken poll computes its answer itself (api_state.c), so a spurious wake
+ * costs time, never correctness; what must not happen is a missed one: a
+ * poll parks only if the dispatcher has not yet gone past the revision the
+ * poll has looked at (else it looks again first).
  *
  * A parked poll also wakes every `every` ms to look at its client socket
  * (an agent killed mid-poll: its node must go down) and at its deadline.
@@ -42,10 +46,19 @@
 #include "log.h"
 
 #define WAKE_IDLE_MS 1000 /* the dispatcher looks at its quit flag */
-#define WAKE_BITS    1024 /* of the filter of a window's VPCs and nodes */
+#define WAKE_SLOTS   4096 /* of the wake lists by VPC and by node */
+
+/* A parked poll on one wake list: of a VPC its node gets, or of its node
+ * (key: the VPC id, or the hash of the node's name). */
+struct wake_link {
+	struct wake_link *next, **pprev;
+	struct api_waiter *w;
+	uint32_t key;
+};
 
 struct api_waiter {
-	struct api_waiter *prev, *next;
+	struct api_waiter *prev, *next; /* every parked poll */
+	struct wake_link *links;	/* n_vpcs VPCs, then the node */
 	const char *node;
 	uint32_t node_hash;
 	const uint32_t *vpcs;
@@ -60,6 +73,7 @@ struct api_waker {
 	pthread_t th;
 	pthread_mutex_t mu;
 	struct api_waiter *head;
+	struct wake_link *by_vpc[WAKE_SLOTS], *by_node[WAKE_SLOTS];
 	uint64_t dispatched; /* windows up to this revision are dispatched */
 	bool quit, stopping;
 	struct api_wake_stats stats;
@@ -68,10 +82,8 @@ struct api_waker {
 /* Lazy creation of api->waker. */
 static pthread_mutex_t waker_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* What one window touches; bits: a filter of those VPC ids and node
- * name hashes (a waiter whose bits are all clear is not concerned). */
+/* What one window touches. */
 struct wake_set {
-	uint64_t bits[WAKE_BITS / 64];
 	uint32_t *vpcs;
 	size_t n_vpcs, cap_vpcs;
 	char **nodes;
@@ -100,14 +112,20 @@ static uint32_t name_hash(const char *s, size_t len)
 	return h;
 }
 
-static void bit_set(struct wake_set *s, uint32_t v)
+static void link_add(struct wake_link **head, struct wake_link *l)
 {
-	s->bits[v % WAKE_BITS / 64] |= 1ull << (v % 64);
+	l->next = *head;
+	if (*head)
+		(*head)->pprev = &l->next;
+	*head = l;
+	l->pprev = head;
 }
 
-static bool bit_has(const struct wake_set *s, uint32_t v)
+static void link_del(struct wake_link *l)
 {
-	return s->bits[v % WAKE_BITS / 64] & (1ull << (v % 64));
+	*l->pprev = l->next;
+	if (l->next)
+		l->next->pprev = l->pprev;
 }
 
 static bool has_prefix(const char *s, const char *p)
@@ -141,7 +159,6 @@ static int set_vpc(struct wake_set *s, uint32_t vpc)
 		return -ENOMEM;
 	s->vpcs = p;
 	s->vpcs[s->n_vpcs++] = vpc;
-	bit_set(s, vpc);
 	return 0;
 }
 
@@ -160,7 +177,6 @@ static int set_node(struct wake_set *s, const char *name, size_t len)
 	if (!s->nodes[s->n_nodes])
 		return -ENOMEM;
 	s->n_nodes++;
-	bit_set(s, name_hash(name, len));
 	return 0;
 }
 
@@ -272,43 +288,38 @@ static int touch(struct wake_set *s, const struct wake_chg *c)
 	return 0;
 }
 
-static bool interested(const struct api_waiter *w, const struct wake_set *s)
+/* Under wk->mu. The windows before from held nothing for it. */
+static void wake_one(struct api_waker *wk, struct api_waiter *w, uint64_t from)
 {
-	if (s->all)
-		return true;
-	if (bit_has(s, w->node_hash))
-		for (size_t i = 0; i < s->n_nodes; i++)
-			if (!strcmp(s->nodes[i], w->node))
-				return true;
-	for (size_t k = 0; k < w->n_vpcs; k++) {
-		if (!bit_has(s, w->vpcs[k]))
-			continue;
-		for (size_t i = 0; i < s->n_vpcs; i++)
-			if (w->vpcs[k] == s->vpcs[i])
-				return true;
-	}
-	return false;
+	if (w->woken)
+		return;
+	if (from > w->clean)
+		w->clean = from;
+	w->woken = true;
+	wk->stats.woken++;
+	pthread_cond_signal(&w->cond);
 }
 
-/* Wakes the polls that s concerns; the window (from, upto] is done. The
- * others know it held nothing for them. */
+/* Wakes the polls that s concerns, through the wake lists of its VPCs and
+ * nodes; the window (from, upto] is done. */
 static void dispatch(struct api_waker *wk, const struct wake_set *s,
 		     uint64_t from, uint64_t upto)
 {
+	struct wake_link *l;
+
 	pthread_mutex_lock(&wk->mu);
-	for (struct api_waiter *w = wk->head; w; w = w->next) {
-		if (w->woken)
-			continue;
-		if (!interested(w, s)) {
-			if (upto > w->clean)
-				w->clean = upto;
-			continue;
-		}
-		if (from > w->clean)
-			w->clean = from;
-		w->woken = true;
-		wk->stats.woken++;
-		pthread_cond_signal(&w->cond);
+	for (struct api_waiter *w = wk->head; s->all && w; w = w->next)
+		wake_one(wk, w, from);
+	for (size_t i = 0; !s->all && i < s->n_vpcs; i++)
+		for (l = wk->by_vpc[s->vpcs[i] % WAKE_SLOTS]; l; l = l->next)
+			if (l->key == s->vpcs[i])
+				wake_one(wk, l->w, from);
+	for (size_t i = 0; !s->all && i < s->n_nodes; i++) {
+		uint32_t h = name_hash(s->nodes[i], strlen(s->nodes[i]));
+
+		for (l = wk->by_node[h % WAKE_SLOTS]; l; l = l->next)
+			if (l->key == h && !strcmp(l->w->node, s->nodes[i]))
+				wake_one(wk, l->w, from);
 	}
 	if (upto > wk->dispatched)
 		wk->dispatched = upto;
@@ -486,11 +497,13 @@ int api_park(struct api *api, struct api_park *p)
 		.n_vpcs = p->n_vpcs,
 		.clean = p->since,
 	};
+	size_t n_links = p->n_vpcs + 1;
 	pthread_condattr_t ca;
 	int ret = 0;
 
 	p->clean = p->since;
-	if (!wk)
+	w.links = wk ? calloc(n_links, sizeof(*w.links)) : NULL;
+	if (!w.links)
 		return park_plain(api, p->since, p->deadline_ms, p->every_ms);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -505,6 +518,14 @@ int api_park(struct api *api, struct api_park *p)
 	if (wk->head)
 		wk->head->prev = &w;
 	wk->head = &w;
+	for (size_t i = 0; i < n_links; i++) {
+		bool node = i == p->n_vpcs;
+		struct wake_link **list = node ? wk->by_node : wk->by_vpc;
+
+		w.links[i].w = &w;
+		w.links[i].key = node ? w.node_hash : p->vpcs[i];
+		link_add(&list[w.links[i].key % WAKE_SLOTS], &w.links[i]);
+	}
 	wk->stats.parked++;
 	for (;;) {
 		long long now = mono_ms(), until;
@@ -533,10 +554,17 @@ int api_park(struct api *api, struct api_park *p)
 		wk->head = w.next;
 	if (w.next)
 		w.next->prev = w.prev;
+	for (size_t i = 0; i < n_links; i++)
+		link_del(&w.links[i]);
 	wk->stats.parked--;
+	/* Not woken: every window dispatched meanwhile held nothing for
+	 * it. */
+	if (!w.woken && wk->dispatched > w.clean)
+		w.clean = wk->dispatched;
 out:
 	p->clean = w.clean;
 	pthread_mutex_unlock(&wk->mu);
 	pthread_cond_destroy(&w.cond);
+	free(w.links);
 	return ret;
 }
