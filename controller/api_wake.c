@@ -56,9 +56,14 @@ struct wake_link {
 	uint32_t key;
 };
 
+/* A parked poll. Waiters are the waker's (a pool, kept until api_fini,
+ * their condition variables initialised once): the dispatcher signals
+ * after letting go of the lock, and a signal that comes after its poll
+ * left only wakes the next user of the waiter for nothing. */
 struct api_waiter {
-	struct api_waiter *prev, *next; /* every parked poll */
+	struct api_waiter *prev, *next; /* parked polls, or the free pool */
 	struct wake_link *links;	/* n_vpcs VPCs, then the node */
+	size_t cap_links;
 	const char *node;
 	uint32_t node_hash;
 	const uint32_t *vpcs;
@@ -72,8 +77,10 @@ struct api_waker {
 	struct api *api;
 	pthread_t th;
 	pthread_mutex_t mu;
-	struct api_waiter *head;
+	struct api_waiter *head, *pool;
 	struct wake_link *by_vpc[WAKE_SLOTS], *by_node[WAKE_SLOTS];
+	struct api_waiter **wake; /* the dispatcher's: to signal */
+	size_t n_wake, cap_wake;
 	uint64_t dispatched; /* windows up to this revision are dispatched */
 	bool quit, stopping;
 	struct api_wake_stats stats;
@@ -288,16 +295,34 @@ static int touch(struct wake_set *s, const struct wake_chg *c)
 	return 0;
 }
 
-/* Under wk->mu. The windows before from held nothing for it. */
+/* Under wk->mu: marks it woken, to be signalled (signal_woken). The
+ * windows before from held nothing for it. Without memory to note it,
+ * it is signalled now. */
 static void wake_one(struct api_waker *wk, struct api_waiter *w, uint64_t from)
 {
+	struct api_waiter **p;
+
 	if (w->woken)
 		return;
 	if (from > w->clean)
 		w->clean = from;
 	w->woken = true;
 	wk->stats.woken++;
-	pthread_cond_signal(&w->cond);
+	p = grow(wk->wake, &wk->cap_wake, wk->n_wake, sizeof(*p));
+	if (!p) {
+		pthread_cond_signal(&w->cond);
+		return;
+	}
+	wk->wake = p;
+	wk->wake[wk->n_wake++] = w;
+}
+
+/* After wk->mu is let go: the woken polls do not queue behind it. */
+static void signal_woken(struct api_waker *wk)
+{
+	for (size_t i = 0; i < wk->n_wake; i++)
+		pthread_cond_signal(&wk->wake[i]->cond);
+	wk->n_wake = 0;
 }
 
 /* Wakes the polls that s concerns, through the wake lists of its VPCs and
@@ -326,6 +351,7 @@ static void dispatch(struct api_waker *wk, const struct wake_set *s,
 	wk->stats.dispatched = wk->dispatched;
 	wk->stats.windows++;
 	pthread_mutex_unlock(&wk->mu);
+	signal_woken(wk);
 }
 
 /* The window (from, ...]: what it touches in *s, its end in *upto. */
@@ -351,11 +377,10 @@ static void stop_all(struct api_waker *wk)
 {
 	pthread_mutex_lock(&wk->mu);
 	wk->stopping = true;
-	for (struct api_waiter *w = wk->head; w; w = w->next) {
-		w->woken = true;
-		pthread_cond_signal(&w->cond);
-	}
+	for (struct api_waiter *w = wk->head; w; w = w->next)
+		wake_one(wk, w, 0);
 	pthread_mutex_unlock(&wk->mu);
+	signal_woken(wk);
 }
 
 static void *waker_main(void *arg)
@@ -431,7 +456,16 @@ void api_wake_fini(struct api *api)
 	pthread_mutex_unlock(&wk->mu);
 	store_wake_all(api->store);
 	pthread_join(wk->th, NULL);
+	while (wk->pool) {
+		struct api_waiter *w = wk->pool;
+
+		wk->pool = w->next;
+		pthread_cond_destroy(&w->cond);
+		free(w->links);
+		free(w);
+	}
 	pthread_mutex_destroy(&wk->mu);
+	free(wk->wake);
 	free(wk);
 	api->waker = NULL;
 }
@@ -487,84 +521,141 @@ static int park_plain(struct api *api, uint64_t since, long long deadline,
 	return 0;
 }
 
-int api_park(struct api *api, struct api_park *p)
+/* Under wk->mu: a waiter from the pool (or a new one) with room for n
+ * links; NULL without memory. */
+static struct api_waiter *waiter_get(struct api_waker *wk, size_t n)
 {
-	struct api_waker *wk = waker_get(api);
-	struct api_waiter w = {
-		.node = p->node,
-		.node_hash = name_hash(p->node, strlen(p->node)),
-		.vpcs = p->vpcs,
-		.n_vpcs = p->n_vpcs,
-		.clean = p->since,
-	};
-	size_t n_links = p->n_vpcs + 1;
+	struct api_waiter *w = wk->pool;
 	pthread_condattr_t ca;
-	int ret = 0;
 
-	p->clean = p->since;
-	w.links = wk ? calloc(n_links, sizeof(*w.links)) : NULL;
-	if (!w.links)
-		return park_plain(api, p->since, p->deadline_ms, p->every_ms);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w.cond, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_mutex_lock(&wk->mu);
-	/* Windows after since already dispatched without this poll: it
-	 * looks at them first. */
-	if (wk->dispatched > p->since || wk->stopping)
-		goto out;
-	w.next = wk->head;
+	if (w) {
+		wk->pool = w->next;
+	} else {
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			return NULL;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&w->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if (w->cap_links < n) {
+		struct wake_link *l = realloc(w->links, n * sizeof(*l));
+
+		if (!l) {
+			w->next = wk->pool;
+			wk->pool = w;
+			return NULL;
+		}
+		w->links = l;
+		w->cap_links = n;
+	}
+	return w;
+}
+
+/* Under wk->mu: on the list of all and on its wake lists. */
+static void waiter_link(struct api_waker *wk, struct api_waiter *w,
+			const struct api_park *p)
+{
+	size_t n = p->n_vpcs + 1;
+
+	w->prev = NULL;
+	w->next = wk->head;
 	if (wk->head)
-		wk->head->prev = &w;
-	wk->head = &w;
-	for (size_t i = 0; i < n_links; i++) {
+		wk->head->prev = w;
+	wk->head = w;
+	for (size_t i = 0; i < n; i++) {
 		bool node = i == p->n_vpcs;
 		struct wake_link **list = node ? wk->by_node : wk->by_vpc;
 
-		w.links[i].w = &w;
-		w.links[i].key = node ? w.node_hash : p->vpcs[i];
-		link_add(&list[w.links[i].key % WAKE_SLOTS], &w.links[i]);
+		w->links[i].w = w;
+		w->links[i].key = node ? w->node_hash : p->vpcs[i];
+		link_add(&list[w->links[i].key % WAKE_SLOTS], &w->links[i]);
 	}
 	wk->stats.parked++;
+}
+
+/* Under wk->mu: off every list, back to the pool. */
+static void waiter_put(struct api_waker *wk, struct api_waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		wk->head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	for (size_t i = 0; i < w->n_vpcs + 1; i++)
+		link_del(&w->links[i]);
+	wk->stats.parked--;
+	w->next = wk->pool;
+	wk->pool = w;
+}
+
+/* Under wk->mu: sleeps until woken, the deadline, the server stopping or
+ * the client gone (-EPIPE). */
+static int waiter_sleep(struct api *api, struct api_waker *wk,
+			struct api_waiter *w, const struct api_park *p)
+{
+	int ret = 0;
+
 	for (;;) {
 		long long now = mono_ms(), until;
 		struct timespec ts;
 
-		if (w.woken || api->stopping || now >= p->deadline_ms)
-			break;
+		if (w->woken || api->stopping || now >= p->deadline_ms)
+			return 0;
 		until = now + p->every_ms;
 		if (until > p->deadline_ms)
 			until = p->deadline_ms;
 		abs_time(&ts, until);
-		if (pthread_cond_timedwait(&w.cond, &wk->mu, &ts) != ETIMEDOUT)
+		if (pthread_cond_timedwait(&w->cond, &wk->mu, &ts) != ETIMEDOUT)
 			continue;
-		if (w.woken)
-			break;
+		if (w->woken)
+			return 0;
 		pthread_mutex_unlock(&wk->mu);
 		if (api_client_gone(p->client_fd))
 			ret = -EPIPE;
 		pthread_mutex_lock(&wk->mu);
 		if (ret)
-			break;
+			return ret;
 	}
-	if (w.prev)
-		w.prev->next = w.next;
-	else
-		wk->head = w.next;
-	if (w.next)
-		w.next->prev = w.prev;
-	for (size_t i = 0; i < n_links; i++)
-		link_del(&w.links[i]);
-	wk->stats.parked--;
+}
+
+int api_park(struct api *api, struct api_park *p)
+{
+	struct api_waker *wk = waker_get(api);
+	struct api_waiter *w;
+	int ret = 0;
+
+	p->clean = p->since;
+	if (!wk)
+		return park_plain(api, p->since, p->deadline_ms, p->every_ms);
+	pthread_mutex_lock(&wk->mu);
+	/* Windows after since already dispatched without this poll: it
+	 * looks at them first. */
+	if (wk->dispatched > p->since || wk->stopping) {
+		pthread_mutex_unlock(&wk->mu);
+		return 0;
+	}
+	w = waiter_get(wk, p->n_vpcs + 1);
+	if (!w) {
+		pthread_mutex_unlock(&wk->mu);
+		return park_plain(api, p->since, p->deadline_ms, p->every_ms);
+	}
+	w->node = p->node;
+	w->node_hash = name_hash(p->node, strlen(p->node));
+	w->vpcs = p->vpcs;
+	w->n_vpcs = p->n_vpcs;
+	w->clean = p->since;
+	w->woken = false;
+	waiter_link(wk, w, p);
+	ret = waiter_sleep(api, wk, w, p);
 	/* Not woken: every window dispatched meanwhile held nothing for
 	 * it. */
-	if (!w.woken && wk->dispatched > w.clean)
-		w.clean = wk->dispatched;
-out:
-	p->clean = w.clean;
+	if (!w->woken && wk->dispatched > w->clean)
+		w->clean = wk->dispatched;
+	p->clean = w->clean;
+	waiter_put(wk, w);
 	pthread_mutex_unlock(&wk->mu);
-	pthread_cond_destroy(&w.cond);
-	free(w.links);
 	return ret;
 }
