@@ -544,9 +544,21 @@ static struct ni_ent *ni_find(struct nodeips *ni, const char *name)
 struct members {
 	struct nodeips *ni;
 	__be32 *ips;
+	char **names; /* of ips[i] */
 	size_t n, cap;
 	int err;
 };
+
+static void members_free(struct members *m)
+{
+	for (size_t i = 0; m->names && i < m->n; i++)
+		free(m->names[i]);
+	free(m->names);
+	free(m->ips);
+	m->names = NULL;
+	m->ips = NULL;
+	m->n = m->cap = 0;
+}
 
 static int add_member(const struct store_rec *r, void *arg)
 {
@@ -562,14 +574,24 @@ static int add_member(const struct store_rec *r, void *arg)
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? 2 * m->cap : 64;
 		__be32 *p = realloc(m->ips, cap * sizeof(*p));
+		char **q = p ? realloc(m->names, cap * sizeof(*q)) : NULL;
 
-		if (!p) {
+		if (p)
+			m->ips = p;
+		if (q)
+			m->names = q;
+		if (!q) {
 			m->err = -ENOMEM;
 			json_object_put(o);
 			return 1;
 		}
-		m->ips = p;
 		m->cap = cap;
+	}
+	m->names[m->n] = strdup(name);
+	if (!m->names[m->n]) {
+		m->err = -ENOMEM;
+		json_object_put(o);
+		return 1;
 	}
 	m->ips[m->n++] = a;
 out:
@@ -584,29 +606,128 @@ static int cmp_ip(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static bool node_ip_same(const struct store_change *sc);
+
+/*
+ * The members of the last listing, per process and keyed by the api:
+ * reused while the change feed shows no node record created, deleted or
+ * given another address after the revision they were exact at (every
+ * snapshot lists them, and parsing every node record for each is what a
+ * snapshot cost most at 1000 nodes).
+ */
+static pthread_mutex_t members_mu = PTHREAD_MUTEX_INITIALIZER;
+static const struct api *members_api;
+static uint64_t members_rev;
+static struct members members_kept;
+
+static int members_cb(const struct store_change *sc, void *arg)
+{
+	bool *moved = arg;
+
+	if (strncmp(sc->key, "node/", 5) || node_ip_same(sc))
+		return 0;
+	*moved = true;
+	return 1;
+}
+
+/* Under members_mu: whether the kept members are still exact. */
+static bool members_valid(struct api *api)
+{
+	bool moved = false;
+	uint64_t upto;
+
+	if (members_api != api || !members_rev)
+		return false;
+	if (store_changes(api->store, members_rev, members_cb, &moved, &upto) ||
+	    moved)
+		return false;
+	members_rev = upto;
+	return true;
+}
+
+/* The kept members into ni, their addresses into m (no names). */
+static int members_copy(struct nodeips *ni, struct members *m)
+{
+	const struct members *k = &members_kept;
+
+	m->ips = malloc((k->n ? k->n : 1) * sizeof(*m->ips));
+	if (!m->ips)
+		return -ENOMEM;
+	memcpy(m->ips, k->ips, k->n * sizeof(*m->ips));
+	m->n = k->n;
+	for (size_t i = 0; i < k->n; i++) {
+		char ip[XVPC_IP_STRLEN];
+
+		if (!ni_find(ni, k->names[i]))
+			ni_add(ni, k->names[i], xvpc_fmt_ip(k->ips[i], ip));
+	}
+	return 0;
+}
+
+static void members_keep(const struct api *api, uint64_t rev, struct members *m)
+{
+	pthread_mutex_lock(&members_mu);
+	members_free(&members_kept);
+	members_kept = *m;
+	members_kept.ni = NULL;
+	members_api = api;
+	members_rev = rev;
+	memset(m, 0, sizeof(*m));
+	pthread_mutex_unlock(&members_mu);
+}
+
+static void members_forget(const struct api *api)
+{
+	pthread_mutex_lock(&members_mu);
+	if (members_api == api) {
+		members_free(&members_kept);
+		members_api = NULL;
+		members_rev = 0;
+	}
+	pthread_mutex_unlock(&members_mu);
+}
+
 /* Top-level "nodes": the underlay addresses of all registered nodes, in
  * address order, each once. Fills the address cache on the way. */
 static int add_members(struct api *api, struct nodeips *ni, json_object *top)
 {
 	struct members m = {.ni = ni};
 	char buf[XVPC_IP_STRLEN];
+	uint64_t r0 = store_revision(api->store);
+	__be32 *sorted;
+	bool kept;
 	json_object *arr;
-	int err;
+	int err = 0;
 
-	err = store_list(api->store, "node/", NULL, 0, add_member, &m);
-	if (err >= 0)
-		err = m.err;
-	if (!err && m.n) {
-		qsort(m.ips, m.n, sizeof(*m.ips), cmp_ip);
+	pthread_mutex_lock(&members_mu);
+	kept = members_valid(api);
+	if (kept)
+		err = members_copy(ni, &m);
+	pthread_mutex_unlock(&members_mu);
+	if (!kept) {
+		err = store_list(api->store, "node/", NULL, 0, add_member, &m);
+		if (err >= 0)
+			err = m.err;
+	}
+	sorted = !err && m.n ? malloc(m.n * sizeof(*sorted)) : NULL;
+	if (sorted) {
+		memcpy(sorted, m.ips, m.n * sizeof(*sorted));
+		qsort(sorted, m.n, sizeof(*sorted), cmp_ip);
 		arr = json_object_new_array();
 		for (size_t i = 0; i < m.n; i++)
-			if (!i || m.ips[i] != m.ips[i - 1])
+			if (!i || sorted[i] != sorted[i - 1])
 				json_object_array_add(
 					arr, json_object_new_string(xvpc_fmt_ip(
-						     m.ips[i], buf)));
+						     sorted[i], buf)));
 		json_object_object_add(top, "nodes", arr);
+		free(sorted);
+	} else if (!err && m.n) {
+		err = -ENOMEM;
 	}
-	free(m.ips);
+	/* Exact at r0 only if nothing was committed while listing. */
+	if (!err && !kept && store_revision(api->store) == r0)
+		members_keep(api, r0, &m);
+	members_free(&m);
 	return err < 0 ? err : 0;
 }
 
@@ -1370,6 +1491,7 @@ out:
 
 static void share_free(const struct api *api)
 {
+	members_forget(api);
 	pthread_mutex_lock(&share_mu);
 	for (int i = 0; i < SHARE_ANSWERS; i++)
 		if (share_answers[i].api == api)

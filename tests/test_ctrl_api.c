@@ -838,6 +838,48 @@ static void test_state_own_port_change(void **state)
 	json_object_put(o);
 }
 
+/* Whether the "nodes" of node n1's full state list ip. */
+static bool lists_member(const char *ip)
+{
+	json_object *o, *arr;
+	bool found = false;
+
+	assert_int_equal(
+		http("GET", "/v1/nodes/n1/state", ADMIN, NULL, NULL, &o), 200);
+	arr = json_object_object_get(o, "nodes");
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		found = found ||
+			!strcmp(json_object_get_string(
+					json_object_array_get_idx(arr, i)),
+				ip);
+	json_object_put(o);
+	return found;
+}
+
+/* The members a snapshot lists follow node creations, address changes
+ * and deletions (they are kept between snapshots), and unrelated changes
+ * keep them. */
+static void test_state_members(void **state)
+{
+	(void)state;
+	assert_true(lists_member("192.168.9.2"));
+	create("/v1/nodes", ADMIN, "{\"name\":\"n5\",\"ip\":\"192.168.9.5\"}",
+	       201);
+	assert_true(lists_member("192.168.9.5"));
+	create("/v1/vpcs", F->ta, "{\"name\":\"m\",\"cidr\":\"10.11.0.0/16\"}",
+	       201);
+	assert_true(lists_member("192.168.9.5"));
+	assert_int_equal(http("PATCH", "/v1/nodes/n5", ADMIN,
+			      "{\"ip\":\"192.168.9.6\"}", NULL, NULL),
+			 200);
+	assert_false(lists_member("192.168.9.5"));
+	assert_true(lists_member("192.168.9.6"));
+	assert_int_equal(
+		http("DELETE", "/v1/nodes/n5", ADMIN, NULL, NULL, NULL), 204);
+	assert_false(lists_member("192.168.9.6"));
+	assert_true(lists_member("192.168.9.1"));
+}
+
 /*
  * Polls from the same revision share one answer when they may (nodes that
  * get the VPC and own none of the changed ports), and only then: the owner
@@ -1065,6 +1107,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_state_own_port_change,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_members, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_ports, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_restart_recovery, setup,
