@@ -20,6 +20,9 @@
  *           broadcast case: one VPC on every node, every change goes to
  *           every agent.
  *  sync     N agents start, register, take their snapshot.
+ *  idle     (--idle-secs S, default 0: skipped) nothing changes for S
+ *           seconds while every agent's long-poll is parked: the
+ *           controller's CPU and the agents' polls meanwhile.
  *  apply    M times, one after the other: change i creates a port in VPC
  *           (i mod V) on its member node (i / V mod K); the latency of an
  *           interested agent (one of the VPC's K nodes) is the time from
@@ -33,7 +36,8 @@
  * usage: bench_control --url URL [--url URL...] --token ADMIN --agents N
  *                      [--vpcs V] [--span K] [--changes M]
  *                      [--ports-secs S] [--clients C] [--workers W]
- *                      [--store NAME] [--ctl-pid PID...] [--out FILE]
+ *                      [--store NAME] [--ctl-pid PID...] [--idle-secs S]
+ *                      [--out FILE]
  * Writes one JSON object (the figures of this run) to --out.
  */
 #include <arpa/inet.h>
@@ -74,6 +78,7 @@ struct opts {
 	int span; /* K: nodes each VPC spans (default: all) */
 	int changes;
 	double ports_secs;
+	double idle_secs;
 	int clients;
 	int workers;
 	const char *store;
@@ -683,6 +688,35 @@ static struct json_object *jd(double x)
 	return json_object_new_double_s(x, buf);
 }
 
+/* The idle phase: the controller's CPU (cores) while nothing changes,
+ * and the agents' answers meanwhile that changed something (none). */
+static void measure_idle(json_object *out)
+{
+	double c0 = ctl_cpu(), t0 = now_s(), c1, t1;
+	__u64 u0 = 0, u1 = 0;
+	struct agent_ctrl_stats st;
+
+	for (int i = 0; i < O.agents; i++) {
+		agent_source_ctrl_stats(sims[i].src, &st);
+		u0 += st.updates + st.snapshots;
+	}
+	usleep((useconds_t)(O.idle_secs * 1e6));
+	c1 = ctl_cpu();
+	t1 = now_s();
+	for (int i = 0; i < O.agents; i++) {
+		agent_source_ctrl_stats(sims[i].src, &st);
+		u1 += st.updates + st.snapshots;
+	}
+	json_object_object_add(out, "idle_controller_cpu",
+			       O.n_pids ? jd((c1 - c0) / (t1 - t0)) : NULL);
+	json_object_object_add(out, "idle_updates",
+			       json_object_new_int64(u1 - u0));
+	printf("%-9s %5d agents  idle %.1f s: controller %.3f cores, %llu "
+	       "state updates\n",
+	       O.store, O.agents, t1 - t0, O.n_pids ? (c1 - c0) / (t1 - t0) : 0,
+	       (unsigned long long)(u1 - u0));
+}
+
 /* The apply phase; fills the latency figures into out. */
 static int measure_apply(json_object *out)
 {
@@ -933,7 +967,7 @@ static void usage(const char *prog)
 		"[--changes M]\n"
 		"          [--ports-secs S] [--clients C] [--workers W] "
 		"[--store NAME]\n"
-		"          [--ctl-pid PID...] [--out FILE]\n",
+		"          [--ctl-pid PID...] [--idle-secs S] [--out FILE]\n",
 		prog);
 	exit(2);
 }
@@ -960,6 +994,8 @@ static void parse_args(int argc, char **argv)
 			O.changes = atoi(v);
 		else if (!strcmp(a, "--ports-secs"))
 			O.ports_secs = atof(v);
+		else if (!strcmp(a, "--idle-secs"))
+			O.idle_secs = atof(v);
 		else if (!strcmp(a, "--clients"))
 			O.clients = atoi(v);
 		else if (!strcmp(a, "--workers"))
@@ -1091,6 +1127,8 @@ int main(int argc, char **argv)
 			       json_object_new_int64(threads));
 	json_object_object_add(out, "controller_rss_kib",
 			       json_object_new_int64(rss));
+	if (O.idle_secs > 0)
+		measure_idle(out);
 	measure_apply(out);
 	measure_ports(out);
 	json_object_object_add(out, "reconcile_errors",

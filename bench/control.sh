@@ -33,7 +33,8 @@
 # BENCH_CLIENTS (default 16), BENCH_ZK_CONTROLLERS (controllers on the
 # ensemble, default 1), BENCH_STORES (default
 # embedded,zookeeper,no_liveness), BENCH_VPC_NODES, BENCH_SPAN,
-# BENCH_BROADCAST.
+# BENCH_BROADCAST, BENCH_IDLE_SECS (default 5: the controller's CPU with
+# every poll parked and nothing changing, before the apply phase).
 #
 # no_liveness is a diagnostic: the same controller code (store, API, HTTP)
 # inside bench_control, without the cluster's liveness duty and without the
@@ -176,6 +177,7 @@ run() { # store n topology
 	[ -n "${BENCH_CHANGES:-}" ] && args+=(--changes "$BENCH_CHANGES")
 	if ! "$bench" "${args[@]}" --token "$token" --agents "$n" \
 		--store "$store" --ports-secs "${BENCH_PORTS_SECS:-5}" \
+		--idle-secs "${BENCH_IDLE_SECS:-5}" \
 		--clients "${BENCH_CLIENTS:-16}" --out "$res"; then
 		skipped "bench_control failed (see above)" "$n" "$store" >"$res"
 	fi
@@ -235,7 +237,9 @@ maps of each interested agent (the $span nodes of that VPC), p50/p99/max over \
 all (change, interested agent) pairs, changes one after another, spread over \
 all VPCs. ports_per_s: bound port creations by ${BENCH_CLIENTS:-16} API clients \
 for ${BENCH_PORTS_SECS:-5} s, spread over the VPCs the same way, while the \
-interested agents apply every one. broadcast: the same measurements with one \
+interested agents apply every one. idle_controller_cpu: the controller's CPU \
+(cores) over ${BENCH_IDLE_SECS:-5} s with every agent's long-poll parked and \
+nothing changing. broadcast: the same measurements with one \
 VPC on every node, so every change reaches every agent (stress figure)."
 jq -n --argjson machine "$machine" --arg load "$load_before" \
 	--arg method "$method" "${args[@]}" "$filter" >"$out.tmp"
