@@ -12,20 +12,31 @@
  * Against a running controller (or several, --url repeated: agent i uses
  * the list rotated by i, so the load spreads and each has failover):
  *
- *  setup    a tenant, N nodes, one VPC with a port on every node (so every
- *           agent hosts it and gets every change of it), through the API.
+ *  setup    a tenant, N nodes and V VPCs (--vpcs), each spanning K nodes
+ *           (--span): VPC v has a port on nodes (v * N / V + j) mod N,
+ *           j = 0 .. K-1, so with K > N / V neighbouring VPCs overlap and
+ *           every node hosts one or more VPCs. A node's agent gets the
+ *           VPCs it hosts ports in, and only those. V = 1, K = N is the
+ *           broadcast case: one VPC on every node, every change goes to
+ *           every agent.
  *  sync     N agents start, register, take their snapshot.
- *  apply    M times, one after the other: a port is created on node
- *           (i mod N) of that VPC; the latency of each agent is the time
- *           from the API call returning to that agent having the port's
- *           endpoint in its maps. p50, p99, max over all (change, agent).
- *  ports    C API clients create bound ports in that VPC as fast as the
- *           controller takes them, for S seconds, while the agents keep
- *           applying: ports/s; then the time until every agent caught up.
+ *  idle     (--idle-secs S, default 0: skipped) nothing changes for S
+ *           seconds while every agent's long-poll is parked: the
+ *           controller's CPU and the agents' polls meanwhile.
+ *  apply    M times, one after the other: change i creates a port in VPC
+ *           (i mod V) on its member node (i / V mod K); the latency of an
+ *           interested agent (one of the VPC's K nodes) is the time from
+ *           the API call returning to that agent having the port's endpoint
+ *           in its maps. p50, p99, max over all (change, interested agent).
+ *  ports    C API clients create bound ports as fast as the controller
+ *           takes them, for S seconds, spread over the VPCs as the changes
+ *           are, while the interested agents keep applying: ports/s; then
+ *           the time until every agent caught up.
  *
  * usage: bench_control --url URL [--url URL...] --token ADMIN --agents N
- *                      [--changes M] [--ports-secs S] [--clients C]
- *                      [--workers W] [--store NAME] [--ctl-pid PID...]
+ *                      [--vpcs V] [--span K] [--changes M]
+ *                      [--ports-secs S] [--clients C] [--workers W]
+ *                      [--store NAME] [--ctl-pid PID...] [--idle-secs S]
  *                      [--out FILE]
  * Writes one JSON object (the figures of this run) to --out.
  */
@@ -63,8 +74,11 @@ struct opts {
 	int n_urls;
 	const char *token;
 	int agents;
+	int vpcs; /* V: VPCs (default 1) */
+	int span; /* K: nodes each VPC spans (default: all) */
 	int changes;
 	double ports_secs;
+	double idle_secs;
 	int clients;
 	int workers;
 	const char *store;
@@ -208,7 +222,13 @@ static long long post_id(struct cli *c, const char *path, const char *body,
 /* ---- setup ---------------------------------------------------------------- */
 
 static char tenant_token[256];
-static long long vpc_id, sub_base, sub_lat, sub_load;
+/* Per VPC: its id and its subnets (ports of the setup, of the apply
+ * changes, of the ports phase). */
+struct bvpc {
+	long long id, sub_base, sub_lat, sub_load;
+	long ports; /* __atomic: endpoints it has (every member gets them) */
+};
+static struct bvpc *vpcs;
 
 static void node_name(int i, char *buf, size_t len)
 {
@@ -264,15 +284,42 @@ static void make_node(struct cli *c, int i)
 	post_id(c, "/v1/nodes", body, NULL, NULL, 0);
 }
 
+/* Member j of VPC v: its node. */
+static int member(int v, int j)
+{
+	return (int)(((long long)v * O.agents / O.vpcs + j) % O.agents);
+}
+
+static void make_vpc(struct cli *c, int v)
+{
+	static const char *const cidr[] = {"10.0.0.0/12", "10.16.0.0/12",
+					   "10.32.0.0/12"};
+	long long *sub[] = {&vpcs[v].sub_base, &vpcs[v].sub_lat,
+			    &vpcs[v].sub_load};
+	char body[128];
+
+	snprintf(body, sizeof(body),
+		 "{\"name\":\"v%d\",\"cidr\":\"10.0.0.0/8\"}", v);
+	vpcs[v].id = post_id(c, "/v1/vpcs", body, NULL, NULL, 0);
+	for (int k = 0; k < 3; k++) {
+		snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"%s\"}",
+			 vpcs[v].id, cidr[k]);
+		*sub[k] = post_id(c, "/v1/subnets", body, NULL, NULL, 0);
+	}
+}
+
+/* Port i of the setup: member i mod K of VPC i / K. */
 static void make_port(struct cli *c, int i)
 {
+	int v = i / O.span, n = member(v, i % O.span);
 	char body[160], name[32];
 
-	node_name(i, name, sizeof(name));
+	node_name(n, name, sizeof(name));
 	snprintf(body, sizeof(body),
 		 "{\"subnet\":%lld,\"node\":\"%s\",\"ifname\":\"b%d\"}",
-		 sub_base, name, i);
+		 vpcs[v].sub_base, name, i);
 	post_id(c, "/v1/ports", body, NULL, NULL, 0);
+	__atomic_fetch_add(&vpcs[v].ports, 1, __ATOMIC_RELAXED);
 }
 
 /* Nodes whose record says "status": "up" (-1: no node has a status). */
@@ -340,28 +387,14 @@ static void wait_nodes_marked(void)
 static void setup(void)
 {
 	struct cli c;
-	char body[128];
 
 	cli_init(&c, O.token, 0);
 	post_id(&c, "/v1/tenants", "{\"name\":\"bench\"}", "token",
 		tenant_token, sizeof(tenant_token));
 	cli_fini(&c);
 	parallel(O.agents, O.token, make_node);
-	cli_init(&c, tenant_token, 0);
-	vpc_id = post_id(&c, "/v1/vpcs",
-			 "{\"name\":\"all\",\"cidr\":\"10.0.0.0/8\"}", NULL,
-			 NULL, 0);
-	snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"10.0.0.0/12\"}",
-		 vpc_id);
-	sub_base = post_id(&c, "/v1/subnets", body, NULL, NULL, 0);
-	snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"10.16.0.0/12\"}",
-		 vpc_id);
-	sub_lat = post_id(&c, "/v1/subnets", body, NULL, NULL, 0);
-	snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"10.32.0.0/12\"}",
-		 vpc_id);
-	sub_load = post_id(&c, "/v1/subnets", body, NULL, NULL, 0);
-	cli_fini(&c);
-	parallel(O.agents, tenant_token, make_port);
+	parallel(O.vpcs, tenant_token, make_vpc);
+	parallel(O.vpcs * O.span, tenant_token, make_port);
 	wait_nodes_marked();
 }
 
@@ -376,6 +409,9 @@ struct sim {
 	struct xvpc_state *st;
 	long n_eps; /* __atomic: endpoints in its map */
 	unsigned int done_gen;
+	unsigned int want_gen; /* __atomic: the change it is interested in */
+	int *vpcs;	       /* indexes of the VPCs it hosts */
+	int n_vpcs;
 	double applied_at;
 	__u64 applies;
 };
@@ -383,6 +419,7 @@ struct sim {
 static struct sim *sims;
 /* The change being measured: its endpoint key and generation. */
 static __be32 target_ip;
+static long long target_vpc;
 static unsigned int target_gen; /* __atomic */
 static int done_count;		/* __atomic */
 static bool workers_stop;	/* __atomic */
@@ -441,6 +478,26 @@ static void sim_init(struct sim *s, int i)
 		die("agent %d: cannot start its source: %s", i, strerror(-err));
 }
 
+/* Which VPCs each node hosts (sims[i].vpcs); every node hosts one. */
+static void hosts(void)
+{
+	for (int v = 0; v < O.vpcs; v++) {
+		for (int j = 0; j < O.span; j++) {
+			struct sim *s = &sims[member(v, j)];
+			int *p = realloc(s->vpcs, (s->n_vpcs + 1) * sizeof(*p));
+
+			if (!p)
+				die("out of memory");
+			s->vpcs = p;
+			s->vpcs[s->n_vpcs++] = v;
+		}
+	}
+	for (int i = 0; i < O.agents; i++)
+		if (!sims[i].n_vpcs)
+			die("--vpcs %d --span %d leaves node %d without a VPC",
+			    O.vpcs, O.span, i);
+}
+
 static void sim_fini(struct sim *s)
 {
 	agent_source_destroy(s->src);
@@ -448,6 +505,7 @@ static void sim_fini(struct sim *s)
 	for (int i = 0; i < XVPC_RC__COUNT; i++)
 		xvpc_mapbe_destroy(s->maps.m[i]);
 	xvpc_rc_cache_free(s->cache);
+	free(s->vpcs);
 }
 
 /* The agent's main loop body: fetch the newest state and reconcile. */
@@ -469,9 +527,10 @@ static void sim_apply(struct sim *s)
 	s->applies++;
 	__atomic_store_n(&s->n_eps, m->ops->count(m), __ATOMIC_RELEASE);
 	gen = __atomic_load_n(&target_gen, __ATOMIC_ACQUIRE);
-	if (s->done_gen == gen)
+	if (s->done_gen == gen ||
+	    __atomic_load_n(&s->want_gen, __ATOMIC_ACQUIRE) != gen)
 		return;
-	k.vpc_id = vpc_id;
+	k.vpc_id = target_vpc;
 	k.ip = target_ip;
 	if (m->ops->lookup(m, &k, &v))
 		return;
@@ -517,28 +576,47 @@ static double pct(const double *v, size_t n, double p)
 
 static int synced;
 
-static bool all_have(long want, double timeout_s)
+/* The endpoints agent i should have: all of every VPC it hosts. */
+static long want_eps(int i)
+{
+	long n = 0;
+
+	for (int k = 0; k < sims[i].n_vpcs; k++)
+		n += __atomic_load_n(&vpcs[sims[i].vpcs[k]].ports,
+				     __ATOMIC_ACQUIRE);
+	return n;
+}
+
+/* Every agent has every endpoint of its VPCs (the counts of now). */
+static bool all_have(double timeout_s)
 {
 	double end = now_s() + timeout_s;
+	long *want = calloc(O.agents, sizeof(*want));
 
+	if (!want)
+		die("out of memory");
+	for (int i = 0; i < O.agents; i++)
+		want[i] = want_eps(i);
 	for (;;) {
 		int ok = 0;
 
 		for (int i = 0; i < O.agents; i++)
 			ok += __atomic_load_n(&sims[i].n_eps,
-					      __ATOMIC_ACQUIRE) >= want;
+					      __ATOMIC_ACQUIRE) >= want[i];
 		synced = ok;
 		if (ok == O.agents)
-			return true;
+			break;
 		if (now_s() > end) {
 			fprintf(stderr,
-				"bench_control: only %d of %d agents reached "
-				"%ld endpoints\n",
-				ok, O.agents, want);
-			return false;
+				"bench_control: only %d of %d agents had all "
+				"endpoints of their VPCs\n",
+				ok, O.agents);
+			break;
 		}
 		usleep(2000);
 	}
+	free(want);
+	return synced == O.agents;
 }
 
 /* CPU seconds used so far by a process (utime + stime). */
@@ -610,10 +688,39 @@ static struct json_object *jd(double x)
 	return json_object_new_double_s(x, buf);
 }
 
+/* The idle phase: the controller's CPU (cores) while nothing changes,
+ * and the agents' answers meanwhile that changed something (none). */
+static void measure_idle(json_object *out)
+{
+	double c0 = ctl_cpu(), t0 = now_s(), c1, t1;
+	__u64 u0 = 0, u1 = 0;
+	struct agent_ctrl_stats st;
+
+	for (int i = 0; i < O.agents; i++) {
+		agent_source_ctrl_stats(sims[i].src, &st);
+		u0 += st.updates + st.snapshots;
+	}
+	usleep((useconds_t)(O.idle_secs * 1e6));
+	c1 = ctl_cpu();
+	t1 = now_s();
+	for (int i = 0; i < O.agents; i++) {
+		agent_source_ctrl_stats(sims[i].src, &st);
+		u1 += st.updates + st.snapshots;
+	}
+	json_object_object_add(out, "idle_controller_cpu",
+			       O.n_pids ? jd((c1 - c0) / (t1 - t0)) : NULL);
+	json_object_object_add(out, "idle_updates",
+			       json_object_new_int64(u1 - u0));
+	printf("%-9s %5d agents  idle %.1f s: controller %.3f cores, %llu "
+	       "state updates\n",
+	       O.store, O.agents, t1 - t0, O.n_pids ? (c1 - c0) / (t1 - t0) : 0,
+	       (unsigned long long)(u1 - u0));
+}
+
 /* The apply phase; fills the latency figures into out. */
 static int measure_apply(json_object *out)
 {
-	size_t n = (size_t)O.changes * O.agents, k = 0, timeouts = 0;
+	size_t n = (size_t)O.changes * O.span, k = 0, timeouts = 0;
 	int incomplete = 0, made = 0, api_errors = 0;
 	double cpu0 = self_cpu_s(), ctl0 = ctl_cpu(), cpu1, ctl1;
 	double *lat = calloc(n ? n : 1, sizeof(*lat));
@@ -627,16 +734,21 @@ static int measure_apply(json_object *out)
 	for (int i = 0; i < O.changes; i++) {
 		char body[192], name[32], ip[XVPC_IP_STRLEN];
 		__be32 a = htonl(0x0a100000u + 16 + i); /* 10.16.0.16 + i */
+		int v = i % O.vpcs, on = member(v, i / O.vpcs % O.span);
 		double t0, end;
 		long st;
 
-		node_name(i % O.agents, name, sizeof(name));
+		node_name(on, name, sizeof(name));
 		snprintf(body, sizeof(body),
 			 "{\"subnet\":%lld,\"ip\":\"%s\",\"node\":\"%s\","
 			 "\"ifname\":\"l%d\"}",
-			 sub_lat, xvpc_fmt_ip(a, ip), name, i);
+			 vpcs[v].sub_lat, xvpc_fmt_ip(a, ip), name, i);
 		__atomic_store_n(&done_count, 0, __ATOMIC_RELEASE);
 		target_ip = a;
+		target_vpc = vpcs[v].id;
+		for (int j = 0; j < O.span; j++)
+			__atomic_store_n(&sims[member(v, j)].want_gen, i + 1,
+					 __ATOMIC_RELEASE);
 		__atomic_store_n(&target_gen, i + 1, __ATOMIC_RELEASE);
 		c.url = i % O.n_urls;
 		st = cli_post(&c, "/v1/ports", body, NULL);
@@ -652,15 +764,17 @@ static int measure_apply(json_object *out)
 			usleep(100000);
 			continue;
 		}
+		__atomic_fetch_add(&vpcs[v].ports, 1, __ATOMIC_RELEASE);
 		end = t0 + APPLY_TIMEOUT_S;
 		while (__atomic_load_n(&done_count, __ATOMIC_ACQUIRE) <
-			       O.agents &&
+			       O.span &&
 		       now_s() < end)
 			usleep(200);
 		made++;
-		if (__atomic_load_n(&done_count, __ATOMIC_ACQUIRE) < O.agents)
+		if (__atomic_load_n(&done_count, __ATOMIC_ACQUIRE) < O.span)
 			incomplete++;
-		for (int j = 0; j < O.agents; j++) {
+		for (int m = 0; m < O.span; m++) {
+			int j = member(v, m);
 			double d;
 
 			if (sims[j].done_gen != (unsigned int)i + 1) {
@@ -671,8 +785,7 @@ static int measure_apply(json_object *out)
 			if (getenv("BENCH_DEBUG") && d > 50)
 				fprintf(stderr,
 					"change %d agent %d: %.1f ms%s\n", i, j,
-					d,
-					j == i % O.agents ? " (its node)" : "");
+					d, j == on ? " (its node)" : "");
 			lat[k++] = d > 0 ? d : 0;
 			if (lat[k - 1] > per_change_max[i])
 				per_change_max[i] = lat[k - 1];
@@ -693,12 +806,14 @@ static int measure_apply(json_object *out)
 	/* What one change costs: the simulated agents (sources, reconcile,
 	 * and for no_liveness the controller too) and the controller. */
 	json_object_object_add(out, "apply_agents_cpu_us_per_agent_change",
-			       made ? jd((cpu1 - cpu0) * 1e6 / made / O.agents)
+			       made ? jd((cpu1 - cpu0) * 1e6 / made / O.span)
 				    : NULL);
-	json_object_object_add(
-		out, "apply_controller_cpu_us_per_agent_change",
-		made && O.n_pids ? jd((ctl1 - ctl0) * 1e6 / made / O.agents)
-				 : NULL);
+	json_object_object_add(out, "apply_controller_cpu_us_per_agent_change",
+			       made && O.n_pids
+				       ? jd((ctl1 - ctl0) * 1e6 / made / O.span)
+				       : NULL);
+	json_object_object_add(out, "apply_interested_agents",
+			       json_object_new_int(O.span));
 	qsort(lat, k, sizeof(*lat), cmp_double);
 	qsort(per_change_max, made, sizeof(double), cmp_double);
 	/* No sample (every create failed): no figure rather than 0. */
@@ -743,23 +858,25 @@ static void *load_main(void *arg)
 	cli_init(&c, tenant_token, me);
 	while (now_s() < L.end) {
 		int i = __atomic_fetch_add(&L.seq, 1, __ATOMIC_RELAXED);
+		int v = i % O.vpcs;
 		char body[160], name[32];
 
-		node_name(i % O.agents, name, sizeof(name));
+		node_name(member(v, i / O.vpcs % O.span), name, sizeof(name));
 		snprintf(body, sizeof(body),
 			 "{\"subnet\":%lld,\"node\":\"%s\",\"ifname\":"
 			 "\"w%d\"}",
-			 sub_load, name, i);
-		if (cli_post(&c, "/v1/ports", body, NULL) == 201)
+			 vpcs[v].sub_load, name, i);
+		if (cli_post(&c, "/v1/ports", body, NULL) == 201) {
 			__atomic_fetch_add(&L.ok, 1, __ATOMIC_RELAXED);
-		else
+			__atomic_fetch_add(&vpcs[v].ports, 1, __ATOMIC_RELEASE);
+		} else
 			__atomic_fetch_add(&L.failed, 1, __ATOMIC_RELAXED);
 	}
 	cli_fini(&c);
 	return NULL;
 }
 
-static void measure_ports(json_object *out, long base_eps)
+static void measure_ports(json_object *out)
 {
 	pthread_t th[256];
 	int k = O.clients < 256 ? O.clients : 256;
@@ -779,7 +896,7 @@ static void measure_ports(json_object *out, long base_eps)
 	t1 = now_s();
 	c1 = ctl_cpu();
 	s1 = self_cpu_s();
-	caught = all_have(base_eps + L.ok, CATCHUP_TIMEOUT_S);
+	caught = all_have(CATCHUP_TIMEOUT_S);
 	t2 = now_s();
 	json_object_object_add(out, "ports_per_s",
 			       L.ok ? jd(L.ok / (t1 - t0)) : NULL);
@@ -850,7 +967,7 @@ static void usage(const char *prog)
 		"[--changes M]\n"
 		"          [--ports-secs S] [--clients C] [--workers W] "
 		"[--store NAME]\n"
-		"          [--ctl-pid PID...] [--out FILE]\n",
+		"          [--ctl-pid PID...] [--idle-secs S] [--out FILE]\n",
 		prog);
 	exit(2);
 }
@@ -869,10 +986,16 @@ static void parse_args(int argc, char **argv)
 			O.token = v;
 		else if (!strcmp(a, "--agents"))
 			O.agents = atoi(v);
+		else if (!strcmp(a, "--vpcs"))
+			O.vpcs = atoi(v);
+		else if (!strcmp(a, "--span"))
+			O.span = atoi(v);
 		else if (!strcmp(a, "--changes"))
 			O.changes = atoi(v);
 		else if (!strcmp(a, "--ports-secs"))
 			O.ports_secs = atof(v);
+		else if (!strcmp(a, "--idle-secs"))
+			O.idle_secs = atof(v);
 		else if (!strcmp(a, "--clients"))
 			O.clients = atoi(v);
 		else if (!strcmp(a, "--workers"))
@@ -894,8 +1017,17 @@ static void parse_args(int argc, char **argv)
 		O.urls[O.n_urls++] = "(in process)";
 	if (!O.n_urls || !O.token || O.agents < 1 || O.clients < 1)
 		usage(argv[0]);
+	if (!O.vpcs)
+		O.vpcs = 1;
+	if (!O.span)
+		O.span = O.agents;
+	if (O.vpcs < 1 || O.span < 1 || O.span > O.agents ||
+	    (long long)O.vpcs * O.span < O.agents)
+		die("--vpcs %d --span %d: each VPC spans 1 .. %d nodes, and "
+		    "together they must cover every node",
+		    O.vpcs, O.span, O.agents);
 	if (!O.changes)
-		O.changes = O.agents >= 1000 ? 100 : 300;
+		O.changes = O.agents >= 1000 && O.vpcs == 1 ? 100 : 300;
 	if (!O.workers)
 		O.workers = sysconf(_SC_NPROCESSORS_ONLN);
 }
@@ -907,7 +1039,6 @@ int main(int argc, char **argv)
 	json_object *out = json_object_new_object();
 	double t0, t_sync;
 	long threads = -1, rss = -1;
-	int made;
 
 	parse_args(argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -921,15 +1052,19 @@ int main(int argc, char **argv)
 
 	if (O.inproc)
 		start_inproc();
+	vpcs = calloc(O.vpcs, sizeof(*vpcs));
+	sims = calloc(O.agents, sizeof(*sims));
+	if (!vpcs || !sims)
+		die("out of memory");
+	hosts();
 	t0 = now_s();
 	setup();
 	fprintf(stderr,
 		"bench_control: %s, %d nodes and ports set up in %.1f s\n",
 		O.store, O.agents, now_s() - t0);
 
-	sims = calloc(O.agents, sizeof(*sims));
 	w = calloc(O.workers, sizeof(*w));
-	if (!sims || !w)
+	if (!w)
 		die("out of memory");
 	for (int i = 0; i < O.workers; i++) {
 		w[i].ep = epoll_create1(EPOLL_CLOEXEC);
@@ -953,7 +1088,10 @@ int main(int argc, char **argv)
 	json_object_object_add(out, "agents", json_object_new_int(O.agents));
 	json_object_object_add(out, "controllers",
 			       json_object_new_int(O.n_urls));
-	if (!all_have(O.agents, SYNC_TIMEOUT_S)) {
+	json_object_object_add(out, "vpcs", json_object_new_int(O.vpcs));
+	json_object_object_add(out, "vpc_span_nodes",
+			       json_object_new_int(O.span));
+	if (!all_have(SYNC_TIMEOUT_S)) {
 		char why[160];
 
 		snprintf(why, sizeof(why),
@@ -989,8 +1127,10 @@ int main(int argc, char **argv)
 			       json_object_new_int64(threads));
 	json_object_object_add(out, "controller_rss_kib",
 			       json_object_new_int64(rss));
-	made = measure_apply(out);
-	measure_ports(out, O.agents + made);
+	if (O.idle_secs > 0)
+		measure_idle(out);
+	measure_apply(out);
+	measure_ports(out);
 	json_object_object_add(out, "reconcile_errors",
 			       json_object_new_int64(rc_errors));
 
@@ -1030,6 +1170,7 @@ done:
 		die("cannot write %s", O.out);
 	json_object_put(out);
 	free(sims);
+	free(vpcs);
 	free(w);
 	return 0;
 }

@@ -29,6 +29,7 @@
 #define API_PUB_PREFIXES  16
 
 struct api_seen;
+struct api_waker;
 
 struct api {
 	struct store *store;
@@ -63,7 +64,21 @@ struct api {
 	struct {
 		int64_t next, end; /* ids reserved, not yet handed out */
 	} seq[API_SEQ_KINDS];
+	/* Parked state long-polls and the thread that wakes those a change
+	 * concerns (api_wake.c); started with the first parked poll. */
+	struct api_waker *waker;
 };
+
+/* The long-poll dispatcher's figures (for tests and benchmarks). */
+struct api_wake_stats {
+	uint64_t parked;     /* polls parked now */
+	uint64_t woken;	     /* polls woken by a change, since the start */
+	uint64_t windows;    /* windows of the change feed dispatched */
+	uint64_t dispatched; /* the revision dispatched up to */
+};
+
+/* All zero before the first parked poll. */
+void api_wake_stats(struct api *api, struct api_wake_stats *st);
 
 struct api_req {
 	const char *method;

@@ -142,6 +142,30 @@ int api_node_health(struct api *api, struct api_ctx *c);
  * in *ids (the caller frees it). */
 int api_node_entitled(struct api *api, const char *node, uint32_t **ids,
 		      size_t *n);
+/* A state long-poll that found nothing for its node up to since parks
+ * (api_wake.c) until a change concerns it: one of its VPCs, its node's
+ * indexes or ports, or every node. Returns 0 when it should look again
+ * (a change, the deadline, every_ms passed, or the server stopping;
+ * p->clean then says from where),
+ * -EPIPE when its client has closed the connection. */
+struct api_park {
+	const char *node;
+	const uint32_t *vpcs; /* every VPC the node gets */
+	size_t n_vpcs;
+	uint64_t since;
+	long long deadline_ms; /* CLOCK_MONOTONIC */
+	int every_ms;	       /* look at the client this often */
+	int client_fd;
+	/* Out: the changes up to here hold nothing for the node (the poll
+	 * may look from there on). */
+	uint64_t clean;
+};
+int api_park(struct api *api, struct api_park *p);
+/* Stops the dispatcher (api_fini). */
+void api_wake_fini(struct api *api);
+/* The client closed its end (an agent killed mid-poll): the kernel has its
+ * FIN or RST. fd <= 0: unknown, never gone. */
+bool api_client_gone(int fd);
 /* Frees the liveness table (api_fini). */
 void api_seen_free(struct api *api);
 int api_vpc_create(struct api *api, struct api_ctx *c);

@@ -26,18 +26,18 @@
  * Changes are computed from the store's change feed: per record, the first
  * old value and the last new value in the window, filtered by the node's
  * VPCs, in revision order. When the node's own set of VPCs may have
- * changed (a port bound to or unbound from it, it became or stopped being
- * a gateway, one of its VPCs switched mode, a node record created, deleted
- * or given another ip; not the leader's status updates) or the feed no
- * longer reaches back to REV, the answer is a full snapshot. */
+ * changed (a port bound to it in a VPC it did not get at the start of the
+ * window, or its view of then is not known; a port unbound from it; it
+ * became or stopped being a gateway, one of its VPCs switched mode, a node
+ * record created, deleted or given another ip; not the leader's status
+ * updates) or the feed no longer reaches back to REV, the answer is a full
+ * snapshot. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "api_priv.h"
@@ -129,6 +129,10 @@ struct nodeview {
 	struct idset lbonly; /* those it gets only for public services */
 	struct own_port *own;
 	size_t n_own, cap_own;
+	/* The revision at which vpcs, gw, pub, lbonly are exact (0: not
+	 * known): a port created on the node in one of its VPCs after it
+	 * leaves them as they are. */
+	uint64_t rev;
 	int err;
 };
 
@@ -543,9 +547,21 @@ static struct ni_ent *ni_find(struct nodeips *ni, const char *name)
 struct members {
 	struct nodeips *ni;
 	__be32 *ips;
+	char **names; /* of ips[i] */
 	size_t n, cap;
 	int err;
 };
+
+static void members_free(struct members *m)
+{
+	for (size_t i = 0; m->names && i < m->n; i++)
+		free(m->names[i]);
+	free(m->names);
+	free(m->ips);
+	m->names = NULL;
+	m->ips = NULL;
+	m->n = m->cap = 0;
+}
 
 static int add_member(const struct store_rec *r, void *arg)
 {
@@ -561,14 +577,24 @@ static int add_member(const struct store_rec *r, void *arg)
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? 2 * m->cap : 64;
 		__be32 *p = realloc(m->ips, cap * sizeof(*p));
+		char **q = p ? realloc(m->names, cap * sizeof(*q)) : NULL;
 
-		if (!p) {
+		if (p)
+			m->ips = p;
+		if (q)
+			m->names = q;
+		if (!q) {
 			m->err = -ENOMEM;
 			json_object_put(o);
 			return 1;
 		}
-		m->ips = p;
 		m->cap = cap;
+	}
+	m->names[m->n] = strdup(name);
+	if (!m->names[m->n]) {
+		m->err = -ENOMEM;
+		json_object_put(o);
+		return 1;
 	}
 	m->ips[m->n++] = a;
 out:
@@ -583,29 +609,128 @@ static int cmp_ip(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static bool node_ip_same(const struct store_change *sc);
+
+/*
+ * The members of the last listing, per process and keyed by the api:
+ * reused while the change feed shows no node record created, deleted or
+ * given another address after the revision they were exact at (every
+ * snapshot lists them, and parsing every node record for each is what a
+ * snapshot cost most at 1000 nodes).
+ */
+static pthread_mutex_t members_mu = PTHREAD_MUTEX_INITIALIZER;
+static const struct api *members_api;
+static uint64_t members_rev;
+static struct members members_kept;
+
+static int members_cb(const struct store_change *sc, void *arg)
+{
+	bool *moved = arg;
+
+	if (strncmp(sc->key, "node/", 5) || node_ip_same(sc))
+		return 0;
+	*moved = true;
+	return 1;
+}
+
+/* Under members_mu: whether the kept members are still exact. */
+static bool members_valid(struct api *api)
+{
+	bool moved = false;
+	uint64_t upto;
+
+	if (members_api != api || !members_rev)
+		return false;
+	if (store_changes(api->store, members_rev, members_cb, &moved, &upto) ||
+	    moved)
+		return false;
+	members_rev = upto;
+	return true;
+}
+
+/* The kept members into ni, their addresses into m (no names). */
+static int members_copy(struct nodeips *ni, struct members *m)
+{
+	const struct members *k = &members_kept;
+
+	m->ips = malloc((k->n ? k->n : 1) * sizeof(*m->ips));
+	if (!m->ips)
+		return -ENOMEM;
+	memcpy(m->ips, k->ips, k->n * sizeof(*m->ips));
+	m->n = k->n;
+	for (size_t i = 0; i < k->n; i++) {
+		char ip[XVPC_IP_STRLEN];
+
+		if (!ni_find(ni, k->names[i]))
+			ni_add(ni, k->names[i], xvpc_fmt_ip(k->ips[i], ip));
+	}
+	return 0;
+}
+
+static void members_keep(const struct api *api, uint64_t rev, struct members *m)
+{
+	pthread_mutex_lock(&members_mu);
+	members_free(&members_kept);
+	members_kept = *m;
+	members_kept.ni = NULL;
+	members_api = api;
+	members_rev = rev;
+	memset(m, 0, sizeof(*m));
+	pthread_mutex_unlock(&members_mu);
+}
+
+static void members_forget(const struct api *api)
+{
+	pthread_mutex_lock(&members_mu);
+	if (members_api == api) {
+		members_free(&members_kept);
+		members_api = NULL;
+		members_rev = 0;
+	}
+	pthread_mutex_unlock(&members_mu);
+}
+
 /* Top-level "nodes": the underlay addresses of all registered nodes, in
  * address order, each once. Fills the address cache on the way. */
 static int add_members(struct api *api, struct nodeips *ni, json_object *top)
 {
 	struct members m = {.ni = ni};
 	char buf[XVPC_IP_STRLEN];
+	uint64_t r0 = store_revision(api->store);
+	__be32 *sorted;
+	bool kept;
 	json_object *arr;
-	int err;
+	int err = 0;
 
-	err = store_list(api->store, "node/", NULL, 0, add_member, &m);
-	if (err >= 0)
-		err = m.err;
-	if (!err && m.n) {
-		qsort(m.ips, m.n, sizeof(*m.ips), cmp_ip);
+	pthread_mutex_lock(&members_mu);
+	kept = members_valid(api);
+	if (kept)
+		err = members_copy(ni, &m);
+	pthread_mutex_unlock(&members_mu);
+	if (!kept) {
+		err = store_list(api->store, "node/", NULL, 0, add_member, &m);
+		if (err >= 0)
+			err = m.err;
+	}
+	sorted = !err && m.n ? malloc(m.n * sizeof(*sorted)) : NULL;
+	if (sorted) {
+		memcpy(sorted, m.ips, m.n * sizeof(*sorted));
+		qsort(sorted, m.n, sizeof(*sorted), cmp_ip);
 		arr = json_object_new_array();
 		for (size_t i = 0; i < m.n; i++)
-			if (!i || m.ips[i] != m.ips[i - 1])
+			if (!i || sorted[i] != sorted[i - 1])
 				json_object_array_add(
 					arr, json_object_new_string(xvpc_fmt_ip(
-						     m.ips[i], buf)));
+						     sorted[i], buf)));
 		json_object_object_add(top, "nodes", arr);
+		free(sorted);
+	} else if (!err && m.n) {
+		err = -ENOMEM;
 	}
-	free(m.ips);
+	/* Exact at r0 only if nothing was committed while listing. */
+	if (!err && !kept && store_revision(api->store) == r0)
+		members_keep(api, r0, &m);
+	members_free(&m);
 	return err < 0 ? err : 0;
 }
 
@@ -694,7 +819,10 @@ struct feed {
 	char node_prefix[128], gw_prefix[128];
 	struct chg *c;
 	size_t n, cap;
-	struct idset switched; /* VPCs whose mode changed in the window */
+	struct idset switched;	  /* VPCs whose mode changed in the window */
+	struct idset np_new;	  /* VPCs of ports created on the node */
+	const struct idset *vpcs; /* the node's, once known: others skipped */
+	bool foreign;		  /* the window touched a VPC not in vpcs */
 	bool need_snapshot;
 	int err;
 };
@@ -736,13 +864,85 @@ static int note_switch(struct feed *f, const struct store_change *sc)
 	return err;
 }
 
+/* The unsigned integer of a top-level field of a JSON object's text,
+ * without parsing all of it; 0 when absent or not a plain integer (the
+ * caller then knows nothing). */
+static uint32_t peek_u32(const char *s, const char *field)
+{
+	size_t fl = strlen(field);
+	unsigned long v;
+	const char *q;
+	char *end;
+	int depth = 0;
+
+	for (const char *p = s; *p; p++) {
+		if (*p == '{' || *p == '[') {
+			depth++;
+		} else if (*p == '}' || *p == ']') {
+			depth--;
+		} else if (*p == '"') {
+			for (q = p + 1; *q && *q != '"'; q++)
+				if (*q == '\\' && q[1])
+					q++;
+			if (!*q)
+				return 0;
+			if (depth == 1 && (size_t)(q - p - 1) == fl &&
+			    !strncmp(p + 1, field, fl) && q[1] == ':') {
+				if (q[2] < '0' || q[2] > '9')
+					return 0;
+				v = strtoul(q + 2, &end, 10);
+				return (*end == ',' || *end == '}') &&
+						       v <= UINT32_MAX
+					       ? (uint32_t)v
+					       : 0;
+			}
+			p = q;
+		}
+	}
+	return 0;
+}
+
+/* A change of a record of a VPC the node does not get (known from both
+ * values): nothing for it. */
+static bool foreign_change(const struct feed *f, const struct store_change *sc)
+{
+	const char *idf = strncmp(sc->key, "vpc/", 4) ? "vpc" : "id";
+	uint32_t o = sc->old_val ? peek_u32(sc->old_val, idf) : 0;
+	uint32_t n = sc->new_val ? peek_u32(sc->new_val, idf) : 0;
+
+	if ((sc->old_val && !o) || (sc->new_val && !n))
+		return false;
+	return !idset_has(f->vpcs, o) && !idset_has(f->vpcs, n);
+}
+
+/* A port created on the node (its np/ index record): its VPC, or 0. */
+static uint32_t np_created(const struct store_change *sc)
+{
+	json_object *o;
+	uint32_t vpc;
+
+	if (sc->old_val || !sc->new_val)
+		return 0;
+	o = json_tokener_parse(sc->new_val);
+	vpc = o ? api_int(o, "vpc") : 0;
+	json_object_put(o);
+	return vpc;
+}
+
 static int feed_cb(const struct store_change *sc, void *arg)
 {
 	struct feed *f = arg;
+	uint32_t vpc;
 	struct chg *c;
 
 	if (!strncmp(sc->key, "node/", 5) && node_ip_same(sc))
 		return 0;
+	/* Decided once the node's view is known (new_port_only). */
+	if (!strncmp(sc->key, f->node_prefix, f->node_prefix_len) &&
+	    (vpc = np_created(sc))) {
+		f->err = idset_add(&f->np_new, vpc);
+		return f->err ? 1 : 0;
+	}
 	if (!strncmp(sc->key, "node/", 5) ||
 	    !strncmp(sc->key, API_LB_PUBLIC_PREFIX,
 		     strlen(API_LB_PUBLIC_PREFIX)) ||
@@ -755,6 +955,10 @@ static int feed_cb(const struct store_change *sc, void *arg)
 	    strncmp(sc->key, "port/", 5) && strncmp(sc->key, "lb/", 3) &&
 	    strncmp(sc->key, LBH_PREFIX, strlen(LBH_PREFIX)))
 		return 0;
+	if (f->vpcs && foreign_change(f, sc)) {
+		f->foreign = true;
+		return 0;
+	}
 	if (!strncmp(sc->key, "vpc/", 4)) {
 		f->err = note_switch(f, sc);
 		if (f->err)
@@ -988,6 +1192,20 @@ static int partial_vpcs(struct api *api, const struct nodeview *nv,
 	return err;
 }
 
+/* The node's ports created in the window are all in VPCs it got (fully)
+ * at the window's start: its set of VPCs stays, no snapshot needed. */
+static bool new_port_only(const struct idset *np_new, const struct nodeview *nv,
+			  uint64_t since)
+{
+	if (!nv->rev || nv->rev > since)
+		return false;
+	for (size_t i = 0; i < np_new->n; i++)
+		if (!idset_has(&nv->vpcs, np_new->v[i]) ||
+		    idset_has(&nv->lbonly, np_new->v[i]))
+			return false;
+	return true;
+}
+
 static bool any_of(const struct idset *a, const struct idset *b)
 {
 	for (size_t i = 0; i < a->n; i++)
@@ -1037,7 +1255,7 @@ static long long now_ms(void)
 struct share_view {
 	struct share_view *next;
 	const struct api *api;
-	uint64_t upto;
+	uint64_t upto, vrev;
 	struct idset vpcs, partial, pub, lbonly;
 	char node[];
 };
@@ -1094,6 +1312,8 @@ static int view_get(const struct api *api, const char *node, uint64_t since,
 	pthread_mutex_lock(&share_mu);
 	v = view_find(api, node);
 	if (v && v->upto == since)
+		nv->rev = v->vrev;
+	if (v && v->upto == since)
 		ret = idset_copy(&nv->vpcs, &v->vpcs)
 			      ?: idset_copy(partial, &v->partial)
 			      ?: idset_copy(&nv->pub, &v->pub)
@@ -1123,6 +1343,9 @@ static void view_put(const struct api *api, const char *node, uint64_t upto,
 	}
 	if (v) {
 		v->upto = 0; /* never a revision a poll starts from */
+		/* Exact at upto if it was at or before: this window changed
+		 * nothing in it (else a snapshot, not here). */
+		v->vrev = nv->rev && nv->rev <= upto ? upto : nv->rev;
 		if (!idset_copy(&v->vpcs, &nv->vpcs) &&
 		    !idset_copy(&v->partial, partial) &&
 		    !idset_copy(&v->pub, &nv->pub) &&
@@ -1292,6 +1515,7 @@ out:
 
 static void share_free(const struct api *api)
 {
+	members_forget(api);
 	pthread_mutex_lock(&share_mu);
 	for (int i = 0; i < SHARE_ANSWERS; i++)
 		if (share_answers[i].api == api)
@@ -1374,6 +1598,7 @@ void api_live_nodes(struct api *api, long long within_ms,
 
 void api_seen_free(struct api *api)
 {
+	api_wake_fini(api);
 	share_free(api);
 	for (size_t i = 0; i < API_SEEN_SLOTS; i++) {
 		struct api_seen *s = api->seen[i], *next;
@@ -1391,26 +1616,12 @@ static long long min_ll(long long a, long long b)
 	return a < b ? a : b;
 }
 
-/* The client closed its end (an agent killed mid-poll): the kernel has
- * its FIN or RST. fd <= 0: unknown, never gone. */
-static bool client_gone(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-	char b;
-
-	if (fd <= 0 || poll(&p, 1, 0) <= 0)
-		return false;
-	if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
-		return true;
-	return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-}
-
 /* The answer of changes (the shared one, or arr's), offered to the polls
  * of other nodes from the same revision; the node's view is kept for its
  * next poll. Frees nv, partial, arr and shared. */
 static int changes_reply(struct api *api, struct api_ctx *c, uint64_t since,
 			 uint64_t upto, json_object *arr, struct nodeview *nv,
-			 struct idset *partial, char *shared)
+			 struct idset *partial, char *shared, bool foreign)
 {
 	json_object *top = NULL;
 	const char *body = shared;
@@ -1430,7 +1641,9 @@ static int changes_reply(struct api *api, struct api_ctx *c, uint64_t since,
 	}
 	json_object_put(arr);
 	view_put(api, c->param, upto, nv, partial);
-	if (!shared && n && body)
+	/* A window touching a VPC this node does not get: no node that
+	 * gets all the window's VPCs has this answer. */
+	if (!shared && n && body && !foreign)
 		answer_put(api, c->param, since, upto, &nv->vpcs, partial,
 			   body);
 	free(c->resp->body);
@@ -1461,6 +1674,11 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	long long deadline;
 	/* A parked poll looks at its client at least every second. */
 	int every = min_ll(api->seen_every_ms ?: API_SEEN_EVERY_MS, 1000);
+	struct api_park pk = {
+		.node = c->param,
+		.every_ms = every,
+		.client_fd = r->client_fd,
+	};
 	char key[128];
 	int err;
 
@@ -1494,6 +1712,7 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	if (since > store_revision(api->store))
 		store_wait(api->store, since - 1, 1000);
 	deadline = now_ms() + (long long)wait * 1000;
+	pk.deadline_ms = deadline;
 	arr = json_object_new_array();
 	/* A parked poll keeps its node alive. */
 	node_seen(api, c->param, 1);
@@ -1506,6 +1725,8 @@ int api_node_state(struct api *api, struct api_ctx *c)
 				: NULL;
 		if (shared)
 			break;
+		f.vpcs = viewed ? &nv.vpcs : NULL;
+		f.foreign = false;
 		err = store_changes(api->store, since, feed_cb, &f, &upto);
 		if (err == -ERANGE || f.need_snapshot)
 			break;
@@ -1517,37 +1738,47 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		 * (its ports, its gateway duties, a mode switch) is in the
 		 * next windows and answers a snapshot. */
 		if (!viewed) {
+			uint64_t r0 = store_revision(api->store);
+
 			err = nodeview_load(api, c->param, &nv)
 				      ?: partial_vpcs(api, &nv, &partial);
 			if (err)
 				break;
+			if (store_revision(api->store) == r0)
+				nv.rev = r0;
 			viewed = true;
 		}
-		if (any_of(&f.switched, &nv.vpcs)) {
+		if (any_of(&f.switched, &nv.vpcs) ||
+		    (f.np_new.n && !new_port_only(&f.np_new, &nv, since))) {
 			f.need_snapshot = true;
 			break;
 		}
 		f.switched.n = 0;
+		f.np_new.n = 0;
 		coalesce(&f);
 		node_changes(&f, &nv, &partial, &ni, arr);
 		feed_free(&f);
 		left = deadline - now_ms();
 		if (json_object_array_length(arr) || left <= 0 || api->stopping)
 			break;
-		/* Nothing for this node up to upto: sleep until the revision
-		 * moves past it (the store's condition variable); the bound
-		 * only covers a shutdown racing with this check. */
+		/* Nothing for this node up to upto: park until a change
+		 * concerns it (api_wake.c), then look again. */
 		since = upto;
-		if (client_gone(r->client_fd)) {
+		pk.since = upto;
+		pk.vpcs = nv.vpcs.v;
+		pk.n_vpcs = nv.vpcs.n;
+		if (api_client_gone(r->client_fd) || api_park(api, &pk)) {
 			pr_info("node %s: its agent left a parked poll",
 				c->param);
 			break;
 		}
-		store_wait(api->store, upto, (int)min_ll(left, every));
+		if (pk.clean > since)
+			since = pk.clean;
 	}
 	node_seen(api, c->param, -1);
 	feed_free(&f);
 	free(f.switched.v);
+	free(f.np_new.v);
 	ni_free(&ni);
 	if (!shared && (err == -ERANGE || f.need_snapshot)) {
 		json_object_put(arr);
@@ -1562,5 +1793,6 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		free(partial.v);
 		return api_fail_store(c, err);
 	}
-	return changes_reply(api, c, since, upto, arr, &nv, &partial, shared);
+	return changes_reply(api, c, since, upto, arr, &nv, &partial, shared,
+			     f.foreign);
 }

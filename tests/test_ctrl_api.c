@@ -597,6 +597,160 @@ static void test_state_long_poll(void **state)
 		403);
 }
 
+/* Waits (bounded) until the dispatcher has parked polls and dispatched
+ * revision rev; fails the test otherwise. */
+static struct api_wake_stats wake_wait(uint64_t parked, uint64_t rev)
+{
+	struct api_wake_stats st;
+
+	for (int i = 0; i < 2000; i++) {
+		api_wake_stats(&F->api, &st);
+		if (st.parked == parked && st.dispatched >= rev)
+			return st;
+		usleep(5000);
+	}
+	fail_msg("dispatcher: %llu polls parked (want %llu), revision %llu "
+		 "dispatched (want %llu)",
+		 (unsigned long long)st.parked, (unsigned long long)parked,
+		 (unsigned long long)st.dispatched, (unsigned long long)rev);
+	return st;
+}
+
+static int64_t node_revision(const char *node)
+{
+	char path[64];
+	json_object *o;
+	int64_t rev;
+
+	snprintf(path, sizeof(path), "/v1/nodes/%s/state", node);
+	assert_int_equal(http("GET", path, ADMIN, NULL, NULL, &o), 200);
+	rev = iget(o, "revision");
+	json_object_put(o);
+	return rev;
+}
+
+static void park(struct poll *p, pthread_t *th, const char *node, int64_t rev)
+{
+	snprintf(p->path, sizeof(p->path),
+		 "/v1/nodes/%s/state?since=%lld&wait=20", node, (long long)rev);
+	assert_int_equal(pthread_create(th, NULL, poll_thread, p), 0);
+}
+
+static bool has_vpc(json_object *o, int64_t vpc)
+{
+	json_object *v = json_object_object_get(o, "vpcs");
+
+	for (size_t i = 0; i < json_object_array_length(v); i++)
+		if (iget(json_object_array_get_idx(v, i), "id") == vpc)
+			return true;
+	return false;
+}
+
+/*
+ * Parked polls wake only for changes that concern their node: a port in
+ * VPC A does not wake the poll of a node hosting only VPC B (it stays
+ * parked, and answers B's next change); a port created on a node new to A
+ * answers that node's poll with A's snapshot; a port moved between nodes
+ * answers both.
+ */
+static void test_state_wake_lists(void **state)
+{
+	struct poll p2 = {0}, p3 = {0};
+	struct api_wake_stats st;
+	pthread_t t2, t3;
+	int64_t va, vb, sa, sb, port, rev;
+	json_object *c;
+	char body[192];
+
+	(void)state;
+	create("/v1/nodes", ADMIN, "{\"name\":\"n3\",\"ip\":\"192.168.9.3\"}",
+	       201);
+	va = create("/v1/vpcs", F->ta,
+		    "{\"name\":\"wa\",\"cidr\":\"10.8.0.0/16\"}", 201);
+	snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"10.8.1.0/24\"}",
+		 (long long)va);
+	sa = create("/v1/subnets", F->ta, body, 201);
+	vb = create("/v1/vpcs", F->tb,
+		    "{\"name\":\"wb\",\"cidr\":\"10.8.0.0/16\"}", 201);
+	snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"10.8.1.0/24\"}",
+		 (long long)vb);
+	sb = create("/v1/subnets", F->tb, body, 201);
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"node\":\"n1\",\"ifname\":\"a0\"}",
+		 (long long)sa);
+	create("/v1/ports", F->ta, body, 201);
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"node\":\"n2\",\"ifname\":\"b0\"}",
+		 (long long)sb);
+	create("/v1/ports", F->tb, body, 201);
+
+	/* n2 hosts only B: a port in A leaves its poll parked. */
+	rev = node_revision("n2");
+	park(&p2, &t2, "n2", rev);
+	st = wake_wait(1, rev);
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"ip\":\"10.8.1.50\",\"node\":\"n1\","
+		 "\"ifname\":\"a1\"}",
+		 (long long)sa);
+	create("/v1/ports", F->ta, body, 201);
+	rev = store_revision(F->s);
+	assert_int_equal(wake_wait(1, rev).woken, st.woken);
+	/* A port of B (on n1, new to B) answers it. */
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"ip\":\"10.8.1.60\",\"node\":\"n1\","
+		 "\"ifname\":\"b1\"}",
+		 (long long)sb);
+	create("/v1/ports", F->tb, body, 201);
+	pthread_join(t2, NULL);
+	assert_int_equal(p2.status, 200);
+	assert_false(json_object_get_boolean(
+		json_object_object_get(p2.o, "snapshot")));
+	c = change_at(p2.o, 0);
+	assert_non_null(c);
+	assert_string_equal(sget(json_object_object_get(c, "object"), "ip"),
+			    "10.8.1.60");
+	assert_int_equal(iget(json_object_object_get(c, "object"), "vpc"), vb);
+	assert_null(change_at(p2.o, 1));
+	json_object_put(p2.o);
+
+	/* n3 hosts nothing: a port of A created on it answers its poll
+	 * with a snapshot holding A. */
+	rev = node_revision("n3");
+	park(&p3, &t3, "n3", rev);
+	wake_wait(1, rev);
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"node\":\"n3\",\"ifname\":\"a3\"}",
+		 (long long)sa);
+	port = create("/v1/ports", F->ta, body, 201);
+	pthread_join(t3, NULL);
+	assert_int_equal(p3.status, 200);
+	assert_true(json_object_get_boolean(
+		json_object_object_get(p3.o, "snapshot")));
+	assert_true(has_vpc(p3.o, va));
+	json_object_put(p3.o);
+
+	/* The port moves from n3 to n2: both polls answer, n3 without A,
+	 * n2 with it. */
+	rev = node_revision("n3");
+	park(&p3, &t3, "n3", rev);
+	park(&p2, &t2, "n2", rev);
+	wake_wait(2, rev);
+	snprintf(body, sizeof(body), "/v1/ports/%lld", (long long)port);
+	assert_int_equal(http("PATCH", body, F->ta,
+			      "{\"node\":\"n2\",\"ifname\":\"mv3\"}", NULL,
+			      NULL),
+			 200);
+	pthread_join(t3, NULL);
+	pthread_join(t2, NULL);
+	assert_int_equal(p3.status, 200);
+	assert_int_equal(p2.status, 200);
+	assert_false(has_vpc(p3.o, va));
+	assert_true(has_vpc(p2.o, va));
+	assert_true(has_vpc(p2.o, vb));
+	json_object_put(p3.o);
+	json_object_put(p2.o);
+}
+
 /* GET .../state?since=rev&wait=0 of node: the answer, its text in *txt. */
 static json_object *changes_of(const char *node, int64_t rev, char **txt)
 {
@@ -609,6 +763,121 @@ static json_object *changes_of(const char *node, int64_t rev, char **txt)
 	*txt = strdup(
 		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	return o;
+}
+
+/*
+ * A port created on a node in a VPC it already gets answers its poll with
+ * the change (the endpoint, with its interface), not a snapshot; one in a
+ * VPC new to the node answers a snapshot holding that VPC.
+ */
+static void test_state_own_port_change(void **state)
+{
+	json_object *o, *c;
+	int64_t va, vb, sa, sb, rev;
+	char body[192], *txt;
+
+	(void)state;
+	va = create("/v1/vpcs", F->ta,
+		    "{\"name\":\"oa\",\"cidr\":\"10.9.0.0/16\"}", 201);
+	snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"10.9.1.0/24\"}",
+		 (long long)va);
+	sa = create("/v1/subnets", F->ta, body, 201);
+	vb = create("/v1/vpcs", F->ta,
+		    "{\"name\":\"ob\",\"cidr\":\"10.10.0.0/16\"}", 201);
+	snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"10.10.1.0/24\"}",
+		 (long long)vb);
+	sb = create("/v1/subnets", F->ta, body, 201);
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"node\":\"n1\",\"ifname\":\"o0\"}",
+		 (long long)sa);
+	create("/v1/ports", F->ta, body, 201);
+	/* A changes answer (a port of A on n2) keeps n1's view. */
+	rev = node_revision("n1");
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"node\":\"n2\",\"ifname\":\"o1\"}",
+		 (long long)sa);
+	create("/v1/ports", F->ta, body, 201);
+	o = changes_of("n1", rev, &txt);
+	free(txt);
+	assert_false(
+		json_object_get_boolean(json_object_object_get(o, "snapshot")));
+	rev = iget(o, "revision");
+	json_object_put(o);
+
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"ip\":\"10.9.1.40\",\"node\":\"n1\","
+		 "\"ifname\":\"o2\"}",
+		 (long long)sa);
+	create("/v1/ports", F->ta, body, 201);
+	o = changes_of("n1", rev, &txt);
+	free(txt);
+	assert_false(
+		json_object_get_boolean(json_object_object_get(o, "snapshot")));
+	c = change_at(o, 0);
+	assert_non_null(c);
+	assert_string_equal(sget(c, "op"), "put");
+	assert_string_equal(sget(json_object_object_get(c, "object"), "ip"),
+			    "10.9.1.40");
+	assert_string_equal(sget(json_object_object_get(c, "object"), "ifname"),
+			    "o2");
+	assert_null(change_at(o, 1));
+	rev = iget(o, "revision");
+	json_object_put(o);
+
+	/* B is new to n1: a snapshot with both VPCs. */
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"node\":\"n1\",\"ifname\":\"o3\"}",
+		 (long long)sb);
+	create("/v1/ports", F->ta, body, 201);
+	o = changes_of("n1", rev, &txt);
+	free(txt);
+	assert_true(
+		json_object_get_boolean(json_object_object_get(o, "snapshot")));
+	assert_true(has_vpc(o, va));
+	assert_true(has_vpc(o, vb));
+	json_object_put(o);
+}
+
+/* Whether the "nodes" of node n1's full state list ip. */
+static bool lists_member(const char *ip)
+{
+	json_object *o, *arr;
+	bool found = false;
+
+	assert_int_equal(
+		http("GET", "/v1/nodes/n1/state", ADMIN, NULL, NULL, &o), 200);
+	arr = json_object_object_get(o, "nodes");
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		found = found ||
+			!strcmp(json_object_get_string(
+					json_object_array_get_idx(arr, i)),
+				ip);
+	json_object_put(o);
+	return found;
+}
+
+/* The members a snapshot lists follow node creations, address changes
+ * and deletions (they are kept between snapshots), and unrelated changes
+ * keep them. */
+static void test_state_members(void **state)
+{
+	(void)state;
+	assert_true(lists_member("192.168.9.2"));
+	create("/v1/nodes", ADMIN, "{\"name\":\"n5\",\"ip\":\"192.168.9.5\"}",
+	       201);
+	assert_true(lists_member("192.168.9.5"));
+	create("/v1/vpcs", F->ta, "{\"name\":\"m\",\"cidr\":\"10.11.0.0/16\"}",
+	       201);
+	assert_true(lists_member("192.168.9.5"));
+	assert_int_equal(http("PATCH", "/v1/nodes/n5", ADMIN,
+			      "{\"ip\":\"192.168.9.6\"}", NULL, NULL),
+			 200);
+	assert_false(lists_member("192.168.9.5"));
+	assert_true(lists_member("192.168.9.6"));
+	assert_int_equal(
+		http("DELETE", "/v1/nodes/n5", ADMIN, NULL, NULL, NULL), 204);
+	assert_false(lists_member("192.168.9.6"));
+	assert_true(lists_member("192.168.9.1"));
 }
 
 /*
@@ -834,6 +1103,12 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_state_shared_answers,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_wake_lists, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_state_own_port_change,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_members, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_ports, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_restart_recovery, setup,

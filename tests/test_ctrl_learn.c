@@ -736,13 +736,24 @@ static void test_change_stream_learn(void **state)
 	ch = node_state(w.plain, since);
 	assert_true(has_change(ch, "delete", "endpoint", "10.1.200.1", NULL));
 	json_object_put(ch);
-	/* A port of its own: as in push mode (a snapshot, since its set of
-	 * ports changed). */
+	/* A port of its own, in a VPC it gets already: as in push mode, the
+	 * endpoint with its interface (its set of VPCs stays). */
 	snprintf(since, sizeof(since), "%llu",
 		 (unsigned long long)store_revision(F->s));
 	make_port(F->ta, w.lsub, "10.1.201.1", w.plain);
 	ch = node_state(w.plain, since);
-	assert_true(json_object_get_boolean(get(ch, "snapshot")));
+	assert_false(json_object_get_boolean(get(ch, "snapshot")));
+	snprintf(ip, sizeof(ip), "192.168.50.%d", w.plain);
+	assert_true(has_change(ch, "put", "endpoint", "10.1.201.1", ip));
+	assert_int_equal(json_object_array_length(get(ch, "changes")), 1);
+	assert_non_null(get(json_object_array_get_idx(get(ch, "changes"), 0),
+			    "object"));
+	assert_non_null(get(
+		get(json_object_array_get_idx(get(ch, "changes"), 0), "object"),
+		"ifname"));
+	json_object_put(ch);
+	/* Its full state has its 3 endpoints of the VPC. */
+	ch = node_state(w.plain, NULL);
 	assert_int_equal(count_eps(ch, w.learn), 3);
 	json_object_put(ch);
 	/* A mode switch: a snapshot with every endpoint. */
