@@ -198,5 +198,8 @@ bool store_zk_connected(struct store *s);
 /* Resynchronisations from a fresh snapshot since open (a missed message,
  * a new session), for tests. */
 uint64_t store_zk_resyncs(struct store *s);
+/* Group commit figures since open: multis that carried several commits,
+ * and the commits they carried (for tests and benchmarks). */
+void store_zk_batch_stats(struct store *s, uint64_t *batches, uint64_t *txns);
 
 #endif
