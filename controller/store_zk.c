@@ -133,6 +133,7 @@ struct zks {
 	pthread_cond_t gcond;
 	struct req *qhead, **qtail;
 	bool committing;
+	bool paused;		   /* by a test: commits wait */
 	uint64_t batches, batched; /* multis of several commits, commits */
 
 	/* Maintenance thread: renews the session, resynchronises. */
@@ -1386,7 +1387,7 @@ static int zks_txn(struct store *st, const struct store_op *ops, size_t n,
 	while (!r.done) {
 		struct req *list, *next;
 
-		if (s->committing) {
+		if (s->committing || s->paused) {
 			pthread_cond_wait(&s->gcond, &s->gmu);
 			continue;
 		}
@@ -1659,4 +1660,26 @@ void store_zk_batch_stats(struct store *st, uint64_t *batches, uint64_t *txns)
 	*batches = s->batches;
 	*txns = s->batched;
 	pthread_mutex_unlock(&s->gmu);
+}
+
+void store_zk_pause(struct store *st, bool pause)
+{
+	struct zks *s = (struct zks *)st;
+
+	pthread_mutex_lock(&s->gmu);
+	s->paused = pause;
+	pthread_cond_broadcast(&s->gcond);
+	pthread_mutex_unlock(&s->gmu);
+}
+
+size_t store_zk_queued(struct store *st)
+{
+	struct zks *s = (struct zks *)st;
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->gmu);
+	for (struct req *r = s->qhead; r; r = r->next)
+		n++;
+	pthread_mutex_unlock(&s->gmu);
+	return n;
 }
