@@ -7,9 +7,11 @@
  *                       what one getChildren answer can carry) and <name>
  *                       the key with every byte outside [A-Za-z0-9_:.-]
  *                       written %XX (and a leading '.')
- *   bus/store/m-<seq>   one message per commit: the records it wrote
+ *   bus/store/m-<seq>   one message per multi: the records written by the
+ *                       commits it carried, in order
  *
- * A commit is one zoo_multi: create/set/delete/check ops for the records,
+ * Commits are grouped (see "group commit" below): one zoo_multi carries
+ * the create/set/delete/check ops of the records of several commits,
  * with ZooKeeper data versions taken from the member's copy, plus the
  * message on the bus, plus an unconditional set of bus/store-stamp (a
  * create does not report the zxid, a set does). Every member applies the
@@ -38,9 +40,10 @@
  * Joining (and after a missed message or a new session) follows the
  * snapshot recipe of docs/zookeeper.md: a snapshot of store/ tied to bus
  * sequence L and zxid Z, then every message after L. Messages with a zxid
- * <= Z may already be in the copy: each record change in them is applied
- * only when the copy's record is older (mzxid < zxid), and they are kept
- * out of the change feed, which starts at Z. */
+ * <= Z may already be in the copy: their changes to a record are applied
+ * only when the copy's record is older (mzxid < zxid, decided per key
+ * before the message is applied), and they are kept out of the change
+ * feed, which starts at Z. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
