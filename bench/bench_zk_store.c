@@ -7,7 +7,8 @@
  * a few seconds, against throw-away ZooKeeper servers on loopback
  * (tests/zk_harness.sh, normal fsync).
  *
- * usage: bench_zk_store [--members 1|3] [--threads N] [--secs S]
+ * usage: bench_zk_store [--members 1|3] [--threads N] [--secs S] [--single]
+ * --single turns group commit off (a multi per commit), for comparison.
  * Prints one JSON object: commits/s, failures, and the commits per
  * ZooKeeper multi.
  */
@@ -28,6 +29,8 @@
 struct bench {
 	struct store *st;
 	double secs;
+	int members;
+	bool single;
 	atomic_bool stop;
 	atomic_long ok, failed;
 };
@@ -125,9 +128,11 @@ static int run(struct bench *b, int threads)
 		pthread_join(w[i].th, NULL);
 	secs = now_s() - start;
 	store_zk_batch_stats(b->st, &b1, &t1);
-	printf("{\"threads\": %d, \"commits_per_s\": %.0f, \"failed\": %ld, "
+	printf("{\"members\": %d, \"group_commit\": %s, "
+	       "\"threads\": %d, \"commits_per_s\": %.0f, \"failed\": %ld, "
 	       "\"commits_per_multi\": %.1f}\n",
-	       threads, atomic_load(&b->ok) / secs, atomic_load(&b->failed),
+	       b->members, b->single ? "false" : "true", threads,
+	       atomic_load(&b->ok) / secs, atomic_load(&b->failed),
 	       b1 > b0 ? (double)(t1 - t0) / (b1 - b0) : 1.0);
 	return err ? -err : 0;
 }
@@ -139,18 +144,27 @@ int main(int argc, char **argv)
 	int members = 3, threads = 16, err;
 	struct zkh h;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
+	for (int i = 1; i < argc; i++) {
+		const char *val = i + 1 < argc ? argv[i + 1] : "0";
+
+		if (!strcmp(argv[i], "--single")) {
+			o.single_commits = true;
+			continue;
+		}
 		if (!strcmp(argv[i], "--members"))
-			members = atoi(argv[i + 1]);
+			members = atoi(val);
 		else if (!strcmp(argv[i], "--threads"))
-			threads = atoi(argv[i + 1]);
+			threads = atoi(val);
 		else if (!strcmp(argv[i], "--secs"))
-			b.secs = atof(argv[i + 1]);
+			b.secs = atof(val);
+		else
+			threads = 0; /* unknown option: usage */
+		i++;
 	}
 	if ((members != 1 && members != 3) || threads < 1 ||
 	    threads > MAX_THREADS || b.secs <= 0) {
 		fprintf(stderr, "usage: bench_zk_store [--members 1|3] "
-				"[--threads 1..512] [--secs S]\n");
+				"[--threads 1..512] [--secs S] [--single]\n");
 		return 2;
 	}
 	xvpc_log_set_level(XVPC_LOG_WARN);
@@ -159,6 +173,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	o.hosts = h.hosts;
+	b.members = members;
+	b.single = o.single_commits;
 	err = store_zk_open(&o, &b.st);
 	err = err ?: seed(b.st);
 	err = err ?: run(&b, threads);

@@ -180,6 +180,8 @@ struct store_zk_opts {
 	int session_timeout_ms; /* 0: 10000 */
 	int reconnect_wait_ms;	/* 0: 2000 (see struct zk_config) */
 	size_t feed_changes;	/* 0: 65536 */
+	bool single_commits;	/* no group commit: a multi per commit
+				   (for comparison in benchmarks) */
 };
 
 int store_zk_open(const struct store_zk_opts *opts, struct store **out);

@@ -137,6 +137,7 @@ struct zks {
 	struct req *qhead, **qtail;
 	bool committing;
 	bool paused;		   /* by a test: commits wait */
+	bool single;		   /* no group commit */
 	uint64_t batches, batched; /* multis of several commits, commits */
 
 	/* Maintenance thread: renews the session, resynchronises. */
@@ -1382,7 +1383,7 @@ static int zks_txn(struct store *st, const struct store_op *ops, size_t n,
 		if (check_op(&ops[i]))
 			return -EINVAL;
 	r.bytes = txn_bytes(s, ops, n);
-	if (r.bytes > BATCH_BYTES)
+	if (r.bytes > BATCH_BYTES || s->single)
 		return txn_direct(s, ops, n, rev_out, failed);
 	pthread_mutex_lock(&s->gmu);
 	*s->qtail = &r;
@@ -1563,6 +1564,7 @@ int store_zk_open(const struct store_zk_opts *opts, struct store **out)
 	pthread_mutex_init(&s->gmu, NULL);
 	pthread_cond_init(&s->gcond, NULL);
 	s->qtail = &s->qhead;
+	s->single = opts->single_commits;
 	err = mem_map_init(&s->map);
 	err = err
 		      ?: mem_feed_init(&s->feed,
