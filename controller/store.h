@@ -180,6 +180,8 @@ struct store_zk_opts {
 	int session_timeout_ms; /* 0: 10000 */
 	int reconnect_wait_ms;	/* 0: 2000 (see struct zk_config) */
 	size_t feed_changes;	/* 0: 65536 */
+	bool single_commits;	/* no group commit: a multi per commit
+				   (for comparison in benchmarks) */
 };
 
 int store_zk_open(const struct store_zk_opts *opts, struct store **out);
@@ -198,5 +200,12 @@ bool store_zk_connected(struct store *s);
 /* Resynchronisations from a fresh snapshot since open (a missed message,
  * a new session), for tests. */
 uint64_t store_zk_resyncs(struct store *s);
+/* Group commit figures since open: multis that carried several commits,
+ * and the commits they carried (for tests and benchmarks). */
+void store_zk_batch_stats(struct store *s, uint64_t *batches, uint64_t *txns);
+/* For tests: while paused, transactions queue and no commit starts, so
+ * the ones queued meanwhile go out as one batch; and how many wait. */
+void store_zk_pause(struct store *s, bool pause);
+size_t store_zk_queued(struct store *s);
 
 #endif

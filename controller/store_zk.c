@@ -7,9 +7,11 @@
  *                       what one getChildren answer can carry) and <name>
  *                       the key with every byte outside [A-Za-z0-9_:.-]
  *                       written %XX (and a leading '.')
- *   bus/store/m-<seq>   one message per commit: the records it wrote
+ *   bus/store/m-<seq>   one message per multi: the records written by the
+ *                       commits it carried, in order
  *
- * A commit is one zoo_multi: create/set/delete/check ops for the records,
+ * Commits are grouped (see "group commit" below): one zoo_multi carries
+ * the create/set/delete/check ops of the records of several commits,
  * with ZooKeeper data versions taken from the member's copy, plus the
  * message on the bus, plus an unconditional set of bus/store-stamp (a
  * create does not report the zxid, a set does). Every member applies the
@@ -38,9 +40,10 @@
  * Joining (and after a missed message or a new session) follows the
  * snapshot recipe of docs/zookeeper.md: a snapshot of store/ tied to bus
  * sequence L and zxid Z, then every message after L. Messages with a zxid
- * <= Z may already be in the copy: each record change in them is applied
- * only when the copy's record is older (mzxid < zxid), and they are kept
- * out of the change feed, which starts at Z. */
+ * <= Z may already be in the copy: their changes to a record are applied
+ * only when the copy's record is older (mzxid < zxid, decided per key
+ * before the message is applied), and they are kept out of the change
+ * feed, which starts at Z. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -63,6 +66,8 @@
 #define CATCHUP_MS     30000 /* at open, for the copy to catch up */
 #define ANY_RETRIES    8     /* unchecked ops that met a stale copy */
 #define SNAPSHOT_TRIES 1     /* zk_snapshot_take already tries a few times */
+#define BATCH_TXNS     128   /* commits in one group commit */
+#define BATCH_BYTES    (512 * 1024) /* their estimated size in the request */
 
 struct zks;
 
@@ -79,6 +84,20 @@ struct own {
 	struct zk_msg msg;
 	uint64_t gen;
 	bool applied;
+};
+
+/* A writer's transaction queued for the group commit. Lives on the
+ * writer's stack until done is set. */
+struct req {
+	struct req *next;
+	const struct store_op *ops;
+	size_t n;
+	size_t bytes; /* estimated size in a ZooKeeper request */
+	bool active;  /* its ops are in the batch's multi */
+	bool done;    /* answered (under gmu) */
+	int err;
+	size_t failed; /* with -ECANCELED; SIZE_MAX when not known */
+	uint64_t rev;
 };
 
 struct zks {
@@ -111,6 +130,16 @@ struct zks {
 	} recent[RECENT];
 	uint64_t resyncs;
 
+	/* Group commit: writers queue here; one of them (the committer)
+	 * takes the queue and commits it as one transaction. */
+	pthread_mutex_t gmu;
+	pthread_cond_t gcond;
+	struct req *qhead, **qtail;
+	bool committing;
+	bool paused;		   /* by a test: commits wait */
+	bool single;		   /* no group commit */
+	uint64_t batches, batched; /* multis of several commits, commits */
+
 	/* Maintenance thread: renews the session, resynchronises. */
 	pthread_t thread;
 	bool thread_started;
@@ -121,12 +150,19 @@ struct zks {
 
 /* ---- keys and messages ------------------------------------------------ */
 
-static unsigned bucket_of(const char *key)
+static uint32_t key_hash(const char *key)
 {
 	uint32_t h = 2166136261u;
 
 	for (; *key; key++)
 		h = (h ^ (uint8_t)*key) * 16777619u;
+	return h;
+}
+
+static unsigned bucket_of(const char *key)
+{
+	uint32_t h = key_hash(key);
+
 	return (h ^ (h >> 8) ^ (h >> 16) ^ (h >> 24)) & (BUCKETS - 1);
 }
 
@@ -280,6 +316,54 @@ static void recent_add(struct zks *s, int64_t seq, uint64_t zxid)
 	s->recent[seq % RECENT].zxid = zxid;
 }
 
+/* Keys and what a batch of commits (or a replayed message) did to them:
+ * an open-addressing table sized for all the keys it will hold. */
+struct kent {
+	const char *key; /* NULL: free slot */
+	bool written;	 /* by an earlier commit of the batch */
+	bool checked;	 /* its version check is in the batch already */
+	bool exists;	 /* after the batch's commits so far */
+	int64_t dv;	 /* ZooKeeper data version then, -1 when absent */
+};
+
+struct ktab {
+	struct kent *e;
+	size_t cap; /* a power of two, at least twice the keys */
+	bool owns;  /* the keys are malloc'ed copies */
+};
+
+static int ktab_init(struct ktab *t, size_t keys, bool owns)
+{
+	t->cap = 16;
+	while (t->cap < 2 * keys)
+		t->cap *= 2;
+	t->owns = owns;
+	t->e = calloc(t->cap, sizeof(*t->e));
+	return t->e ? 0 : -ENOMEM;
+}
+
+static void ktab_fini(struct ktab *t)
+{
+	for (size_t i = 0; t->owns && t->e && i < t->cap; i++)
+		free((char *)t->e[i].key);
+	free(t->e);
+	t->e = NULL;
+}
+
+/* The key's entry; with add, a new one (key as given) when absent. */
+static struct kent *ktab_get(struct ktab *t, const char *key, bool add)
+{
+	size_t i = key_hash(key) & (t->cap - 1);
+
+	for (; t->e[i].key; i = (i + 1) & (t->cap - 1))
+		if (!strcmp(t->e[i].key, key))
+			return &t->e[i];
+	if (!add)
+		return NULL;
+	t->e[i].key = key;
+	return &t->e[i];
+}
+
 /* Applies one record change of a message. Called with mu held. */
 static int apply_one(struct zks *s, int op, const char *key, const char *val,
 		     size_t len, uint64_t zxid, bool quiet)
@@ -288,8 +372,6 @@ static int apply_one(struct zks *s, int op, const char *key, const char *val,
 	int64_t dv;
 	char *v;
 
-	if (quiet && r && r->ver >= zxid)
-		return 0; /* the snapshot already holds this change */
 	if (op == MSG_DEL) {
 		if (!r)
 			return 0;
@@ -313,35 +395,82 @@ static int apply_one(struct zks *s, int op, const char *key, const char *val,
 	return 0;
 }
 
+/* Reads the next record of a message; key gets it NUL terminated. */
+static int msg_next(struct cursor *c, uint8_t *op, char *key, const char **v,
+		    uint32_t *vlen)
+{
+	const char *k;
+	uint32_t klen;
+	int err;
+
+	if (c->left < 1)
+		return -EBADMSG;
+	*op = *c->p++;
+	c->left--;
+	err = cur_bytes(c, &k, &klen);
+	err = err ?: cur_bytes(c, v, vlen);
+	if (err || !klen || klen >= STORE_KEY_MAX ||
+	    (*op != MSG_PUT && *op != MSG_DEL))
+		return -EBADMSG;
+	memcpy(key, k, klen);
+	key[klen] = '\0';
+	return 0;
+}
+
+/* For a message the snapshot may already hold (quiet): the keys whose
+ * record in the copy is at least as new as the message, so the copy has
+ * the message's changes to them. Decided before any change is applied:
+ * a message carries a whole batch of commits, which may write one key
+ * more than once (create, then delete), and a record it created itself
+ * must not hide its later changes. */
+static int quiet_skips(struct zks *s, const struct zk_msg *msg,
+		       struct ktab *skip)
+{
+	struct cursor c = {(const uint8_t *)msg->data, msg->len};
+	char key[STORE_KEY_MAX];
+	uint32_t count, vlen;
+	const char *v;
+	uint8_t op;
+	int err = cur_u32(&c, &count);
+
+	err = err ?: ktab_init(skip, count < c.left ? count : c.left, true);
+	for (uint32_t i = 0; !err && i < count; i++) {
+		struct mem_rec *r;
+		char *k;
+
+		err = msg_next(&c, &op, key, &v, &vlen);
+		r = err ? NULL : mem_map_find(&s->map, key);
+		if (!r || r->ver < (uint64_t)msg->zxid ||
+		    ktab_get(skip, key, false))
+			continue;
+		k = strdup(key);
+		if (!k)
+			err = -ENOMEM;
+		else
+			ktab_get(skip, k, true);
+	}
+	return err;
+}
+
 static int apply_msg(struct zks *s, const struct zk_msg *msg)
 {
 	struct cursor c = {(const uint8_t *)msg->data, msg->len};
 	bool quiet = msg->zxid <= s->base_zxid;
+	struct ktab skip = {0};
 	char key[STORE_KEY_MAX];
-	uint32_t count, klen, vlen;
-	const char *k, *v;
+	uint32_t count, vlen;
+	const char *v;
+	uint8_t op;
 	int err;
 
-	err = cur_u32(&c, &count);
+	err = quiet ? quiet_skips(s, msg, &skip) : 0;
+	err = err ?: cur_u32(&c, &count);
 	for (uint32_t i = 0; !err && i < count; i++) {
-		if (c.left < 1) {
-			err = -EBADMSG;
-			break;
-		}
-		uint8_t op = *c.p++;
-
-		c.left--;
-		err = cur_bytes(&c, &k, &klen);
-		err = err ?: cur_bytes(&c, &v, &vlen);
-		if (err || !klen || klen >= sizeof(key) ||
-		    (op != MSG_PUT && op != MSG_DEL)) {
-			err = -EBADMSG;
-			break;
-		}
-		memcpy(key, k, klen);
-		key[klen] = '\0';
-		err = apply_one(s, op, key, v, vlen, msg->zxid, quiet);
+		err = msg_next(&c, &op, key, &v, &vlen);
+		if (!err && !(quiet && ktab_get(&skip, key, false)))
+			err = apply_one(s, op, key, v, vlen, msg->zxid, quiet);
 	}
+	ktab_fini(&skip);
 	s->applied_seq = msg->seq;
 	recent_add(s, msg->seq, msg->zxid);
 	if (!quiet && (uint64_t)msg->zxid > s->rev)
@@ -945,16 +1074,13 @@ out:
 
 static uint64_t zks_wait(struct store *st, uint64_t rev, int timeout_ms);
 
-static int zks_txn(struct store *st, const struct store_op *ops, size_t n,
-		   uint64_t *rev_out, size_t *failed)
+/* One transaction in a multi of its own. */
+static int txn_direct(struct zks *s, const struct store_op *ops, size_t n,
+		      uint64_t *rev_out, size_t *failed)
 {
-	struct zks *s = (struct zks *)st;
 	bool any_op;
 	int err;
 
-	for (size_t i = 0; i < n; i++)
-		if (check_op(&ops[i]))
-			return -EINVAL;
 	for (int tries = 0;; tries++) {
 		pthread_rwlock_rdlock(&s->sess);
 		err = s->zk ? txn_once(s, s->zk, ops, n, rev_out, failed,
@@ -965,8 +1091,328 @@ static int zks_txn(struct store *st, const struct store_op *ops, size_t n,
 		 * yet. Let it catch up and build the ops again. */
 		if (err != -ECANCELED || !any_op || tries == ANY_RETRIES)
 			return err;
-		zks_wait(st, zks_wait(st, 0, 0), 20);
+		zks_wait(&s->base, zks_wait(&s->base, 0, 0), 20);
 	}
+}
+
+/* ---- group commit -------------------------------------------------------
+ *
+ * Writers queue their transactions; the first to find no commit running
+ * becomes the committer, takes up to BATCH_TXNS (BATCH_BYTES) of the queue
+ * and commits them with one zoo_multi and one bus message, then hands over
+ * to a writer still queued. Each transaction is checked against the copy
+ * as the earlier transactions of the batch leave it (a table of the keys
+ * they wrote): one that fails there gets -ECANCELED with its own failed
+ * index and is left out, the others go on. A record written earlier in
+ * the batch has no version yet, so a version check on it fails, as it
+ * would have one commit later. The message holds the records of every
+ * transaction in order, so members apply them as one commit: they share
+ * its revision (the multi's zxid) and become visible together. When
+ * ZooKeeper refuses the multi (the copy was stale: another member wrote
+ * meanwhile), the batch's transactions are committed one by one, so only
+ * the conflicting one fails; when it could not be sent or its fate is
+ * unknown, each gets that error. */
+
+/* Generous estimate of a transaction's bytes in a multi: each value twice
+ * (record and bus message), each key as a path and in the message. */
+static size_t txn_bytes(const struct zks *s, const struct store_op *ops,
+			size_t n)
+{
+	size_t b = 256;
+
+	for (size_t i = 0; i < n; i++)
+		b += 64 + strlen(s->top) + 4 * strlen(ops[i].key) +
+		     (ops[i].type == STORE_PUT ? 2 * ops[i].len : 0);
+	return b;
+}
+
+/* State of a key before the next transaction of the batch: from the batch
+ * when an earlier transaction wrote it (then it has no version yet: 0),
+ * else from the copy. Called with mu held. */
+static void key_state(struct zks *s, struct ktab *kt, const char *key,
+		      bool *exists, uint64_t *ver, int64_t *dv)
+{
+	struct kent *e = ktab_get(kt, key, false);
+	struct mem_rec *r;
+
+	if (e && e->written) {
+		*exists = e->exists;
+		*ver = 0;
+		*dv = e->dv;
+		return;
+	}
+	r = mem_map_find(&s->map, key);
+	*exists = r;
+	*ver = r ? r->ver : 0;
+	*dv = r ? r->aux : -1;
+}
+
+/* Checks a queued transaction against the copy and the batch so far:
+ * -ECANCELED (with r->failed) or -EINVAL. Called with mu held. */
+static int batch_check(struct zks *s, struct ktab *kt, struct req *r)
+{
+	char path[ZK_PATH_MAX];
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct store_op *op = &r->ops[i];
+		bool exp_ver =
+			op->expect != STORE_ANY && op->expect != STORE_ABSENT;
+		bool exists;
+		uint64_t ver;
+		int64_t dv;
+
+		if (key_path(s, op->key, path, sizeof(path)))
+			return -EINVAL;
+		key_state(s, kt, op->key, &exists, &ver, &dv);
+		if ((op->expect == STORE_ABSENT && exists) ||
+		    (exp_ver && (!exists || ver != op->expect)) ||
+		    (op->type == STORE_DEL &&
+		     (!exists || op->expect == STORE_ABSENT))) {
+			r->failed = i;
+			return -ECANCELED;
+		}
+	}
+	return 0;
+}
+
+/* Adds a checked transaction's ZooKeeper ops and records to the batch
+ * and notes what it writes in kt. Called with mu held. */
+static int batch_emit(struct zks *s, struct ktab *kt, const struct req *r,
+		      struct zk_txn *t, struct buf *msg, uint32_t *count)
+{
+	char path[ZK_PATH_MAX];
+	int err = 0;
+
+	for (size_t i = 0; !err && i < r->n; i++) {
+		const struct store_op *op = &r->ops[i];
+		bool exp_ver =
+			op->expect != STORE_ANY && op->expect != STORE_ABSENT;
+		struct kent *e = NULL;
+		bool exists;
+		uint64_t ver;
+		int64_t dv;
+		int idx = 0;
+
+		key_path(s, op->key, path, sizeof(path));
+		key_state(s, kt, op->key, &exists, &ver, &dv);
+		switch (op->type) {
+		case STORE_CHECK:
+			if (op->expect == STORE_ANY)
+				continue;
+			if (op->expect == STORE_ABSENT) {
+				idx = zk_txn_create(t, path, "", 0);
+				idx = idx < 0 ? idx : zk_txn_delete(t, path, 0);
+				break;
+			}
+			/* Many commits check the same record (a subnet):
+			 * once is enough, it is not written in between. */
+			e = ktab_get(kt, op->key, true);
+			if (!e->checked)
+				idx = zk_txn_check(t, path, dv);
+			e->checked = true;
+			e = NULL;
+			break;
+		case STORE_PUT:
+			if (exists)
+				idx = zk_txn_put(t, path, op->val ?: "",
+						 op->len, exp_ver ? dv : -1);
+			else
+				idx = zk_txn_create(t, path, op->val ?: "",
+						    op->len);
+			err = msg_add(msg, MSG_PUT, op->key, op->val, op->len);
+			e = ktab_get(kt, op->key, true);
+			e->written = true;
+			e->exists = true;
+			e->dv = exists ? dv + 1 : 0;
+			break;
+		case STORE_DEL:
+			idx = zk_txn_delete(t, path, exp_ver ? dv : -1);
+			err = msg_add(msg, MSG_DEL, op->key, NULL, 0);
+			e = ktab_get(kt, op->key, true);
+			e->written = true;
+			e->exists = false;
+			e->dv = -1;
+			break;
+		}
+		if (e)
+			(*count)++;
+		if (idx < 0)
+			return idx == -EMSGSIZE ? -EMSGSIZE : -EINVAL;
+	}
+	return err;
+}
+
+/* Builds the batch's multi from the copy; *gen gets the copy's generation.
+ * Transactions that fail their checks are answered (not active). */
+static int batch_build(struct zks *s, struct req *list, struct zk_txn *t,
+		       struct buf *msg, uint32_t *count, uint64_t *gen)
+{
+	struct ktab kt = {0};
+	size_t keys = 0;
+	int err;
+
+	for (struct req *r = list; r; r = r->next) {
+		keys += r->n;
+		r->active = true; /* until its checks fail */
+	}
+	err = ktab_init(&kt, keys, false);
+	err = err ?: buf_u32(msg, 0);
+	if (err)
+		return err;
+	pthread_mutex_lock(&s->mu);
+	*gen = s->gen;
+	for (struct req *r = list; r && !err; r = r->next) {
+		r->err = batch_check(s, &kt, r);
+		if (r->err) {
+			r->active = false;
+			continue;
+		}
+		err = batch_emit(s, &kt, r, t, msg, count);
+	}
+	pthread_mutex_unlock(&s->mu);
+	ktab_fini(&kt);
+	for (int b = 0; b < 4 && !err; b++)
+		msg->p[b] = *count >> (8 * b);
+	return err;
+}
+
+/* Commits the active transactions of a batch as one multi; on success
+ * each has its revision. */
+static int batch_once(struct zks *s, struct zk *zk, struct req *list)
+{
+	struct zk_txn *t = zk_txn_new();
+	struct buf msg = {0};
+	struct own own = {0};
+	uint32_t count = 0;
+	uint64_t gen, rev = 0;
+	int pub = 0, stamp = 0, err;
+	int64_t z;
+
+	err = t ? batch_build(s, list, t, &msg, &count, &gen) : -ENOMEM;
+	if (!err && count) {
+		pub = zk_txn_publish(t, s->chan, msg.p, msg.len);
+		stamp = pub < 0 ? pub : zk_txn_put(t, s->stamp, "", 0, -1);
+		if (stamp < 0)
+			err = stamp == -EMSGSIZE ? -EMSGSIZE : -EINVAL;
+	}
+	if (!err && zk_txn_count(t))
+		err = map_commit_err(zk_txn_commit(zk, t));
+	if (err)
+		goto out;
+	if (count) {
+		own.msg.seq = zk_txn_seq(t, pub);
+		own.msg.data = msg.p;
+		own.msg.len = msg.len;
+		own.gen = gen;
+		z = zk_txn_zxid(t, stamp);
+		own.msg.zxid = z;
+		rev = wait_applied(s, own.msg.seq, gen, z > 0 ? &own : NULL);
+	}
+	if (!rev)
+		rev = s->base.ops->revision(&s->base);
+	for (struct req *r = list; r; r = r->next)
+		if (r->active)
+			r->rev = rev;
+out:
+	zk_txn_free(t);
+	free(msg.p);
+	return err;
+}
+
+/* Commits a batch and answers each transaction (but for done). */
+static void batch_commit(struct zks *s, struct req *list)
+{
+	size_t n = 0; /* committed by the multi */
+	int err;
+
+	if (!list->next) {
+		list->err = txn_direct(s, list->ops, list->n, &list->rev,
+				       &list->failed);
+		return;
+	}
+	pthread_rwlock_rdlock(&s->sess);
+	err = s->zk ? batch_once(s, s->zk, list) : -ENOTCONN;
+	pthread_rwlock_unlock(&s->sess);
+	for (struct req *r = list; r; r = r->next) {
+		if (!r->active)
+			continue;
+		if (!err)
+			n++;
+		if (err == -ENOTCONN || err == -ETIMEDOUT || err == -ENOMEM)
+			r->err = err;
+		else if (err)
+			r->err = txn_direct(s, r->ops, r->n, &r->rev,
+					    &r->failed);
+		else
+			r->err = 0;
+	}
+	if (n < 2)
+		return;
+	pthread_mutex_lock(&s->gmu);
+	s->batches++;
+	s->batched += n;
+	pthread_mutex_unlock(&s->gmu);
+}
+
+/* Takes the next batch off the queue. Called with gmu held. */
+static struct req *batch_take(struct zks *s)
+{
+	struct req *list = s->qhead, **end = &s->qhead;
+	size_t n = 0, bytes = 0;
+
+	while (*end && n < BATCH_TXNS &&
+	       (!n || bytes + (*end)->bytes <= BATCH_BYTES)) {
+		bytes += (*end)->bytes;
+		n++;
+		end = &(*end)->next;
+	}
+	s->qhead = *end;
+	if (!s->qhead)
+		s->qtail = &s->qhead;
+	*end = NULL;
+	return list;
+}
+
+static int zks_txn(struct store *st, const struct store_op *ops, size_t n,
+		   uint64_t *rev_out, size_t *failed)
+{
+	struct zks *s = (struct zks *)st;
+	struct req r = {.ops = ops, .n = n, .failed = SIZE_MAX};
+
+	for (size_t i = 0; i < n; i++)
+		if (check_op(&ops[i]))
+			return -EINVAL;
+	r.bytes = txn_bytes(s, ops, n);
+	if (r.bytes > BATCH_BYTES || s->single)
+		return txn_direct(s, ops, n, rev_out, failed);
+	pthread_mutex_lock(&s->gmu);
+	*s->qtail = &r;
+	s->qtail = &r.next;
+	while (!r.done) {
+		struct req *list, *next;
+
+		if (s->committing || s->paused) {
+			pthread_cond_wait(&s->gcond, &s->gmu);
+			continue;
+		}
+		s->committing = true;
+		list = batch_take(s);
+		pthread_mutex_unlock(&s->gmu);
+		batch_commit(s, list);
+		pthread_mutex_lock(&s->gmu);
+		for (; list; list = next) {
+			next = list->next;
+			list->done = true; /* its writer may return now */
+		}
+		s->committing = false;
+		pthread_cond_broadcast(&s->gcond);
+	}
+	pthread_mutex_unlock(&s->gmu);
+	if (!r.err && rev_out)
+		*rev_out = r.rev;
+	if (r.err == -ECANCELED && failed && r.failed != SIZE_MAX)
+		*failed = r.failed;
+	return r.err;
 }
 
 static uint64_t zks_revision(struct store *st)
@@ -1040,6 +1486,8 @@ static void zks_free(struct zks *s)
 	mem_map_fini(&s->map);
 	mem_feed_fini(&s->feed);
 	pthread_rwlock_destroy(&s->sess);
+	pthread_cond_destroy(&s->gcond);
+	pthread_mutex_destroy(&s->gmu);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->mu);
 	free(s->hosts);
@@ -1113,6 +1561,10 @@ int store_zk_open(const struct store_zk_opts *opts, struct store **out)
 	pthread_cond_init(&s->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_rwlock_init(&s->sess, NULL);
+	pthread_mutex_init(&s->gmu, NULL);
+	pthread_cond_init(&s->gcond, NULL);
+	s->qtail = &s->qhead;
+	s->single = opts->single_commits;
 	err = mem_map_init(&s->map);
 	err = err
 		      ?: mem_feed_init(&s->feed,
@@ -1202,5 +1654,37 @@ uint64_t store_zk_resyncs(struct store *st)
 	pthread_mutex_lock(&s->mu);
 	n = s->resyncs;
 	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void store_zk_batch_stats(struct store *st, uint64_t *batches, uint64_t *txns)
+{
+	struct zks *s = (struct zks *)st;
+
+	pthread_mutex_lock(&s->gmu);
+	*batches = s->batches;
+	*txns = s->batched;
+	pthread_mutex_unlock(&s->gmu);
+}
+
+void store_zk_pause(struct store *st, bool pause)
+{
+	struct zks *s = (struct zks *)st;
+
+	pthread_mutex_lock(&s->gmu);
+	s->paused = pause;
+	pthread_cond_broadcast(&s->gcond);
+	pthread_mutex_unlock(&s->gmu);
+}
+
+size_t store_zk_queued(struct store *st)
+{
+	struct zks *s = (struct zks *)st;
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->gmu);
+	for (struct req *r = s->qhead; r; r = r->next)
+		n++;
+	pthread_mutex_unlock(&s->gmu);
 	return n;
 }
