@@ -384,16 +384,56 @@ static void wait_nodes_marked(void)
 			O.agents);
 }
 
+/* Waits until every controller answers GET path with 200: a member has
+ * another member's commit a few ms after it (docs/api.md, "Several
+ * controllers"), and the next step of the setup may go to any member. */
+static void wait_visible(const char *token, const char *path)
+{
+	for (int u = 0; u < O.n_urls; u++) {
+		struct cli c;
+		long st = 0;
+
+		cli_init(&c, token, u);
+		for (int i = 0; i < 1000; i++) {
+			json_object *o = NULL;
+
+			st = cli_get(&c, path, &o);
+			json_object_put(o);
+			if (st == 200)
+				break;
+			usleep(10000);
+		}
+		cli_fini(&c);
+		if (st != 200)
+			die("GET %s on %s: HTTP %ld after 10 s", path,
+			    O.urls[u], st);
+	}
+}
+
 static void setup(void)
 {
+	char path[64];
 	struct cli c;
 
 	cli_init(&c, O.token, 0);
 	post_id(&c, "/v1/tenants", "{\"name\":\"bench\"}", "token",
 		tenant_token, sizeof(tenant_token));
 	cli_fini(&c);
+	wait_visible(tenant_token, "/v1/vpcs");
 	parallel(O.agents, O.token, make_node);
+	for (int n = 0; n < O.agents && O.n_urls > 1; n++) {
+		char name[32];
+
+		node_name(n, name, sizeof(name));
+		snprintf(path, sizeof(path), "/v1/nodes/%s", name);
+		wait_visible(O.token, path);
+	}
 	parallel(O.vpcs, tenant_token, make_vpc);
+	for (int v = 0; v < O.vpcs; v++) {
+		snprintf(path, sizeof(path), "/v1/subnets/%lld",
+			 vpcs[v].sub_load);
+		wait_visible(tenant_token, path);
+	}
 	parallel(O.vpcs * O.span, tenant_token, make_port);
 	wait_nodes_marked();
 }

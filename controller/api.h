@@ -22,7 +22,7 @@
 #define API_TOKEN_PREFIX  "xvt_"
 #define API_ADMIN_PREFIX  "xva_"
 #define API_HINT_SLOTS	  4096
-#define API_ID_BLOCK	  64
+#define API_ID_BLOCK	  1024 /* one store commit per 1024 creations of a kind */
 #define API_SEQ_KINDS	  5
 #define API_SEEN_SLOTS	  1024
 #define API_SEEN_EVERY_MS 5000
