@@ -7,6 +7,9 @@
  * empty program of the same type taken off, and the floor (an empty XDP
  * program, repeat = N) added back:
  *   path = median(path, repeat 1) - median(empty tc, repeat 1) + floor
+ * The repeat = 1 runs are interleaved: ROUNDS rounds, each timing every
+ * path in turn, so that a noisy stretch of the machine falls on all paths
+ * alike and the ratios hold even when the absolute figures move.
  *
  * Paths (client a1 of fixture.h, service 10.0.100.1:80/tcp with 10
  * backends, the flow's backend b1 local):
@@ -46,6 +49,11 @@
 #define N_BE	 10
 #define N_SWAP	 100
 #define SWAP_RUN 21
+#define ROUNDS	 50 /* rounds of the interleaved measurement */
+
+/* The paths timed, in the order of a round (syn leaves the conntrack
+ * entries that established and reply find). */
+enum { P_HARNESS, P_SYN, P_EST, P_REPLY, P_ROUTE, P_OFF, P_N };
 
 static int empty_prog(enum bpf_prog_type type)
 {
@@ -71,36 +79,80 @@ static int cmp_dbl(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Median duration of @runs runs of @repeat; @reset (if any) deletes the
- * conntrack key before each run, outside the timed part. */
-static int measure(int fd, const __u8 *pkt, size_t len, int ifindex, bool skb,
-		   int repeat, int runs, const struct xvpc_lb_ct_key *reset,
-		   double *ns)
+/* services = 0 in the LB config turns the conntrack lookups off. */
+static int lb_switch(bool on)
+{
+	int fd = xvpc_dp_map_fd(dp, XVPC_M_LB_CONFIG);
+	static __u32 saved;
+	struct xvpc_lb_config cfg;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(fd, &zero, &cfg))
+		return -errno;
+	if (!on)
+		saved = cfg.services;
+	cfg.services = on ? saved : 0;
+	return bpf_map_update_elem(fd, &zero, &cfg, 0) ? -errno : 0;
+}
+
+/* One timed path: a program, a frame and how to prepare each run. */
+struct path {
+	int fd;
+	__u8 pkt[PKT_MAX];
+	size_t len;
+	int ifindex;
+	const struct xvpc_lb_ct_key *reset; /* deleted before each run */
+	bool lb_off;			    /* no services on the node */
+	__u32 *d;			    /* durations, ns */
+	int n;
+};
+
+/* @runs more repeat = 1 runs of @p, appended to its durations; @reset
+ * (if any) is deleted before each run, outside the timed part. */
+static int sample(struct path *p, int runs)
 {
 	__u8 out[PKT_MAX + 128];
-	struct __sk_buff ctx = {.ifindex = ifindex};
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = len,
-		    .data_out = out, .repeat = repeat);
+	struct __sk_buff ctx = {.ifindex = p->ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->pkt,
+		    .data_size_in = p->len, .data_out = out, .repeat = 1,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
 	int ct_fd = xvpc_dp_map_fd(dp, XVPC_M_LB_CT);
-	__u32 *d = calloc(runs, sizeof(*d));
+	int err = p->lb_off ? lb_switch(false) : 0;
+
+	for (int i = 0; i < runs && !err; i++) {
+		if (p->reset)
+			bpf_map_delete_elem(ct_fd, p->reset);
+		o.data_size_out = sizeof(out);
+		err = bpf_prog_test_run_opts(p->fd, &o);
+		p->d[p->n++] = o.duration;
+	}
+	if (p->lb_off)
+		lb_switch(true);
+	return err;
+}
+
+static double median(struct path *p)
+{
+	qsort(p->d, p->n, sizeof(*p->d), cmp_u32);
+	return p->d[p->n / 2];
+}
+
+/* Median of an XDP program's duration at repeat = @repeat (no rewrite). */
+static int measure_repeat(int fd, const __u8 *pkt, size_t len, int repeat,
+			  double *ns)
+{
+	__u32 d[21];
 	int err = 0;
 
-	if (!d)
-		return -ENOMEM;
-	if (skb) {
-		o.ctx_in = &ctx;
-		o.ctx_size_in = sizeof(ctx);
-	}
-	for (int i = 0; i < runs && !err; i++) {
-		if (reset)
-			bpf_map_delete_elem(ct_fd, reset);
-		o.data_size_out = sizeof(out);
+	for (int i = 0; i < 21 && !err; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt,
+			    .data_size_in = len, .repeat = repeat);
+
 		err = bpf_prog_test_run_opts(fd, &o);
 		d[i] = o.duration;
 	}
-	qsort(d, runs, sizeof(*d), cmp_u32);
-	*ns = d[runs / 2];
-	free(d);
+	qsort(d, 21, sizeof(*d), cmp_u32);
+	*ns = d[10];
 	return err;
 }
 
@@ -121,22 +173,6 @@ static size_t tcp_frame(__u8 *buf, const __u8 *smac, const char *src,
 	buf[14 + 20 + 12] = 0x50;
 	buf[14 + 20 + 13] = 0x10; /* ACK */
 	return len;
-}
-
-/* services = 0 in the LB config turns the conntrack lookups off. */
-static int lb_switch(bool on)
-{
-	int fd = xvpc_dp_map_fd(dp, XVPC_M_LB_CONFIG);
-	static __u32 saved;
-	struct xvpc_lb_config cfg;
-	__u32 zero = 0;
-
-	if (bpf_map_lookup_elem(fd, &zero, &cfg))
-		return -errno;
-	if (!on)
-		saved = cfg.services;
-	cfg.services = on ? saved : 0;
-	return bpf_map_update_elem(fd, &zero, &cfg, 0) ? -errno : 0;
 }
 
 static double now_ms(void)
@@ -183,8 +219,10 @@ int main(int argc, char **argv)
 					 .dst = pkt_ip(VIP),
 					 .dport = htons(80),
 					 .proto = 6};
-	double floor_n, floor_tc1, syn, est, reply, route, off, swap_ms;
+	double floor_n, floor_tc1 = 0, syn = 0, est = 0, reply = 0, route = 0,
+			off = 0, swap_ms;
 	int runs = 200000, xdp_fd, tc_fd, fd, err;
+	struct path paths[P_N] = {0};
 	__u8 pkt[PKT_MAX];
 	bool json = false;
 	__u16 sport = 0;
@@ -253,32 +291,43 @@ int main(int argc, char **argv)
 	}
 	fd = xvpc_dp_prog_fd(dp, XVPC_P_FROM_EP);
 	len = tcp_frame(pkt, MAC_A1, "10.0.1.10", VIP, sport, 80);
-	err = measure(xdp_fd, pkt, len, 0, false, 1000000, 21, NULL,
-		      &floor_n) ?:
-	      measure(tc_fd, pkt, len, ifidx[P_A1], true, 1, runs, NULL,
-		      &floor_tc1) ?:
-	      measure(fd, pkt, len, ifidx[P_A1], true, 1, runs, &syn_key,
-		      &syn) ?:
-	      measure(fd, pkt, len, ifidx[P_A1], true, 1, runs, NULL, &est);
-	if (!err) {
-		len = tcp_frame(pkt, MAC_B1, "10.0.2.10", "10.0.1.10", 8080,
-				sport);
-		err = measure(fd, pkt, len, ifidx[P_B1], true, 1, runs, NULL,
-			      &reply);
+	err = measure_repeat(xdp_fd, pkt, len, 1000000, &floor_n);
+	for (int i = 0; i < P_N; i++) {
+		struct path *q = &paths[i];
+
+		q->fd = i == P_HARNESS ? tc_fd : fd;
+		q->ifindex = ifidx[i == P_REPLY ? P_B1 : P_A1];
+		q->reset = i == P_SYN ? &syn_key : NULL;
+		q->lb_off = i == P_OFF;
+		if (i == P_REPLY)
+			q->len = tcp_frame(q->pkt, MAC_B1, "10.0.2.10",
+					   "10.0.1.10", 8080, sport);
+		else if (i == P_ROUTE || i == P_OFF)
+			q->len = tcp_frame(q->pkt, MAC_A1, "10.0.1.10",
+					   "10.0.2.10", sport, 8080);
+		else
+			q->len = tcp_frame(q->pkt, MAC_A1, "10.0.1.10", VIP,
+					   sport, 80);
+		q->d = calloc(runs, sizeof(*q->d));
+		if (!q->d)
+			err = -ENOMEM;
 	}
+	/* Interleaved: every round times each path in turn, so that a noisy
+	 * stretch of the machine falls on all of them alike. */
+	for (int r = 0; r < ROUNDS && !err; r++)
+		for (int i = 0; i < P_N && !err; i++)
+			err = sample(&paths[i],
+				     runs / ROUNDS + (r < runs % ROUNDS));
 	if (!err) {
-		len = tcp_frame(pkt, MAC_A1, "10.0.1.10", "10.0.2.10", sport,
-				8080);
-		err = measure(fd, pkt, len, ifidx[P_A1], true, 1, runs, NULL,
-			      &route);
+		floor_tc1 = median(&paths[P_HARNESS]);
+		syn = median(&paths[P_SYN]);
+		est = median(&paths[P_EST]);
+		reply = median(&paths[P_REPLY]);
+		route = median(&paths[P_ROUTE]);
+		off = median(&paths[P_OFF]);
 	}
-	if (!err) {
-		/* The same, with the load balancer off (no services). */
-		err = lb_switch(false)
-			      ?: measure(fd, pkt, len, ifidx[P_A1], true, 1,
-					 runs, NULL, &off);
-		lb_switch(true);
-	}
+	for (int i = 0; i < P_N; i++)
+		free(paths[i].d);
 	if (!err)
 		err = measure_swap(&swap_ms);
 	if (err) {
