@@ -12,6 +12,7 @@
 #include "config.h"
 #include "log.h"
 #include "netutil.h"
+#include "source_ctrl.h"
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -35,6 +36,7 @@ void agent_config_defaults(struct agent_config *cfg)
 	cfg->log_level = XVPC_LOG_INFO;
 	cfg->resync_s = 30;
 	cfg->learn_idle_s = 300;
+	cfg->ctrl_batch_ms = AGENT_CTRL_BATCH_MS_DEFAULT;
 	xvpc_parse_ip(XVPC_PROBE_ADDR_DEFAULT, &cfg->probe_ip);
 	cfg->probe_port_min = XVPC_PROBE_PORT_MIN_DEFAULT;
 	cfg->probe_port_max = XVPC_PROBE_PORT_MAX_DEFAULT;
@@ -270,6 +272,22 @@ int agent_config_set(struct agent_config *cfg, const char *key, const char *v,
 		cfg->resync_s = s;
 		return 0;
 	}
+	if (!strcmp(key, "controller_batch")) {
+		char *end;
+		long ms;
+
+		errno = 0;
+		ms = strtol(v, &end, 10);
+		if (errno || *end || end == v || ms < 0 || ms > 10000) {
+			seterr(err, errlen,
+			       "controller_batch: \"%s\" is not 0 .. 10000 "
+			       "milliseconds",
+			       v);
+			return -EINVAL;
+		}
+		cfg->ctrl_batch_ms = ms;
+		return 0;
+	}
 	if (!strcmp(key, "learn_idle")) {
 		char *end;
 		long s;
@@ -425,6 +443,7 @@ enum {
 	OPT_METRICS,
 	OPT_RESYNC,
 	OPT_LEARN_IDLE,
+	OPT_CTRL_BATCH,
 	OPT_PROBE_ADDR,
 	OPT_PROBE_PORTS,
 	OPT_ONCE,
@@ -446,6 +465,7 @@ static const struct option long_opts[] = {
 	{"metrics", required_argument, NULL, OPT_METRICS},
 	{"resync-interval", required_argument, NULL, OPT_RESYNC},
 	{"learn-idle", required_argument, NULL, OPT_LEARN_IDLE},
+	{"controller-batch", required_argument, NULL, OPT_CTRL_BATCH},
 	{"probe-addr", required_argument, NULL, OPT_PROBE_ADDR},
 	{"probe-ports", required_argument, NULL, OPT_PROBE_PORTS},
 	{"once", no_argument, NULL, OPT_ONCE},
@@ -482,6 +502,8 @@ static const char *opt_key(int opt)
 		return "resync_interval";
 	case OPT_LEARN_IDLE:
 		return "learn_idle";
+	case OPT_CTRL_BATCH:
+		return "controller_batch";
 	case OPT_PROBE_ADDR:
 		return "probe_addr";
 	case OPT_PROBE_PORTS:
@@ -615,6 +637,12 @@ void agent_config_usage(FILE *out, const char *prog)
 		"                         tried in order (failover)\n"
 		"  --token TOKEN          token for the controllers (env "
 		"XVPC_TOKEN)\n"
+		"  --controller-batch MS  under a sustained change rate, at "
+		"most one\n"
+		"                         change answer every MS after a "
+		"burst of %d\n"
+		"                         (default %u; 0: every change at "
+		"once)\n"
 		"  --pin-dir DIR          bpffs pin directory (default %s)\n"
 		"  --log-level LEVEL      error, warn, info (default) or "
 		"debug\n"
@@ -638,6 +666,7 @@ void agent_config_usage(FILE *out, const char *prog)
 		"  --uninstall            detach and unpin everything, then "
 		"exit\n"
 		"  --help                 this text\n",
-		prog, XVPC_PIN_DIR, XVPC_PROBE_ADDR_DEFAULT,
+		prog, AGENT_CTRL_BURST, AGENT_CTRL_BATCH_MS_DEFAULT,
+		XVPC_PIN_DIR, XVPC_PROBE_ADDR_DEFAULT,
 		XVPC_PROBE_PORT_MIN_DEFAULT, XVPC_PROBE_PORT_MAX_DEFAULT);
 }

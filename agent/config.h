@@ -34,8 +34,9 @@ struct agent_config {
 	bool metrics;  /* metrics_addr/metrics_port are set */
 	char metrics_addr[64];
 	__u16 metrics_port;
-	unsigned int resync_s;	   /* full reconcile period, 0: never */
-	unsigned int learn_idle_s; /* learned entries idle longer go */
+	unsigned int resync_s;	    /* full reconcile period, 0: never */
+	unsigned int learn_idle_s;  /* learned entries idle longer go */
+	unsigned int ctrl_batch_ms; /* change answers' pacing, 0: off */
 	/* Health probes of local VPC backends (docs/loadbalancer.md, "Health
 	 * checks"): the node's link-local probe address (0: off) and the
 	 * source ports of the probe sockets, host order. */
@@ -47,7 +48,7 @@ struct agent_config {
 };
 
 /* Defaults: pin dir XVPC_PIN_DIR, tc mode, log level info, node name the
- * host name, resync 30 s, learn idle 300 s, probe address 169.254.169.250
+ * host name, resync 30 s, learn idle 300 s, controller batch 100 ms, probe address 169.254.169.250
  * and ports 60000-60999. */
 void agent_config_defaults(struct agent_config *cfg);
 

@@ -171,6 +171,7 @@ static int open_source(const struct agent_config *cfg, __be32 node_ip,
 		.node_name = cfg->node_name,
 		.node_ip = node_ip,
 		.token = cfg->token,
+		.batch_ms = cfg->ctrl_batch_ms,
 	};
 	int err;
 

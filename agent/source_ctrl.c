@@ -58,6 +58,11 @@ struct ctrl_source {
 	char *node_esc; /* for the URL path */
 	__be32 node_ip;
 	unsigned int wait_s, connect_ms, retry_max_ms;
+	/* Pacing: a token bucket of AGENT_CTRL_BURST answers with changes,
+	 * one token back every batch_ms (0: off); tokens as of tokens_ms. */
+	unsigned int batch_ms;
+	double tokens;
+	__u64 tokens_ms;
 	bool registered;
 	bool want_snapshot;
 	unsigned int quick_left; /* quick validations before a full one */
@@ -1551,6 +1556,39 @@ static void on_failure(struct ctrl_source *cs, int err, const char *why,
 	}
 }
 
+static __u64 mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+/*
+ * After an answer that carried changes: spend a token; with none left,
+ * wait for the next one before polling again. The changes made meanwhile
+ * wait in the controller's feed and come in the next answer, all at once.
+ */
+static void pace(struct ctrl_source *cs)
+{
+	__u64 now = mono_ms();
+	unsigned int wait;
+
+	cs->tokens += (double)(now - cs->tokens_ms) / cs->batch_ms;
+	if (cs->tokens > AGENT_CTRL_BURST)
+		cs->tokens = AGENT_CTRL_BURST;
+	cs->tokens_ms = now;
+	cs->tokens -= 1;
+	if (cs->tokens >= 1)
+		return;
+	/* Until a whole token is back for the next poll. */
+	wait = (unsigned int)((1 - cs->tokens) * cs->batch_ms) + 1;
+	pthread_mutex_lock(&cs->mu);
+	cs->st.paced++;
+	pthread_mutex_unlock(&cs->mu);
+	sleep_ms(cs, wait);
+}
+
 static void *ctrl_main(void *arg)
 {
 	struct ctrl_source *cs = arg;
@@ -1561,13 +1599,18 @@ static void *ctrl_main(void *arg)
 		bool was_connected;
 		int err;
 
+		bool polled = false;
+		__u64 changes = cs->st.changes; /* written by this thread */
+
 		why[0] = '\0';
-		if (!cs->registered)
+		if (!cs->registered) {
 			err = do_register(cs, why, sizeof(why));
-		else if (!cs->cur || cs->want_snapshot)
+		} else if (!cs->cur || cs->want_snapshot) {
 			err = do_snapshot(cs, why, sizeof(why));
-		else
+		} else {
 			err = do_poll(cs, why, sizeof(why));
+			polled = true;
+		}
 		if (err == -EINTR)
 			break;
 		if (err) {
@@ -1575,6 +1618,8 @@ static void *ctrl_main(void *arg)
 			continue;
 		}
 		fails = 0;
+		if (polled && cs->batch_ms && cs->st.changes != changes)
+			pace(cs);
 		if (!cs->cur)
 			continue; /* registered: the snapshot comes next */
 		pthread_mutex_lock(&cs->mu);
@@ -1773,6 +1818,9 @@ static int ctrl_new(const struct agent_ctrl_opts *o, bool online,
 	cs->connect_ms =
 		o->connect_timeout_ms ? o->connect_timeout_ms : CTRL_CONNECT_MS;
 	cs->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : CTRL_RETRY_MAX;
+	cs->batch_ms = o->batch_ms;
+	cs->tokens = AGENT_CTRL_BURST;
+	cs->tokens_ms = mono_ms();
 	cs->registered = o->no_register || !online;
 	err = online || o->n_urls ? copy_urls(cs, o->urls, o->n_urls)
 				  : copy_urls(cs, fed_url, 1);

@@ -34,7 +34,17 @@ struct agent_ctrl_opts {
 	unsigned int retry_max_ms;	 /* backoff cap once every URL failed;
 				      0: 2000 */
 	bool no_register; /* the node is registered by someone else */
+	/* Pacing of change answers (docs/agent.md, "Batching"): after
+	 * AGENT_CTRL_BURST answers with changes in a row, at most one every
+	 * batch_ms, so under a sustained change rate each answer carries all
+	 * the changes of that interval; an isolated change still comes at
+	 * once. 0: no pacing. The agent's default is
+	 * AGENT_CTRL_BATCH_MS_DEFAULT. */
+	unsigned int batch_ms;
 };
+
+#define AGENT_CTRL_BATCH_MS_DEFAULT 100
+#define AGENT_CTRL_BURST	    4
 
 struct agent_ctrl_stats {
 	__u64 revision;	 /* of the state held (also after empty polls) */
@@ -44,6 +54,7 @@ struct agent_ctrl_stats {
 	__u64 errors;	 /* failed requests */
 	__u64 rejected;	 /* answers refused as malformed or invalid */
 	__u64 failovers; /* moves to another URL */
+	__u64 paced;	 /* polls held back by the pacing */
 	int url;	 /* index of the URL in use */
 	bool connected;	 /* the last request succeeded */
 };

@@ -37,7 +37,7 @@
  *                      [--vpcs V] [--span K] [--changes M]
  *                      [--ports-secs S] [--clients C] [--workers W]
  *                      [--store NAME] [--ctl-pid PID...] [--idle-secs S]
- *                      [--out FILE]
+ *                      [--batch-ms MS] [--out FILE]
  * Writes one JSON object (the figures of this run) to --out.
  */
 #include <arpa/inet.h>
@@ -87,6 +87,7 @@ struct opts {
 	const char *out;
 	const char *inproc; /* data dir of an in-process controller */
 	int feed;	    /* its change feed length (0: default) */
+	int batch_ms;	    /* the agents' answer pacing (agent default) */
 };
 
 static struct opts O = {
@@ -94,6 +95,7 @@ static struct opts O = {
 	.ports_secs = 5,
 	.clients = 16,
 	.store = "embedded",
+	.batch_ms = AGENT_CTRL_BATCH_MS_DEFAULT,
 };
 
 static double now_s(void)
@@ -488,6 +490,7 @@ static void sim_init(struct sim *s, int i)
 		.node_ip = node_ip(i),
 		.token = O.token,
 		.wait_s = 30,
+		.batch_ms = O.batch_ms,
 	};
 	int err;
 
@@ -1007,7 +1010,8 @@ static void usage(const char *prog)
 		"[--changes M]\n"
 		"          [--ports-secs S] [--clients C] [--workers W] "
 		"[--store NAME]\n"
-		"          [--ctl-pid PID...] [--idle-secs S] [--out FILE]\n",
+		"          [--ctl-pid PID...] [--idle-secs S] [--batch-ms MS] "
+		"[--out FILE]\n",
 		prog);
 	exit(2);
 }
@@ -1048,6 +1052,8 @@ static void parse_args(int argc, char **argv)
 			O.out = v;
 		else if (!strcmp(a, "--inproc"))
 			O.inproc = v;
+		else if (!strcmp(a, "--batch-ms"))
+			O.batch_ms = atoi(v);
 		else if (!strcmp(a, "--feed"))
 			O.feed = atoi(v);
 		else
@@ -1176,6 +1182,7 @@ int main(int argc, char **argv)
 
 	{
 		__u64 snaps = 0, updates = 0, errors = 0, failovers = 0;
+		__u64 paced = 0;
 
 		for (int i = 0; i < O.agents; i++) {
 			struct agent_ctrl_stats s;
@@ -1185,7 +1192,12 @@ int main(int argc, char **argv)
 			updates += s.updates;
 			errors += s.errors;
 			failovers += s.failovers;
+			paced += s.paced;
 		}
+		json_object_object_add(out, "agent_batch_ms",
+				       json_object_new_int64(O.batch_ms));
+		json_object_object_add(out, "agent_paced_polls",
+				       json_object_new_int64(paced));
 		json_object_object_add(out, "agent_snapshots",
 				       json_object_new_int64(snaps));
 		json_object_object_add(out, "agent_updates",

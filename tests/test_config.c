@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "agent/config.h"
+#include "agent/source_ctrl.h"
 #include "log.h"
 
 #define ARGV(...) ((char *[]){"xvpc-agent", __VA_ARGS__, NULL})
@@ -81,6 +82,7 @@ static void test_defaults(void **unused)
 	assert_false(cfg.metrics);
 	assert_false(cfg.once);
 	assert_int_equal(cfg.resync_s, 30);
+	assert_int_equal(cfg.ctrl_batch_ms, AGENT_CTRL_BATCH_MS_DEFAULT);
 	assert_int_equal(cfg.probe_ip, inet_addr("169.254.169.250"));
 	assert_int_equal(cfg.probe_port_min, 60000);
 	assert_int_equal(cfg.probe_port_max, 60999);
@@ -100,8 +102,9 @@ static void test_all_flags(void **unused)
 		     "--pin-dir", "/sys/fs/bpf/x", "--log-level", "debug",
 		     "--metrics", "127.0.0.1:9470", "--resync-interval", "0",
 		     "--probe-addr", "169.254.1.2", "--probe-ports",
-		     "40000-40009", "--once"),
+		     "40000-40009", "--controller-batch", "0", "--once"),
 		0);
+	assert_int_equal(cfg.ctrl_batch_ms, 0);
 	assert_int_equal(cfg.probe_ip, inet_addr("169.254.1.2"));
 	assert_int_equal(cfg.probe_port_min, 40000);
 	assert_int_equal(cfg.probe_port_max, 40009);
@@ -198,6 +201,8 @@ static void test_flag_errors(void **unused)
 		   "ftp://x");
 	EXPECT_ERR("--controller: empty", "--controller", "http://a,,http://b");
 	EXPECT_ERR("--resync-interval: \"-1\"", "--resync-interval", "-1");
+	EXPECT_ERR("--controller-batch: \"20000\" is not 0 .. 10000",
+		   "--controller-batch", "20000");
 	EXPECT_ERR("--underlay: \"0123456789abcdefXYZ\" is longer than 15",
 		   "--underlay", "0123456789abcdefXYZ");
 	EXPECT_ERR("--underlay needs a value", "--underlay");

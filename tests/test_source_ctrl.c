@@ -57,6 +57,7 @@ struct fix {
 	struct agent_source *src;
 	struct xvpc_state *st; /* last state reconciled */
 	long long vpc, subnet;
+	unsigned int batch_ms; /* the source's pacing (0: off) */
 };
 
 static struct fix *F;
@@ -233,6 +234,7 @@ static int start_source(const char *const *urls, int n, bool no_register)
 		.connect_timeout_ms = 500,
 		.retry_max_ms = 200,
 		.no_register = no_register,
+		.batch_ms = F->batch_ms,
 	};
 
 	return agent_source_ctrl_new(&o, &F->src);
@@ -474,6 +476,51 @@ static void test_snapshot_then_changes(void **state)
 	assert_int_equal(s.rejected, 0);
 	assert_true(s.connected);
 	assert_int_equal(F->st->revision, s.revision);
+}
+
+/*
+ * Pacing: the first AGENT_CTRL_BURST answers with changes come as fast as
+ * the changes; then the source waits batch_ms before its next poll, and
+ * the changes made meanwhile come in one answer. batch_ms is long (8 s)
+ * so that creating the ports inside the wait is certain; nothing is timed.
+ */
+static void test_pacing(void **state)
+{
+	static const char *const ips[] = {"10.9.1.30", "10.9.1.31", "10.9.1.32",
+					  "10.9.1.33", "10.9.1.34"};
+	char ip[32], ifn[16];
+	__u64 updates;
+	int i;
+
+	(void)state;
+	F->batch_ms = 8000;
+	assert_int_equal(ctl_start(&F->c, F->dir, 0), 0);
+	populate();
+	assert_int_equal(start_source_at(F->c.port), 0);
+	join();
+	/* One port at a time until the burst is spent: each comes alone. */
+	for (i = 0; stats().paced == 0; i++) {
+		assert_true(i < 2 * AGENT_CTRL_BURST);
+		snprintf(ip, sizeof(ip), "10.9.1.%d", 100 + i);
+		snprintf(ifn, sizeof(ifn), "xb%d", i);
+		updates = stats().updates;
+		port_on("n2", ip, ifn);
+		assert_true(sync_until(has_ep, ip));
+		assert_int_equal(stats().updates, updates + 1);
+	}
+	assert_true(i <= AGENT_CTRL_BURST);
+	/* The source now waits: five changes, one answer. */
+	updates = stats().updates;
+	for (i = 0; i < 5; i++) {
+		snprintf(ifn, sizeof(ifn), "xc%d", i);
+		port_on("n2", ips[i], ifn);
+	}
+	for (i = 0; i < 5; i++)
+		assert_true(sync_until(has_ep, ips[i]));
+	assert_int_equal(stats().updates, updates + 1);
+	/* (and, having spent its token, it waits again) */
+	assert_true(stats().paced >= 1);
+	assert_int_equal(stats().rejected, 0);
 }
 
 static void test_resume_after_restart(void **state)
@@ -824,6 +871,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_snapshot_then_changes,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pacing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_after_restart,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failover_from_dead_url,
