@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "cloc.h"
 #include "httpbody.h"
 #include "log.h"
 #include "netutil.h"
@@ -1594,6 +1595,8 @@ static void *ctrl_main(void *arg)
 	struct ctrl_source *cs = arg;
 	char why[CTRL_WHY_LEN];
 	unsigned int fails = 0;
+
+	xvpc_use_c_locale();
 
 	while (!stopping(cs)) {
 		bool was_connected;

@@ -56,6 +56,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "cloc.h"
 #include "agent/reconcile.h"
 #include "agent/source_ctrl.h"
 #include "controller/api.h"
@@ -591,6 +592,8 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct epoll_event ev[64];
+
+	xvpc_use_c_locale();
 
 	while (!__atomic_load_n(&workers_stop, __ATOMIC_ACQUIRE)) {
 		int n = epoll_wait(w->ep, ev, 64, 100);

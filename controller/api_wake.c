@@ -43,6 +43,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "cloc.h"
 #include "api_priv.h"
 #include "log.h"
 
@@ -390,6 +391,8 @@ static void *waker_main(void *arg)
 	struct api_waker *wk = arg;
 	struct api *api = wk->api;
 	uint64_t from = wk->dispatched;
+
+	xvpc_use_c_locale();
 
 	for (;;) {
 		struct wake_set s = {0};

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cloc.h"
 #include "api.h"
 #include "cluster.h"
 #include "gateways.h"
@@ -438,6 +439,8 @@ static void *cluster_main(void *arg)
 {
 	struct cluster *c = arg;
 	struct timespec ts;
+
+	xvpc_use_c_locale();
 
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {

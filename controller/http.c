@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "cloc.h"
 #include "api.h"
 #include "log.h"
 
@@ -98,6 +99,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
 
 	(void)version;
 	if (!c) {
+		/* libmicrohttpd's thread: parse JSON without locale copies */
+		xvpc_use_c_locale();
 		c = calloc(1, sizeof(*c));
 		if (!c)
 			return MHD_NO;

@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cloc.h"
 #include "log.h"
 #include "store.h"
 #include "store_mem.h"
@@ -769,6 +770,8 @@ static void renew_session(struct zks *s)
 static void *maint_main(void *arg)
 {
 	struct zks *s = arg;
+
+	xvpc_use_c_locale();
 
 	for (;;) {
 		bool expired, resync_now;

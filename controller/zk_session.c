@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cloc.h"
 #include "log.h"
 #include "zk_priv.h"
 
@@ -295,6 +296,8 @@ static void *event_thread(void *arg)
 {
 	struct zk *zk = arg;
 	struct zk_ev *ev;
+
+	xvpc_use_c_locale();
 
 	pthread_mutex_lock(&zk->lock);
 	for (;;) {
