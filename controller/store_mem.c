@@ -17,13 +17,68 @@ char *mem_dup(const char *v, size_t len)
 	return p;
 }
 
+#define MEM_BUCKETS_MIN 1024
+
+static uint64_t key_hash(const char *key)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+
+	for (; *key; key++)
+		h = (h ^ (uint8_t)*key) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+/* Twice the buckets once there are more records than buckets; a failed
+ * allocation keeps the old table (longer chains, still correct). */
+static void buckets_grow(struct mem_map *m)
+{
+	size_t nb = m->n_buckets * 2;
+	struct mem_rec **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return;
+	for (size_t i = 0; i < m->n_buckets; i++) {
+		struct mem_rec *r = m->buckets[i], *next;
+
+		for (; r; r = next) {
+			next = r->hnext;
+			r->hnext = b[r->hash & (nb - 1)];
+			b[r->hash & (nb - 1)] = r;
+		}
+	}
+	free(m->buckets);
+	m->buckets = b;
+	m->n_buckets = nb;
+}
+
+static struct mem_rec **bucket_of(const struct mem_map *m, uint64_t h)
+{
+	return &m->buckets[h & (m->n_buckets - 1)];
+}
+
+static void hash_unlink(struct mem_map *m, struct mem_rec *r)
+{
+	struct mem_rec **pp = bucket_of(m, r->hash);
+
+	while (*pp != r)
+		pp = &(*pp)->hnext;
+	*pp = r->hnext;
+}
+
 int mem_map_init(struct mem_map *m)
 {
 	memset(m, 0, sizeof(*m));
+	m->buckets = calloc(MEM_BUCKETS_MIN, sizeof(*m->buckets));
+	if (!m->buckets)
+		return -ENOMEM;
+	m->n_buckets = MEM_BUCKETS_MIN;
 	m->head = calloc(1, sizeof(*m->head) +
 				    MEM_LEVELS * sizeof(m->head->next[0]));
-	if (!m->head)
+	if (!m->head) {
+		free(m->buckets);
+		m->buckets = NULL;
 		return -ENOMEM;
+	}
 	m->head->levels = MEM_LEVELS;
 	m->rnd = 0x9e3779b97f4a7c15ull;
 	return 0;
@@ -41,6 +96,8 @@ void mem_map_clear(struct mem_map *m)
 	}
 	if (m->head)
 		memset(m->head->next, 0, MEM_LEVELS * sizeof(m->head->next[0]));
+	if (m->buckets)
+		memset(m->buckets, 0, m->n_buckets * sizeof(*m->buckets));
 	m->n = 0;
 	m->live_bytes = 0;
 }
@@ -50,6 +107,9 @@ void mem_map_fini(struct mem_map *m)
 	mem_map_clear(m);
 	free(m->head);
 	m->head = NULL;
+	free(m->buckets);
+	m->buckets = NULL;
+	m->n_buckets = 0;
 }
 
 /* First record whose key is >= key; prev[] gets the last record before it
@@ -73,11 +133,19 @@ struct mem_rec *mem_map_seek(const struct mem_map *m, const char *key)
 	return lower_bound(m, key, NULL);
 }
 
+static struct mem_rec *hash_find(const struct mem_map *m, const char *key,
+				 uint64_t h)
+{
+	struct mem_rec *r = *bucket_of(m, h);
+
+	while (r && (r->hash != h || strcmp(r->key, key)))
+		r = r->hnext;
+	return r;
+}
+
 struct mem_rec *mem_map_find(const struct mem_map *m, const char *key)
 {
-	struct mem_rec *r = lower_bound(m, key, NULL);
-
-	return r && !strcmp(r->key, key) ? r : NULL;
+	return hash_find(m, key, key_hash(key));
 }
 
 static int random_levels(struct mem_map *m)
@@ -96,10 +164,11 @@ static int random_levels(struct mem_map *m)
 struct mem_rec *mem_map_put(struct mem_map *m, const char *key, char *val,
 			    size_t len, uint64_t ver)
 {
-	struct mem_rec *prev[MEM_LEVELS], *r = lower_bound(m, key, prev);
+	uint64_t h = key_hash(key);
+	struct mem_rec *prev[MEM_LEVELS], *r = hash_find(m, key, h);
 	int levels;
 
-	if (r && !strcmp(r->key, key)) {
+	if (r) {
 		m->live_bytes -= r->len;
 		free(r->val);
 		r->val = val;
@@ -108,6 +177,7 @@ struct mem_rec *mem_map_put(struct mem_map *m, const char *key, char *val,
 		m->live_bytes += len;
 		return r;
 	}
+	lower_bound(m, key, prev);
 	levels = random_levels(m);
 	r = malloc(sizeof(*r) + levels * sizeof(r->next[0]));
 	if (!r)
@@ -126,7 +196,12 @@ struct mem_rec *mem_map_put(struct mem_map *m, const char *key, char *val,
 		r->next[l] = prev[l]->next[l];
 		prev[l]->next[l] = r;
 	}
+	r->hash = h;
+	r->hnext = *bucket_of(m, h);
+	*bucket_of(m, h) = r;
 	m->n++;
+	if (m->n > m->n_buckets)
+		buckets_grow(m);
 	m->live_bytes += len + strlen(key);
 	return r;
 }
@@ -139,6 +214,7 @@ void mem_map_del(struct mem_map *m, const char *key)
 		return;
 	for (int l = 0; l < r->levels; l++)
 		prev[l]->next[l] = r->next[l];
+	hash_unlink(m, r);
 	m->live_bytes -= r->len + strlen(r->key);
 	free(r->key);
 	free(r->val);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* In-memory pieces shared by the store backends: an ordered map of records
- * (a skip list: O(log n) lookups and inserts, in-order walks for listing by
- * prefix) and the change feed (a ring of the latest changes).
+ * (a skip list: O(log n) inserts, in-order walks for listing by prefix; plus
+ * a hash index of the keys, so exact lookups compare one key, not log n of
+ * them) and the change feed (a ring of the latest changes).
  *
  * Neither locks: the backend holds its own lock around every call. */
 #ifndef XVPC_CTRL_STORE_MEM_H
@@ -21,6 +22,8 @@ struct mem_rec {
 	size_t len;
 	uint64_t ver; /* the store version */
 	int64_t aux;  /* the backend's own (ZooKeeper: the data version) */
+	struct mem_rec *hnext; /* hash chain */
+	uint64_t hash;
 	int levels;
 	struct mem_rec *next[];
 };
@@ -30,6 +33,8 @@ struct mem_map {
 	size_t n;
 	size_t live_bytes; /* keys and values */
 	uint64_t rnd;
+	struct mem_rec **buckets; /* hash index: n_buckets, a power of 2 */
+	size_t n_buckets;
 };
 
 int mem_map_init(struct mem_map *m);

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "controller/store.h"
+#include "controller/store_mem.h"
 
 struct fix {
 	char dir[64];
@@ -452,9 +453,73 @@ static void test_compaction(void **state)
 	assert_val(f->s, "after", "compaction");
 }
 
+/* The copy's map: 5000 keys put, replaced and deleted at random against a
+ * plain array; exact lookups (hash index, grown past its first size) and
+ * the ordered walk agree with it at every step's end. */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_mem_map_index(void **state)
+{
+	enum { N = 5000, STEPS = 40000 };
+	static char keys[N][32];
+	static bool live[N];
+	static char *sorted[N];
+	struct mem_map m;
+	uint64_t rnd = 42;
+	size_t n_live = 0, k = 0;
+
+	(void)state;
+	assert_int_equal(mem_map_init(&m), 0);
+	for (int i = 0; i < N; i++)
+		snprintf(keys[i], sizeof(keys[i]), "ip/%010u/%u", i % 7, i);
+	for (int step = 0; step < STEPS; step++) {
+		int i;
+
+		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+		i = (rnd >> 33) % N;
+		if ((rnd >> 20) % 3) {
+			char *v = mem_dup(keys[i], strlen(keys[i]));
+
+			assert_non_null(
+				mem_map_put(&m, keys[i], v, strlen(v), step));
+			n_live += !live[i];
+			live[i] = true;
+		} else {
+			mem_map_del(&m, keys[i]);
+			n_live -= live[i];
+			live[i] = false;
+		}
+	}
+	assert_int_equal(m.n, n_live);
+	assert_true(m.n_buckets >= 2048); /* grew */
+	for (int i = 0; i < N; i++) {
+		struct mem_rec *r = mem_map_find(&m, keys[i]);
+
+		assert_int_equal(r != NULL, live[i]);
+		if (r)
+			assert_string_equal(r->val, keys[i]);
+		if (live[i])
+			sorted[k++] = keys[i];
+	}
+	qsort(sorted, k, sizeof(sorted[0]), cmp_str);
+	k = 0;
+	for (struct mem_rec *r = mem_map_first(&m); r; r = r->next[0])
+		assert_string_equal(r->key, sorted[k++]);
+	assert_int_equal(k, n_live);
+	mem_map_clear(&m);
+	assert_null(mem_map_find(&m, keys[0]));
+	assert_non_null(mem_map_put(&m, "a", mem_dup("1", 1), 1, 1));
+	assert_non_null(mem_map_find(&m, "a"));
+	mem_map_fini(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mem_map_index),
 		cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup,
 						teardown),
