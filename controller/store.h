@@ -203,6 +203,9 @@ uint64_t store_zk_resyncs(struct store *s);
 /* Group commit figures since open: multis that carried several commits,
  * and the commits they carried (for tests and benchmarks). */
 void store_zk_batch_stats(struct store *s, uint64_t *batches, uint64_t *txns);
+/* Multis sent with their checks elided (the stamp's version stood for
+ * them: nobody had committed since this member's last multi). */
+uint64_t store_zk_elided(struct store *s);
 /* For tests: while paused, transactions queue and no commit starts, so
  * the ones queued meanwhile go out as one batch; and how many wait. */
 void store_zk_pause(struct store *s, bool pause);

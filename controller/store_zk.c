@@ -130,6 +130,13 @@ struct zks {
 		uint64_t zxid;
 	} recent[RECENT];
 	uint64_t resyncs;
+	/* Version of bus/store-stamp after the last multi whose message the
+	 * copy has applied (-1: not known), for generation stamp_gen: while
+	 * the stamp still has it, nobody has committed since and the copy
+	 * is exactly ZooKeeper's records (see "check elision" below). */
+	int64_t stamp_ver;
+	uint64_t stamp_gen;
+	uint64_t elided; /* multis sent with their checks elided */
 
 	/* Group commit: writers queue here; one of them (the committer)
 	 * takes the queue and commits it as one transaction. */
@@ -1000,6 +1007,26 @@ static uint64_t wait_applied(struct zks *s, int64_t seq, uint64_t gen,
 	return zxid;
 }
 
+/* After a multi whose message the copy has applied (gen: the copy's
+ * generation when the multi was built): the stamp's version it left. */
+static void stamp_learn(struct zks *s, uint64_t gen, int64_t ver)
+{
+	pthread_mutex_lock(&s->mu);
+	if (gen == s->gen && ver >= 0 &&
+	    (s->stamp_gen != gen || ver > s->stamp_ver)) {
+		s->stamp_ver = ver;
+		s->stamp_gen = gen;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void stamp_forget(struct zks *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stamp_ver = -1;
+	pthread_mutex_unlock(&s->mu);
+}
+
 static int txn_once(struct zks *s, struct zk *zk, const struct store_op *ops,
 		    size_t n, uint64_t *rev_out, size_t *failed, bool *any_op)
 {
@@ -1043,6 +1070,7 @@ static int txn_once(struct zks *s, struct zk *zk, const struct store_op *ops,
 	if (err) {
 		f = zk_txn_failed_op(t);
 		err = map_commit_err(err);
+		stamp_forget(s);
 		if (err == -ECANCELED && f >= 0 && f == stamp) {
 			/* Removed by hand: make it again and retry. */
 			zk_mkdirs(zk, s->stamp);
@@ -1066,6 +1094,8 @@ static int txn_once(struct zks *s, struct zk *zk, const struct store_op *ops,
 	z = zk_txn_zxid(t, stamp);
 	own.msg.zxid = z;
 	zxid = wait_applied(s, own.msg.seq, gen, z > 0 ? &own : NULL);
+	if (zxid)
+		stamp_learn(s, gen, zk_txn_version(t, stamp));
 	if (rev_out)
 		*rev_out = zxid ? zxid : s->base.ops->revision(&s->base);
 out:
@@ -1181,7 +1211,8 @@ static int batch_check(struct zks *s, struct ktab *kt, struct req *r)
 /* Adds a checked transaction's ZooKeeper ops and records to the batch
  * and notes what it writes in kt. Called with mu held. */
 static int batch_emit(struct zks *s, struct ktab *kt, const struct req *r,
-		      struct zk_txn *t, struct buf *msg, uint32_t *count)
+		      bool elide, struct zk_txn *t, struct buf *msg,
+		      uint32_t *count)
 {
 	char path[ZK_PATH_MAX];
 	int err = 0;
@@ -1200,7 +1231,9 @@ static int batch_emit(struct zks *s, struct ktab *kt, const struct req *r,
 		key_state(s, kt, op->key, &exists, &ver, &dv);
 		switch (op->type) {
 		case STORE_CHECK:
-			if (op->expect == STORE_ANY)
+			/* Checked against the copy by batch_check(); with
+			 * the stamp's version check, that is exact. */
+			if (op->expect == STORE_ANY || elide)
 				continue;
 			if (op->expect == STORE_ABSENT) {
 				idx = zk_txn_create(t, path, "", 0);
@@ -1248,7 +1281,8 @@ static int batch_emit(struct zks *s, struct ktab *kt, const struct req *r,
 /* Builds the batch's multi from the copy; *gen gets the copy's generation.
  * Transactions that fail their checks are answered (not active). */
 static int batch_build(struct zks *s, struct req *list, struct zk_txn *t,
-		       struct buf *msg, uint32_t *count, uint64_t *gen)
+		       struct buf *msg, uint32_t *count, uint64_t *gen,
+		       int64_t *stamp_ver)
 {
 	struct ktab kt = {0};
 	size_t keys = 0;
@@ -1264,13 +1298,15 @@ static int batch_build(struct zks *s, struct req *list, struct zk_txn *t,
 		return err;
 	pthread_mutex_lock(&s->mu);
 	*gen = s->gen;
+	if (*stamp_ver >= 0)
+		*stamp_ver = s->stamp_gen == s->gen ? s->stamp_ver : -1;
 	for (struct req *r = list; r && !err; r = r->next) {
 		r->err = batch_check(s, &kt, r);
 		if (r->err) {
 			r->active = false;
 			continue;
 		}
-		err = batch_emit(s, &kt, r, t, msg, count);
+		err = batch_emit(s, &kt, r, *stamp_ver >= 0, t, msg, count);
 	}
 	pthread_mutex_unlock(&s->mu);
 	ktab_fini(&kt);
@@ -1280,8 +1316,10 @@ static int batch_build(struct zks *s, struct req *list, struct zk_txn *t,
 }
 
 /* Commits the active transactions of a batch as one multi; on success
- * each has its revision. */
-static int batch_once(struct zks *s, struct zk *zk, struct req *list)
+ * each has its revision. elide: leave the checks out when the stamp's
+ * version is known (-EAGAIN when it had moved: build it again without). */
+static int batch_once(struct zks *s, struct zk *zk, struct req *list,
+		      bool elide)
 {
 	struct zk_txn *t = zk_txn_new();
 	struct buf msg = {0};
@@ -1289,19 +1327,32 @@ static int batch_once(struct zks *s, struct zk *zk, struct req *list)
 	uint32_t count = 0;
 	uint64_t gen, rev = 0;
 	int pub = 0, stamp = 0, err;
-	int64_t z;
+	int64_t z, sv = elide ? 0 : -1;
 
-	err = t ? batch_build(s, list, t, &msg, &count, &gen) : -ENOMEM;
+	err = t ? batch_build(s, list, t, &msg, &count, &gen, &sv) : -ENOMEM;
 	if (!err && count) {
 		pub = zk_txn_publish(t, s->chan, msg.p, msg.len);
-		stamp = pub < 0 ? pub : zk_txn_put(t, s->stamp, "", 0, -1);
+		stamp = pub < 0 ? pub
+				: zk_txn_put(t, s->stamp, "", 0,
+					     sv >= 0 ? (int)sv : -1);
 		if (stamp < 0)
 			err = stamp == -EMSGSIZE ? -EMSGSIZE : -EINVAL;
 	}
 	if (!err && zk_txn_count(t))
 		err = map_commit_err(zk_txn_commit(zk, t));
-	if (err)
+	if (err) {
+		int f = zk_txn_failed_op(t);
+
+		stamp_forget(s);
+		if (err == -ECANCELED && sv >= 0 && count && f == stamp)
+			err = -EAGAIN; /* someone committed since */
 		goto out;
+	}
+	if (sv >= 0 && count) {
+		pthread_mutex_lock(&s->mu);
+		s->elided++;
+		pthread_mutex_unlock(&s->mu);
+	}
 	if (count) {
 		own.msg.seq = zk_txn_seq(t, pub);
 		own.msg.data = msg.p;
@@ -1310,6 +1361,8 @@ static int batch_once(struct zks *s, struct zk *zk, struct req *list)
 		z = zk_txn_zxid(t, stamp);
 		own.msg.zxid = z;
 		rev = wait_applied(s, own.msg.seq, gen, z > 0 ? &own : NULL);
+		if (rev)
+			stamp_learn(s, gen, zk_txn_version(t, stamp));
 	}
 	if (!rev)
 		rev = s->base.ops->revision(&s->base);
@@ -1334,7 +1387,9 @@ static void batch_commit(struct zks *s, struct req *list)
 		return;
 	}
 	pthread_rwlock_rdlock(&s->sess);
-	err = s->zk ? batch_once(s, s->zk, list) : -ENOTCONN;
+	err = s->zk ? batch_once(s, s->zk, list, true) : -ENOTCONN;
+	if (err == -EAGAIN) /* another member wrote: with the checks */
+		err = batch_once(s, s->zk, list, false);
 	pthread_rwlock_unlock(&s->sess);
 	for (struct req *r = list; r; r = r->next) {
 		if (!r->active)
@@ -1568,6 +1623,7 @@ int store_zk_open(const struct store_zk_opts *opts, struct store **out)
 	pthread_cond_init(&s->gcond, NULL);
 	s->qtail = &s->qhead;
 	s->single = opts->single_commits;
+	s->stamp_ver = -1;
 	err = mem_map_init(&s->map);
 	err = err
 		      ?: mem_feed_init(&s->feed,
@@ -1668,6 +1724,17 @@ void store_zk_batch_stats(struct store *st, uint64_t *batches, uint64_t *txns)
 	*batches = s->batches;
 	*txns = s->batched;
 	pthread_mutex_unlock(&s->gmu);
+}
+
+uint64_t store_zk_elided(struct store *st)
+{
+	struct zks *s = (struct zks *)st;
+	uint64_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->elided;
+	pthread_mutex_unlock(&s->mu);
+	return n;
 }
 
 void store_zk_pause(struct store *st, bool pause)
