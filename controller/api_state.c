@@ -929,32 +929,66 @@ static uint32_t np_created(const struct store_change *sc)
 	return vpc;
 }
 
+/*
+ * What a change is to this node, by its key: nothing (most keys of a
+ * window: index records, other nodes' records), a reason for a snapshot
+ * (1), a port created on the node (noted), or an object change to look at
+ * (-1). Decided on the first letter before any string compare: a window
+ * holds every change of every tenant, so this runs for each of them.
+ */
+static int feed_key(struct feed *f, const struct store_change *sc)
+{
+	const char *k = sc->key;
+	uint32_t vpc;
+
+	switch (k[0]) {
+	case 'n':
+		if (!strncmp(k, "node/", 5)) {
+			if (node_ip_same(sc))
+				return 0;
+			break;
+		}
+		if (strncmp(k, f->node_prefix, f->node_prefix_len))
+			return 0;
+		/* Decided once the node's view is known (new_port_only). */
+		vpc = np_created(sc);
+		if (!vpc)
+			break;
+		f->err = idset_add(&f->np_new, vpc);
+		return f->err ? 1 : 0;
+	case 'g':
+		if (strncmp(k, f->gw_prefix, f->gw_prefix_len))
+			return 0;
+		break;
+	case 'l':
+		if (!strncmp(k, API_LB_PUBLIC_PREFIX,
+			     strlen(API_LB_PUBLIC_PREFIX)))
+			break;
+		return !strncmp(k, "lb/", 3) || !strncmp(k, LBH_PREFIX,
+							 strlen(LBH_PREFIX))
+			       ? -1
+			       : 0;
+	case 'v':
+		return strncmp(k, "vpc/", 4) ? 0 : -1;
+	case 's':
+		return strncmp(k, "subnet/", 7) ? 0 : -1;
+	case 'p':
+		return strncmp(k, "port/", 5) ? 0 : -1;
+	default:
+		return 0;
+	}
+	f->need_snapshot = true;
+	return 1;
+}
+
 static int feed_cb(const struct store_change *sc, void *arg)
 {
 	struct feed *f = arg;
-	uint32_t vpc;
 	struct chg *c;
+	int kind = feed_key(f, sc);
 
-	if (!strncmp(sc->key, "node/", 5) && node_ip_same(sc))
-		return 0;
-	/* Decided once the node's view is known (new_port_only). */
-	if (!strncmp(sc->key, f->node_prefix, f->node_prefix_len) &&
-	    (vpc = np_created(sc))) {
-		f->err = idset_add(&f->np_new, vpc);
-		return f->err ? 1 : 0;
-	}
-	if (!strncmp(sc->key, "node/", 5) ||
-	    !strncmp(sc->key, API_LB_PUBLIC_PREFIX,
-		     strlen(API_LB_PUBLIC_PREFIX)) ||
-	    !strncmp(sc->key, f->node_prefix, f->node_prefix_len) ||
-	    !strncmp(sc->key, f->gw_prefix, f->gw_prefix_len)) {
-		f->need_snapshot = true;
-		return 1;
-	}
-	if (strncmp(sc->key, "vpc/", 4) && strncmp(sc->key, "subnet/", 7) &&
-	    strncmp(sc->key, "port/", 5) && strncmp(sc->key, "lb/", 3) &&
-	    strncmp(sc->key, LBH_PREFIX, strlen(LBH_PREFIX)))
-		return 0;
+	if (kind >= 0)
+		return kind;
 	if (f->vpcs && foreign_change(f, sc)) {
 		f->foreign = true;
 		return 0;
