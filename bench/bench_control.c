@@ -30,8 +30,10 @@
  *           in its maps. p50, p99, max over all (change, interested agent).
  *  ports    C API clients create bound ports as fast as the controller
  *           takes them, for S seconds, spread over the VPCs as the changes
- *           are, while the interested agents keep applying: ports/s; then
- *           the time until every agent caught up.
+ *           are, while the interested agents keep applying; then the time
+ *           until every agent caught up. ports/s (sustained) = ports
+ *           created / (S + that time): a backlog left to the agents
+ *           counts; the API's own rate is reported beside.
  *
  * usage: bench_control --url URL [--url URL...] --token ADMIN --agents N
  *                      [--vpcs V] [--span K] [--changes M]
@@ -944,7 +946,11 @@ static void measure_ports(json_object *out)
 	s1 = self_cpu_s();
 	caught = all_have(CATCHUP_TIMEOUT_S);
 	t2 = now_s();
+	/* Sustained: until every interested agent has applied them, so a
+	 * backlog left to the agents counts (the API's own rate beside). */
 	json_object_object_add(out, "ports_per_s",
+			       L.ok && caught ? jd(L.ok / (t2 - t0)) : NULL);
+	json_object_object_add(out, "ports_api_per_s",
 			       L.ok ? jd(L.ok / (t1 - t0)) : NULL);
 	json_object_object_add(out, "ports_created",
 			       json_object_new_int64(L.ok));
@@ -958,12 +964,13 @@ static void measure_ports(json_object *out)
 			       O.n_pids ? jd((c1 - c0) / (t1 - t0)) : NULL);
 	json_object_object_add(out, "ports_agents_cpu",
 			       jd((s1 - s0) / (t1 - t0)));
-	printf("%-9s %5d agents  %.0f ports/s (%ld created, %ld failed, %d "
-	       "clients), agents caught up %.0f ms later; CPU: controller "
-	       "%.2f, simulated agents %.2f cores\n",
-	       O.store, O.agents, L.ok / (t1 - t0), L.ok, L.failed, k,
-	       (t2 - t1) * 1000, O.n_pids ? (c1 - c0) / (t1 - t0) : 0,
-	       (s1 - s0) / (t1 - t0));
+	printf("%-9s %5d agents  %.0f ports/s sustained (%ld created, %ld "
+	       "failed, %d clients, API %.0f/s for %.1f s, every agent had "
+	       "them %.0f ms later); CPU: controller %.2f, simulated agents "
+	       "%.2f cores\n",
+	       O.store, O.agents, L.ok / (t2 - t0), L.ok, L.failed, k,
+	       L.ok / (t1 - t0), t1 - t0, (t2 - t1) * 1000,
+	       O.n_pids ? (c1 - c0) / (t1 - t0) : 0, (s1 - s0) / (t1 - t0));
 }
 
 /* ---- in-process controller (diagnostic) ----------------------------------- */

@@ -237,7 +237,11 @@ maps of each interested agent (the $span nodes of that VPC), p50/p99/max over \
 all (change, interested agent) pairs, changes one after another, spread over \
 all VPCs. ports_per_s: bound port creations by ${BENCH_CLIENTS:-64} API clients \
 for ${BENCH_PORTS_SECS:-5} s, spread over the VPCs the same way, while the \
-interested agents apply every one. idle_controller_cpu: the controller's CPU \
+interested agents apply every one; sustained: ports created / (5 s + the \
+time until every interested agent had applied them), so a backlog left to the \
+agents counts (ports_api_per_s: the API's rate alone). The agents pace their \
+polls as the agent does by default (after a burst of 4 answers with changes, \
+one every 100 ms: agent_batch_ms). idle_controller_cpu: the controller's CPU \
 (cores) over ${BENCH_IDLE_SECS:-5} s with every agent's long-poll parked and \
 nothing changing. broadcast: the same measurements with one \
 VPC on every node, so every change reaches every agent (stress figure)."
