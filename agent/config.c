@@ -196,6 +196,25 @@ static int set_probe_ports(struct agent_config *cfg, const char *v, char *err,
 	return 0;
 }
 
+/* An integer setting of min .. max (unit named in the message). */
+static int set_uint(const char *key, const char *v, long min, long max,
+		    const char *unit, unsigned int *out, char *err,
+		    size_t errlen)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || end == v || n < min || n > max) {
+		seterr(err, errlen, "%s: \"%s\" is not %ld .. %ld %s", key, v,
+		       min, max, unit);
+		return -EINVAL;
+	}
+	*out = n;
+	return 0;
+}
+
 int agent_config_set(struct agent_config *cfg, const char *key, const char *v,
 		     char *err, size_t errlen)
 {
@@ -256,53 +275,15 @@ int agent_config_set(struct agent_config *cfg, const char *key, const char *v,
 		cfg->log_level = l;
 		return 0;
 	}
-	if (!strcmp(key, "resync_interval")) {
-		char *end;
-		long s;
-
-		errno = 0;
-		s = strtol(v, &end, 10);
-		if (errno || *end || end == v || s < 0 || s > 86400) {
-			seterr(err, errlen,
-			       "resync_interval: \"%s\" is not 0 .. 86400 "
-			       "seconds",
-			       v);
-			return -EINVAL;
-		}
-		cfg->resync_s = s;
-		return 0;
-	}
-	if (!strcmp(key, "controller_batch")) {
-		char *end;
-		long ms;
-
-		errno = 0;
-		ms = strtol(v, &end, 10);
-		if (errno || *end || end == v || ms < 0 || ms > 10000) {
-			seterr(err, errlen,
-			       "controller_batch: \"%s\" is not 0 .. 10000 "
-			       "milliseconds",
-			       v);
-			return -EINVAL;
-		}
-		cfg->ctrl_batch_ms = ms;
-		return 0;
-	}
-	if (!strcmp(key, "learn_idle")) {
-		char *end;
-		long s;
-
-		errno = 0;
-		s = strtol(v, &end, 10);
-		if (errno || *end || end == v || s < 1 || s > 86400) {
-			seterr(err, errlen,
-			       "learn_idle: \"%s\" is not 1 .. 86400 seconds",
-			       v);
-			return -EINVAL;
-		}
-		cfg->learn_idle_s = s;
-		return 0;
-	}
+	if (!strcmp(key, "resync_interval"))
+		return set_uint(key, v, 0, 86400, "seconds", &cfg->resync_s,
+				err, errlen);
+	if (!strcmp(key, "controller_batch"))
+		return set_uint(key, v, 0, 10000, "milliseconds",
+				&cfg->ctrl_batch_ms, err, errlen);
+	if (!strcmp(key, "learn_idle"))
+		return set_uint(key, v, 1, 86400, "seconds", &cfg->learn_idle_s,
+				err, errlen);
 	if (!strcmp(key, "once"))
 		return parse_bool(key, v, &cfg->once, err, errlen);
 	seterr(err, errlen, "unknown setting \"%s\"", key);
