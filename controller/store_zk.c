@@ -68,6 +68,7 @@
 #define ANY_RETRIES    8     /* unchecked ops that met a stale copy */
 #define SNAPSHOT_TRIES 1     /* zk_snapshot_take already tries a few times */
 #define BATCH_TXNS     128   /* commits in one group commit */
+#define ELIDE_PAUSE    16    /* batches with checks after a refused elision */
 #define BATCH_BYTES    (512 * 1024) /* their estimated size in the request */
 
 struct zks;
@@ -137,6 +138,9 @@ struct zks {
 	int64_t stamp_ver;
 	uint64_t stamp_gen;
 	uint64_t elided; /* multis sent with their checks elided */
+	/* Batches to send with their checks after an elided one was refused
+	 * (other members write too: most elided multis would be wasted). */
+	int elide_pause;
 
 	/* Group commit: writers queue here; one of them (the committer)
 	 * takes the queue and commits it as one transaction. */
@@ -1299,7 +1303,11 @@ static int batch_build(struct zks *s, struct req *list, struct zk_txn *t,
 	pthread_mutex_lock(&s->mu);
 	*gen = s->gen;
 	if (*stamp_ver >= 0)
-		*stamp_ver = s->stamp_gen == s->gen ? s->stamp_ver : -1;
+		*stamp_ver = s->stamp_gen == s->gen && !s->elide_pause
+				     ? s->stamp_ver
+				     : -1;
+	if (s->elide_pause)
+		s->elide_pause--;
 	for (struct req *r = list; r && !err; r = r->next) {
 		r->err = batch_check(s, &kt, r);
 		if (r->err) {
@@ -1344,8 +1352,12 @@ static int batch_once(struct zks *s, struct zk *zk, struct req *list,
 		int f = zk_txn_failed_op(t);
 
 		stamp_forget(s);
-		if (err == -ECANCELED && sv >= 0 && count && f == stamp)
+		if (err == -ECANCELED && sv >= 0 && count && f == stamp) {
 			err = -EAGAIN; /* someone committed since */
+			pthread_mutex_lock(&s->mu);
+			s->elide_pause = ELIDE_PAUSE;
+			pthread_mutex_unlock(&s->mu);
+		}
 		goto out;
 	}
 	if (sv >= 0 && count) {
