@@ -45,6 +45,9 @@ $(ARCHIVES): | $(BUILD)/obj/empty.o
 $(BIN)/xvpc-agent: $(call obj,agent/main.c) $(ARCHIVES)
 $(BIN)/xvpc-controller: $(call obj,controller/main.c) $(ARCHIVES)
 $(BIN)/xvpcctl: $(call obj,cli/main.c) $(ARCHIVES)
+# The controller runs a thread per connection that each allocate per
+# request: jemalloc's per-thread caches (docs/agent.md "Benchmark").
+$(BIN)/xvpc-controller: LDLIBS += -ljemalloc
 $(PROGS):
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LINK_ARCHIVES) $(LDLIBS)

@@ -4,7 +4,7 @@
 set -eu
 PKGS="clang llvm gcc make pkg-config bpftool libbpf-dev libxdp-dev xdp-tools
 libelf-dev zlib1g-dev libzookeeper-mt-dev zookeeperd libmicrohttpd-dev
-libjson-c-dev libcurl4-openssl-dev libcmocka-dev iproute2 iputils-ping
+libjson-c-dev libcurl4-openssl-dev libjemalloc-dev libcmocka-dev iproute2 iputils-ping
 iperf3 tcpdump ethtool netcat-openbsd util-linux clang-format procps jq python3"
 missing=""
 for p in $PKGS; do
