@@ -259,6 +259,7 @@ struct ni_ent {
 
 struct nodeips {
 	struct api *api;
+	bool checked; /* the shared cache was checked (node_ip) */
 	struct ni_ent *slot[NI_SLOTS];
 };
 
@@ -286,20 +287,136 @@ static struct ni_ent *ni_add(struct nodeips *ni, const char *name,
 	return e;
 }
 
-static const char *node_ip(struct nodeips *ni, const char *name)
+static struct ni_ent *ni_find(struct nodeips *ni, const char *name)
 {
 	struct ni_ent *e;
-	json_object *o;
-	char key[128];
 
 	for (e = *ni_slot(ni, name); e; e = e->next)
 		if (!strcmp(e->name, name))
-			return e->ip[0] ? e->ip : NULL;
-	snprintf(key, sizeof(key), "node/%s", name);
-	if (api_load(ni->api, key, &o, NULL))
-		o = NULL;
-	e = ni_add(ni, name, o ? api_str(o, "ip") : NULL);
-	json_object_put(o);
+			return e;
+	return NULL;
+}
+
+static void ni_free(struct nodeips *ni);
+static bool node_ip_same(const struct store_change *sc);
+
+/*
+ * Node addresses shared by the requests of a process (keyed by the api),
+ * so that an answer does not load and parse a node record for each node
+ * its ports are on. An entry is what the node's record said at or after
+ * addr_rev; a node record created, deleted or readdressed after addr_rev
+ * empties the cache (looked for once per request, at its first lookup),
+ * and an address loaded before an emptying (addr_gen) is not kept.
+ */
+static pthread_mutex_t addr_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct nodeips addr_cache;
+static uint64_t addr_rev, addr_gen;
+
+static int addr_cb(const struct store_change *sc, void *arg)
+{
+	bool *moved = arg;
+
+	if (strncmp(sc->key, "node/", 5) || node_ip_same(sc))
+		return 0;
+	*moved = true;
+	return 1;
+}
+
+/* Under addr_mu: empties the cache (it starts exact at the current
+ * revision). */
+static void addr_reset(struct api *api)
+{
+	ni_free(&addr_cache);
+	addr_cache.api = api;
+	addr_rev = store_revision(api->store);
+	addr_gen++;
+}
+
+/* Whether a node record was created, deleted or readdressed after the
+ * cache's revision; if not, the cache is exact up to the revision walked
+ * to. The walk runs outside addr_mu (the store may be committing). */
+static void addr_check(struct api *api)
+{
+	uint64_t from, gen, upto;
+	bool moved = false;
+	int err;
+
+	pthread_mutex_lock(&addr_mu);
+	from = addr_rev;
+	gen = addr_gen;
+	pthread_mutex_unlock(&addr_mu);
+	err = store_changes(api->store, from, addr_cb, &moved, &upto);
+	pthread_mutex_lock(&addr_mu);
+	if (addr_cache.api == api && (err || moved))
+		addr_reset(api);
+	else if (addr_cache.api == api && addr_gen == gen && upto > addr_rev)
+		addr_rev = upto;
+	pthread_mutex_unlock(&addr_mu);
+}
+
+/* The shared address of a node into ip: true if known; *gen the cache's
+ * generation, for addr_keep. */
+static bool addr_find(struct nodeips *ni, const char *name, char *ip,
+		      uint64_t *gen)
+{
+	struct ni_ent *e;
+
+	pthread_mutex_lock(&addr_mu);
+	if (addr_cache.api != ni->api)
+		addr_reset(ni->api);
+	pthread_mutex_unlock(&addr_mu);
+	if (!ni->checked)
+		addr_check(ni->api);
+	ni->checked = true;
+	pthread_mutex_lock(&addr_mu);
+	e = ni_find(&addr_cache, name);
+	if (e)
+		memcpy(ip, e->ip, sizeof(e->ip));
+	*gen = addr_gen;
+	pthread_mutex_unlock(&addr_mu);
+	return e;
+}
+
+static void addr_keep(const struct api *api, const char *name, const char *ip,
+		      uint64_t gen)
+{
+	pthread_mutex_lock(&addr_mu);
+	if (addr_gen == gen && addr_cache.api == api &&
+	    !ni_find(&addr_cache, name))
+		ni_add(&addr_cache, name, ip);
+	pthread_mutex_unlock(&addr_mu);
+}
+
+static void addr_forget(const struct api *api)
+{
+	pthread_mutex_lock(&addr_mu);
+	if (addr_cache.api == api) {
+		ni_free(&addr_cache);
+		addr_cache.api = NULL;
+		addr_gen++;
+	}
+	pthread_mutex_unlock(&addr_mu);
+}
+
+static const char *node_ip(struct nodeips *ni, const char *name)
+{
+	struct ni_ent *e = ni_find(ni, name);
+	char ip[sizeof(e->ip)] = "";
+	uint64_t gen;
+	json_object *o;
+	char key[128];
+
+	if (e)
+		return e->ip[0] ? e->ip : NULL;
+	if (!addr_find(ni, name, ip, &gen)) {
+		snprintf(key, sizeof(key), "node/%s", name);
+		if (api_load(ni->api, key, &o, NULL))
+			o = NULL;
+		snprintf(ip, sizeof(ip), "%s", o ? api_str(o, "ip") ?: "" : "");
+		json_object_put(o);
+		addr_keep(ni->api, name, ip, gen);
+	}
+	e = ni_add(ni, name, ip);
 	return e && e->ip[0] ? e->ip : NULL;
 }
 
@@ -534,16 +651,6 @@ static void load_own(struct api *api, const struct nodeview *nv, uint32_t vpc,
 	}
 }
 
-static struct ni_ent *ni_find(struct nodeips *ni, const char *name)
-{
-	struct ni_ent *e;
-
-	for (e = *ni_slot(ni, name); e; e = e->next)
-		if (!strcmp(e->name, name))
-			return e;
-	return NULL;
-}
-
 struct members {
 	struct nodeips *ni;
 	__be32 *ips;
@@ -608,8 +715,6 @@ static int cmp_ip(const void *a, const void *b)
 
 	return (x > y) - (x < y);
 }
-
-static bool node_ip_same(const struct store_change *sc);
 
 /*
  * The members of the last listing, per process and keyed by the api:
@@ -1550,6 +1655,7 @@ out:
 static void share_free(const struct api *api)
 {
 	members_forget(api);
+	addr_forget(api);
 	pthread_mutex_lock(&share_mu);
 	for (int i = 0; i < SHARE_ANSWERS; i++)
 		if (share_answers[i].api == api)

@@ -17,6 +17,8 @@
 #include "zk_priv.h"
 
 #define EV_EXPIRE (1ull << 63) /* id flag: run expire() instead */
+/* Routine re-resolution of the ZooKeeper server names, at most this often. */
+#define ZK_RESOLVE_MS 30000
 
 int64_t zk_now_ms(void)
 {
@@ -494,6 +496,11 @@ int zk_open(const struct zk_config *cfg, struct zk **out)
 		       zk->hosts, strerror(-err));
 		goto err_thread;
 	}
+	/* The client resolves its server names on every readiness check
+	 * unless told otherwise: a getaddrinfo (with a netlink dump of the
+	 * addresses) per request. Once in ZK_RESOLVE_MS still follows DNS;
+	 * a lost connection resolves at once in any case. */
+	zoo_set_servers_resolution_delay(zk->zh, ZK_RESOLVE_MS);
 	err = zk_wait_connected(zk, zk->cfg.connect_timeout_ms);
 	if (err) {
 		pr_err("zk: no ZooKeeper server of '%s' accepted a session "

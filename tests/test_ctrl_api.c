@@ -880,6 +880,50 @@ static void test_state_members(void **state)
 	assert_true(lists_member("192.168.9.1"));
 }
 
+/* The node address of a remote endpoint in a changes answer: of the node
+ * record as it is, also after the node was given another address (node
+ * addresses are kept between answers). */
+static void test_state_endpoint_address(void **state)
+{
+	json_object *o, *c;
+	int64_t v, sn, rev;
+	char body[192], *txt;
+
+	(void)state;
+	v = create("/v1/vpcs", F->ta,
+		   "{\"name\":\"ea\",\"cidr\":\"10.12.0.0/16\"}", 201);
+	snprintf(body, sizeof(body), "{\"vpc\":%lld,\"cidr\":\"10.12.1.0/24\"}",
+		 (long long)v);
+	sn = create("/v1/subnets", F->ta, body, 201);
+	snprintf(body, sizeof(body),
+		 "{\"subnet\":%lld,\"node\":\"n1\",\"ifname\":\"e0\"}",
+		 (long long)sn);
+	create("/v1/ports", F->ta, body, 201);
+	for (int round = 0; round < 2; round++) {
+		const char *want = round ? "192.168.9.7" : "192.168.9.2";
+
+		rev = node_revision("n1");
+		snprintf(body, sizeof(body),
+			 "{\"subnet\":%lld,\"node\":\"n2\","
+			 "\"ifname\":\"e%d\"}",
+			 (long long)sn, round + 1);
+		create("/v1/ports", F->ta, body, 201);
+		o = changes_of("n1", rev, &txt);
+		free(txt);
+		assert_false(json_object_get_boolean(
+			json_object_object_get(o, "snapshot")));
+		c = change_at(o, 0);
+		assert_non_null(c);
+		assert_string_equal(
+			sget(json_object_object_get(c, "object"), "node_ip"),
+			want);
+		json_object_put(o);
+		assert_int_equal(http("PATCH", "/v1/nodes/n2", ADMIN,
+				      "{\"ip\":\"192.168.9.7\"}", NULL, NULL),
+				 200);
+	}
+}
+
 /*
  * Polls from the same revision share one answer when they may (nodes that
  * get the VPC and own none of the changed ports), and only then: the owner
@@ -1106,6 +1150,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_wake_lists, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_state_own_port_change,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_endpoint_address,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_members, setup,
 						teardown),
