@@ -1189,17 +1189,85 @@ static json_object *parse_or_null(const char *s)
 	return s ? json_tokener_parse(s) : NULL;
 }
 
-static void add_change(json_object *arr, uint64_t rev, bool put,
+/* The changes of an answer, as the text of a JSON array's items. */
+struct chgbuf {
+	char *p;
+	size_t len, cap;
+	size_t n; /* items */
+	int err;
+};
+
+static void cb_append(struct chgbuf *b, const char *s, size_t len)
+{
+	if (b->err)
+		return;
+	if (b->len + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		char *p;
+
+		while (b->len + len + 1 > cap)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, len);
+	b->len += len;
+	b->p[b->len] = '\0';
+}
+
+/* One item (the text of a change object) into the array. */
+static void cb_item(struct chgbuf *b, const char *item, size_t len)
+{
+	if (b->n)
+		cb_append(b, ",", 1);
+	cb_append(b, item, len);
+	b->n++;
+}
+
+static void cb_free(struct chgbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* The text of a change: {"revision","op","kind","object"}. Takes obj. */
+static char *change_text(uint64_t rev, bool put, const char *kind,
+			 json_object *obj, size_t *len)
+{
+	const char *os = json_object_to_json_string_ext(
+		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *t = NULL;
+	int n;
+
+	n = asprintf(&t,
+		     "{\"revision\":%llu,\"op\":\"%s\",\"kind\":\"%s\","
+		     "\"object\":%s}",
+		     (unsigned long long)rev, put ? "put" : "delete", kind,
+		     os ? os : "null");
+	json_object_put(obj);
+	if (n < 0)
+		return NULL;
+	*len = n;
+	return t;
+}
+
+static void add_change(struct chgbuf *b, uint64_t rev, bool put,
 		       const char *kind, json_object *obj)
 {
-	json_object *c = json_object_new_object();
+	size_t len;
+	char *t = change_text(rev, put, kind, obj, &len);
 
-	json_object_object_add(c, "revision", json_object_new_int64(rev));
-	json_object_object_add(c, "op",
-			       json_object_new_string(put ? "put" : "delete"));
-	json_object_object_add(c, "kind", json_object_new_string(kind));
-	json_object_object_add(c, "object", obj);
-	json_object_array_add(arr, c);
+	if (!t) {
+		b->err = -ENOMEM;
+		return;
+	}
+	cb_item(b, t, len);
+	free(t);
 }
 
 static bool on_node(json_object *port, const char *node)
@@ -1213,7 +1281,7 @@ static bool on_node(json_object *port, const char *node)
  * gateways: its own endpoints as in push mode; of the others only moves
  * (put with the new node_ip) and deletes (also unbinding), never
  * creations. Takes ne and oe. */
-static void partial_change(json_object *arr, const struct chg *c,
+static void partial_change(struct chgbuf *arr, const struct chg *c,
 			   json_object *o, json_object *n, json_object *ne,
 			   json_object *oe, const char *node)
 {
@@ -1238,7 +1306,7 @@ static void partial_change(json_object *arr, const struct chg *c,
 
 /* A backend's reported health changed (an lbh/ record, any): its load
  * balancer as it is now, if it still exists. */
-static void health_change(json_object *arr, const struct chg *c,
+static void health_change(struct chgbuf *arr, const struct chg *c,
 			  const struct nodeview *nv, struct api *api,
 			  json_object *any)
 {
@@ -1253,22 +1321,191 @@ static void health_change(json_object *arr, const struct chg *c,
 	json_object_put(l);
 }
 
+/*
+ * The change items of remote endpoints, shared between answers: a port
+ * created or changed is sent to every node of its VPC, and for all but
+ * its own node (which also gets its interface) the item is the same text.
+ * Keyed by the key and revision of the change (its new value, so also a
+ * window that folded several changes of the key) and the generation of
+ * the node addresses it embeds (addr_gen). Direct-mapped, replaced on
+ * collision.
+ */
+#define EPC_SLOTS 4096
+#define EPC_LOCKS 64
+
+struct epc_ent {
+	const struct api *api;
+	uint64_t rev, gen;
+	uint32_t vpc;
+	char *key, *node; /* node: the port's */
+	char *text;	  /* the item; one allocation with key and node */
+	size_t len;
+};
+
+static struct epc_ent epc[EPC_SLOTS];
+static pthread_mutex_t epc_mu[EPC_LOCKS];
+static pthread_once_t epc_once = PTHREAD_ONCE_INIT;
+
+static void epc_init(void)
+{
+	for (int i = 0; i < EPC_LOCKS; i++)
+		pthread_mutex_init(&epc_mu[i], NULL);
+}
+
+static size_t epc_slot(const char *key, uint64_t rev)
+{
+	uint64_t h = 1469598103934665603ull ^ rev;
+
+	for (const char *p = key; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return h % EPC_SLOTS;
+}
+
+/* The address generation, the shared addresses checked for this request
+ * first. */
+static uint64_t addr_gen_now(struct nodeips *ni)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&addr_mu);
+	if (addr_cache.api != ni->api)
+		addr_reset(ni->api);
+	pthread_mutex_unlock(&addr_mu);
+	if (!ni->checked)
+		addr_check(ni->api);
+	ni->checked = true;
+	pthread_mutex_lock(&addr_mu);
+	gen = addr_gen;
+	pthread_mutex_unlock(&addr_mu);
+	return gen;
+}
+
+static void epc_keep(const struct api *api, const struct chg *c, uint64_t gen,
+		     uint32_t vpc, const char *node, const char *text,
+		     size_t len)
+{
+	size_t i = epc_slot(c->key, c->rev), kl = strlen(c->key) + 1,
+	       nl = strlen(node) + 1;
+	struct epc_ent *e = &epc[i];
+	char *mem = malloc(len + 1 + kl + nl);
+
+	if (!mem)
+		return;
+	memcpy(mem, text, len + 1);
+	memcpy(mem + len + 1, c->key, kl);
+	memcpy(mem + len + 1 + kl, node, nl);
+	pthread_mutex_lock(&epc_mu[i % EPC_LOCKS]);
+	free(e->text);
+	e->api = api;
+	e->rev = c->rev;
+	e->gen = gen;
+	e->vpc = vpc;
+	e->text = mem;
+	e->len = len;
+	e->key = mem + len + 1;
+	e->node = e->key + kl;
+	pthread_mutex_unlock(&epc_mu[i % EPC_LOCKS]);
+}
+
+/* A cached item for the change, for a node other than the port's: 1 (added
+ * to b, or the port is of a VPC the node does not get), 0 not cached or
+ * not for this node (the caller builds it). */
+static int epc_use(const struct api *api, const struct chg *c, uint64_t gen,
+		   const char *node, const struct idset *vpcs,
+		   const struct idset *partial, struct chgbuf *b)
+{
+	size_t i = epc_slot(c->key, c->rev);
+	struct epc_ent *e = &epc[i];
+	int ret = 0;
+
+	pthread_mutex_lock(&epc_mu[i % EPC_LOCKS]);
+	if (e->text && e->api == api && e->rev == c->rev && e->gen == gen &&
+	    !strcmp(e->key, c->key) && strcmp(e->node, node) &&
+	    !idset_has(partial, e->vpc)) {
+		ret = 1;
+		if (idset_has(vpcs, e->vpc))
+			cb_item(b, e->text, e->len);
+	}
+	pthread_mutex_unlock(&epc_mu[i % EPC_LOCKS]);
+	return ret;
+}
+
+static void epc_forget(const struct api *api)
+{
+	pthread_once(&epc_once, epc_init);
+	for (size_t i = 0; i < EPC_SLOTS; i++) {
+		pthread_mutex_lock(&epc_mu[i % EPC_LOCKS]);
+		if (epc[i].api == api) {
+			free(epc[i].text);
+			memset(&epc[i], 0, sizeof(epc[i]));
+		}
+		pthread_mutex_unlock(&epc_mu[i % EPC_LOCKS]);
+	}
+}
+
+/* A port put seen from a node it is not on, in a VPC the node gets
+ * whole: its item from the cache or built and kept. 1 when done, 0 for
+ * the caller to build (own port, learn-mode VPC, unbound or deleted). */
+static int remote_endpoint(struct feed *f, const struct chg *c,
+			   const struct idset *vpcs,
+			   const struct idset *partial, struct nodeips *ni,
+			   struct chgbuf *b)
+{
+	uint64_t gen;
+	json_object *n, *ne;
+	const char *pn;
+	uint32_t vpc;
+	char *text;
+	size_t len;
+	int ret = 0;
+
+	if (strncmp(c->key, "port/", 5) || !c->new_val)
+		return 0;
+	pthread_once(&epc_once, epc_init);
+	gen = addr_gen_now(ni);
+	if (epc_use(ni->api, c, gen, f->node, vpcs, partial, b))
+		return 1;
+	n = json_tokener_parse(c->new_val);
+	pn = n ? api_str(n, "node") : NULL;
+	vpc = n ? api_int(n, "vpc") : 0;
+	if (!pn || !strcmp(pn, f->node) || idset_has(partial, vpc))
+		goto out;
+	ne = endpoint_state(n, f->node, ni);
+	if (!ne)
+		goto out;
+	text = change_text(c->rev, true, "endpoint", ne, &len);
+	if (!text)
+		goto out;
+	epc_keep(ni->api, c, gen, vpc, pn, text, len);
+	if (idset_has(vpcs, vpc))
+		cb_item(b, text, len);
+	free(text);
+	ret = 1;
+out:
+	json_object_put(n);
+	return ret;
+}
+
 /* Turns the coalesced feed into the node's changes. partial: the
  * learn-mode VPCs among the node's that it is not a gateway of. */
 static void node_changes(struct feed *f, const struct nodeview *nv,
 			 const struct idset *partial, struct nodeips *ni,
-			 json_object *arr)
+			 struct chgbuf *arr)
 {
 	const struct idset *vpcs = &nv->vpcs;
 
 	for (size_t i = 0; i < f->n; i++) {
 		struct chg *c = &f->c[i];
-		json_object *o = parse_or_null(c->old_val);
-		json_object *n = parse_or_null(c->new_val);
-		json_object *any = n ? n : o;
+		json_object *o, *n, *any;
 		bool is_vpc = !strncmp(c->key, "vpc/", 4);
-		uint32_t vpc = any ? api_int(any, is_vpc ? "id" : "vpc") : 0;
+		uint32_t vpc;
 
+		if (remote_endpoint(f, c, vpcs, partial, ni, arr))
+			continue;
+		o = parse_or_null(c->old_val);
+		n = parse_or_null(c->new_val);
+		any = n ? n : o;
+		vpc = any ? api_int(any, is_vpc ? "id" : "vpc") : 0;
 		if (!any || !idset_has(vpcs, vpc))
 			goto next;
 		if (is_vpc) {
@@ -1656,6 +1893,7 @@ static void share_free(const struct api *api)
 {
 	members_forget(api);
 	addr_forget(api);
+	epc_forget(api);
 	pthread_mutex_lock(&share_mu);
 	for (int i = 0; i < SHARE_ANSWERS; i++)
 		if (share_answers[i].api == api)
@@ -1760,26 +1998,18 @@ static long long min_ll(long long a, long long b)
  * of other nodes from the same revision; the node's view is kept for its
  * next poll. Frees nv, partial, arr and shared. */
 static int changes_reply(struct api *api, struct api_ctx *c, uint64_t since,
-			 uint64_t upto, json_object *arr, struct nodeview *nv,
+			 uint64_t upto, struct chgbuf *arr, struct nodeview *nv,
 			 struct idset *partial, char *shared, bool foreign)
 {
-	json_object *top = NULL;
-	const char *body = shared;
-	size_t n = json_object_array_length(arr);
+	char *body = shared;
+	size_t n = arr->n;
 
-	if (!shared) {
-		top = json_object_new_object();
-		json_object_object_add(top, "revision",
-				       json_object_new_int64(upto));
-		json_object_object_add(top, "snapshot",
-				       json_object_new_boolean(0));
-		json_object_object_add(top, "changes", arr);
-		arr = NULL;
-		body = json_object_to_json_string_ext(
-			top, JSON_C_TO_STRING_PLAIN |
-				     JSON_C_TO_STRING_NOSLASHESCAPE);
-	}
-	json_object_put(arr);
+	if (!shared && !arr->err &&
+	    asprintf(&body,
+		     "{\"revision\":%llu,\"snapshot\":false,\"changes\":[%s]}",
+		     (unsigned long long)upto, arr->p ? arr->p : "") < 0)
+		body = NULL;
+	cb_free(arr);
 	view_put(api, c->param, upto, nv, partial);
 	/* A window touching a VPC this node does not get: no node that
 	 * gets all the window's VPCs has this answer. */
@@ -1787,12 +2017,8 @@ static int changes_reply(struct api *api, struct api_ctx *c, uint64_t since,
 		answer_put(api, c->param, since, upto, &nv->vpcs, partial,
 			   body);
 	free(c->resp->body);
-	c->resp->status = 200;
-	c->resp->body = body ? strdup(body) : NULL;
-	if (!c->resp->body)
-		c->resp->status = 500;
-	json_object_put(top);
-	free(shared);
+	c->resp->status = body ? 200 : 500;
+	c->resp->body = body;
 	nodeview_free(nv);
 	free(partial->v);
 	return 0;
@@ -1810,7 +2036,8 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	struct idset partial = {0};
 	bool viewed = false;
 	char *shared = NULL;
-	json_object *top, *arr;
+	struct chgbuf arr = {0};
+	json_object *top;
 	long long deadline;
 	/* A parked poll looks at its client at least every second. */
 	int every = min_ll(api->seen_every_ms ?: API_SEEN_EVERY_MS, 1000);
@@ -1853,7 +2080,6 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		store_wait(api->store, since - 1, 1000);
 	deadline = now_ms() + (long long)wait * 1000;
 	pk.deadline_ms = deadline;
-	arr = json_object_new_array();
 	/* A parked poll keeps its node alive. */
 	node_seen(api, c->param, 1);
 	viewed = view_get(api, c->param, since, &nv, &partial);
@@ -1896,10 +2122,10 @@ int api_node_state(struct api *api, struct api_ctx *c)
 		f.switched.n = 0;
 		f.np_new.n = 0;
 		coalesce(&f);
-		node_changes(&f, &nv, &partial, &ni, arr);
+		node_changes(&f, &nv, &partial, &ni, &arr);
 		feed_free(&f);
 		left = deadline - now_ms();
-		if (json_object_array_length(arr) || left <= 0 || api->stopping)
+		if (arr.n || arr.err || left <= 0 || api->stopping)
 			break;
 		/* Nothing for this node up to upto: park until a change
 		 * concerns it (api_wake.c), then look again. */
@@ -1921,18 +2147,18 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	free(f.np_new.v);
 	ni_free(&ni);
 	if (!shared && (err == -ERANGE || f.need_snapshot)) {
-		json_object_put(arr);
+		cb_free(&arr);
 		nodeview_free(&nv);
 		free(partial.v);
 		err = build_snapshot(api, c->param, true, &top);
 		return err ? api_fail_store(c, err) : api_reply(c, 200, top);
 	}
 	if (!shared && err) {
-		json_object_put(arr);
+		cb_free(&arr);
 		nodeview_free(&nv);
 		free(partial.v);
 		return api_fail_store(c, err);
 	}
-	return changes_reply(api, c, since, upto, arr, &nv, &partial, shared,
+	return changes_reply(api, c, since, upto, &arr, &nv, &partial, shared,
 			     f.foreign);
 }
