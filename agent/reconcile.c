@@ -533,16 +533,17 @@ static int apply_deletes(struct plan *p, enum xvpc_rc_map id,
 
 /*
  * When the new state differs from the one the maps were last brought to
- * only in a few endpoints that are not local, in VPCs that are not in
- * learn mode, only their keys of the endpoints map are written: O(changes)
+ * only in a few endpoints, in VPCs that are not in learn mode, only their keys of the endpoints map are written: O(changes)
  * instead of building and diffing the whole desired contents (up to
  * RC_QUICK_MAX changed endpoints, or up to RC_QUICK_BATCH while they are
  * at most a quarter of the endpoints: a batch of changes in one answer). The changed
  * endpoints are found by comparing the endpoint arrays (the sources keep
  * their order and append new ones): the part between the longest common
- * prefix and suffix. Anything else (a snapshot, a subnet or VPC change, a
- * local endpoint, a pending interface, a resync with nothing changed, every
- * RC_QUICK_EVERY runs) takes the full path.
+ * prefix and suffix. A new local endpoint binds its interface first (a
+ * port created on this node); anything else (a snapshot, a subnet or VPC
+ * change, a local endpoint changed or gone, an interface missing or bound
+ * to another endpoint, a pending interface, a resync with nothing changed,
+ * every RC_QUICK_EVERY runs) takes the full path.
  */
 #define RC_QUICK_MAX   64
 #define RC_QUICK_BATCH 1024
@@ -658,6 +659,51 @@ static bool same_frame(const struct prev *pv, const struct xvpc_state *st)
 	return true;
 }
 
+/* The interface binding of local endpoint e (in subnet s) at key idx. */
+static void iface_of(const struct xvpc_state_ep *e,
+		     const struct xvpc_state_subnet *s, struct xvpc_iface *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->vpc_id = e->vpc;
+	b->ip = e->ip;
+	b->vni = s->vni;
+	memcpy(b->mac, e->mac, 6);
+	b->gw_ip = s->gw_ip;
+	memcpy(b->gw_mac, s->gw_mac, 6);
+}
+
+/* The interfaces map's record of key idx in the cache, or NULL (a node
+ * has few local endpoints: a scan). */
+static unsigned char *iface_have(const struct xvpc_rc_cache *c, __u32 idx)
+{
+	const struct recs *r = &c->have[XVPC_RC_IFACES];
+
+	for (size_t i = 0; i < r->n; i++)
+		if (!memcmp(rec_at(r, i), &idx, sizeof(idx)))
+			return rec_at(r, i);
+	return NULL;
+}
+
+/* A new local endpoint the quick path can take: its interface is there
+ * and its index bound to nothing else. */
+static bool quick_local_ok(const struct xvpc_rc_cache *c,
+			   const struct xvpc_rc_env *env,
+			   const struct xvpc_state *st,
+			   const struct xvpc_state_ep *e)
+{
+	const struct xvpc_state_subnet *s =
+		xvpc_state_find_subnet(st, e->vpc, e->ip);
+	int idx = env_ifindex(env, e->ifname);
+	const unsigned char *rec;
+	struct xvpc_iface b;
+
+	if (!s || idx <= 0)
+		return false;
+	rec = iface_have(c, idx);
+	iface_of(e, s, &b);
+	return !rec || !memcmp(rec + sizeof(__u32), &b, sizeof(b));
+}
+
 /* The changed endpoints: [*pre, n - *suf) of both arrays. */
 static bool quick_window(const struct xvpc_rc_cache *c,
 			 const struct xvpc_rc_env *env,
@@ -694,7 +740,8 @@ static bool quick_window(const struct xvpc_rc_cache *c,
 		if (is_local(env, &pv->eps[p + i]))
 			return false;
 	for (size_t i = 0; i < nm; i++)
-		if (is_local(env, &st->eps[p + i]))
+		if (is_local(env, &st->eps[p + i]) &&
+		    !quick_local_ok(c, env, st, &st->eps[p + i]))
 			return false;
 	*pre = p;
 	*suf = s;
@@ -767,11 +814,51 @@ static void recs_remove(struct recs *r, struct index *ix, size_t slot, size_t i)
 }
 
 /* Brings the endpoints map's key k to e (NULL: absent). */
-static int quick_one(struct xvpc_rc_cache *c, struct xvpc_mapbe *m,
-		     const struct xvpc_state *st, const struct xvpc_ep_key *k,
-		     const struct xvpc_state_ep *e,
-		     struct xvpc_rc_map_stats *ms)
+/* Binds local endpoint e's interface (before its endpoint is written, as
+ * the full path does) and marks ev local. */
+static int quick_iface(struct xvpc_rc_cache *c, const struct xvpc_rc_maps *maps,
+		       const struct xvpc_rc_env *env,
+		       const struct xvpc_state_ep *e,
+		       const struct xvpc_state_subnet *s, struct xvpc_ep *ev,
+		       struct xvpc_rc_map_stats *ms)
 {
+	struct xvpc_mapbe *m = maps->m[XVPC_RC_IFACES];
+	int idx = env_ifindex(env, e->ifname);
+	__u32 key = idx, n = 1;
+	struct xvpc_iface b;
+	unsigned char *rec;
+	int err;
+
+	if (idx <= 0)
+		return -ENODEV; /* gone since quick_window: a full run */
+	iface_of(e, s, &b);
+	rec = iface_have(c, key);
+	ev->flags = XVPC_EP_LOCAL;
+	ev->ifindex = idx;
+	if (rec && !memcmp(rec + sizeof(key), &b, sizeof(b))) {
+		ms->unchanged++;
+		return 0;
+	}
+	err = env->bind ? env->bind(env->ctx, idx, &b)
+			: m->ops->update_batch(m, &key, &b, &n);
+	if (err)
+		return err;
+	if (rec) {
+		memcpy(rec + sizeof(key), &b, sizeof(b));
+		ms->changed++;
+		return 0;
+	}
+	ms->added++;
+	return recs_add(&c->have[XVPC_RC_IFACES], &key, &b);
+}
+
+static int quick_one(struct xvpc_rc_cache *c, const struct xvpc_rc_maps *maps,
+		     const struct xvpc_rc_env *env, const struct xvpc_state *st,
+		     const struct xvpc_ep_key *k, const struct xvpc_state_ep *e,
+		     struct xvpc_rc_result *res)
+{
+	struct xvpc_mapbe *m = maps->m[XVPC_RC_ENDPOINTS];
+	struct xvpc_rc_map_stats *ms = &res->maps[XVPC_RC_ENDPOINTS];
 	struct recs *have = &c->have[XVPC_RC_ENDPOINTS];
 	long slot = index_slot(&c->ep_ix, have, k);
 	long h = slot < 0 ? -1 : (long)c->ep_ix.slots[slot] - 1;
@@ -802,6 +889,12 @@ static int quick_one(struct xvpc_rc_cache *c, struct xvpc_mapbe *m,
 	ev.node_ip = e->node_ip;
 	memcpy(ev.mac, e->mac, 6);
 	ev.vni = s->vni;
+	if (is_local(env, e)) {
+		err = quick_iface(c, maps, env, e, s, &ev,
+				  &res->maps[XVPC_RC_IFACES]);
+		if (err)
+			return err;
+	}
 	if (rec && bytes_eq(rec + have->ksz, &ev, sizeof(ev))) {
 		ms->unchanged++;
 		return 0;
@@ -837,7 +930,6 @@ static int reconcile_quick(const struct xvpc_rc_maps *maps,
 	struct xvpc_rc_cache *c = env->cache;
 	struct prev *pv = &c->prev;
 	size_t om = pv->n_eps - pre - suf, nm = st->n_eps - pre - suf;
-	struct xvpc_mapbe *m = maps->m[XVPC_RC_ENDPOINTS];
 	struct xvpc_rc_map_stats *ms = &res->maps[XVPC_RC_ENDPOINTS];
 	int err = 0;
 
@@ -850,14 +942,14 @@ static int reconcile_quick(const struct xvpc_rc_maps *maps,
 		const struct xvpc_state_ep *e = &st->eps[pre + i];
 		struct xvpc_ep_key k = {.vpc_id = e->vpc, .ip = e->ip};
 
-		err = quick_one(c, m, st, &k, e, ms);
+		err = quick_one(c, maps, env, st, &k, e, res);
 	}
 	for (size_t i = 0; !err && i < om; i++) {
 		const struct xvpc_state_ep *o = &pv->eps[pre + i];
 		struct xvpc_ep_key k = {.vpc_id = o->vpc, .ip = o->ip};
 
 		if (!in_window(&st->eps[pre], nm, o))
-			err = quick_one(c, m, st, &k, NULL, ms);
+			err = quick_one(c, maps, env, st, &k, NULL, res);
 	}
 	if (!err)
 		err = prev_eps_window(pv, st, pre, suf);

@@ -676,13 +676,13 @@ static void prop_step_deletes(struct prop *p)
  * path whenever it applies) gives after every step exactly the maps that a
  * full reconcile without a cache gives from the same start.
  */
-static void quick_matches_full(struct fixture *f, unsigned int seed,
-			       void (*next)(struct prop *p))
+static int quick_matches_full(struct fixture *f, unsigned int seed,
+			      void (*next)(struct prop *p))
 {
 	struct fixture g = {0};
 	struct prop p = {.seed = seed, .gw_mac_last = 1};
 	struct xvpc_rc_result res;
-	int quick = 0;
+	int quick = 0, quick_binds = 0;
 
 	assert_int_equal(make_maps(&g, 1024), 0);
 	g.env = f->env;
@@ -700,6 +700,7 @@ static void quick_matches_full(struct fixture *f, unsigned int seed,
 				 0);
 		/* The full path always counts the unchanged VNIs. */
 		quick += !res.maps[XVPC_RC_VNIS].unchanged;
+		quick_binds += res.quick && res.maps[XVPC_RC_IFACES].added;
 		assert_int_equal(xvpc_reconcile(&g.maps, &g.env, st, &res), 0);
 		maps_equal(f, &g);
 		maps_equal(&g, f);
@@ -711,11 +712,43 @@ static void quick_matches_full(struct fixture *f, unsigned int seed,
 	f->env.cache = NULL;
 	for (int i = 0; i < XVPC_RC__COUNT; i++)
 		xvpc_mapbe_destroy(g.maps.m[i]);
+	return quick_binds;
+}
+
+/* Ports created on this node among the others (as on a busy node: the
+ * quick path binds their interfaces), remote ones created and deleted,
+ * local ones changed and deleted (the full path). */
+static void prop_step_local(struct prop *p)
+{
+	unsigned int r = prop_rand(p) % 100;
+	int local = 0;
+
+	for (int i = 0; i < p->n; i++)
+		local += !!p->eps[i].ifname[0];
+	if (r < 35) {
+		prop_add(p, local < 48); /* the ifaces map holds 64 */
+	} else if (r < 65) {
+		prop_add(p, false);
+	} else if (r < 90 || p->n > 250) {
+		prop_del(p);
+	} else if (p->n) {
+		p->eps[prop_rand(p) % p->n].mac[3]++;
+	}
 }
 
 static void test_quick_matches_full(void **state)
 {
 	quick_matches_full(*state, 7, prop_step);
+}
+
+/* The same with many local endpoints: new ones go the quick path too. */
+static void test_quick_local_matches_full(void **state)
+{
+	struct fixture *f = *state;
+	int binds0 = f->binds;
+
+	assert_true(quick_matches_full(f, 11, prop_step_local) > 50);
+	assert_true(f->binds > binds0);
 }
 
 /* The same with deletes that shift the rest of the endpoints. */
@@ -753,6 +786,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache_after_full,
 						setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_quick_deletes_match_full,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quick_local_matches_full,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quick_matches_full, setup,
 						teardown),
