@@ -32,6 +32,8 @@ $(BUILD)/libctrl.a: $(CTRL_OBJS)
 # The API serves docs/openapi.json, embedded by controller/openapi.c.
 $(call obj,controller/openapi.c): docs/openapi.json
 $(BUILD)/libcli.a: $(CLI_OBJS)
+# The ZooKeeper test runs the store conformance cases of the embedded one.
+$(call obj,tests/test_ctrl_zk.c): tests/test_ctrl_store.c
 $(ARCHIVES):
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^ $(if $^,,$(BUILD)/obj/empty.o)

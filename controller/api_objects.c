@@ -966,15 +966,10 @@ static int port_create_once(struct api *api, struct api_ctx *c,
 	snprintf(key, sizeof(key), KF_ID, "port", id);
 	api_txb_put(&t, key, o, STORE_ABSENT);
 	json_object_put(o);
-	snprintf(key, sizeof(key), KF_IDX, "tp", c->tenant, id);
-	api_txb_ref(&t, key, NULL, 0, STORE_ABSENT);
-	snprintf(key, sizeof(key), KF_IDX, "vp", vpc, id);
-	api_txb_ref(&t, key, NULL, 0, STORE_ABSENT);
+	/* Its tp/, vp/ and np/ index records come with it (store_mem.h). */
 	ip_key(key, sizeof(key), r->subnet, ip);
 	api_txb_ref(&t, key, "port", id, STORE_ABSENT);
 	if (r->node) {
-		snprintf(key, sizeof(key), "np/%s/%010u", r->node, id);
-		api_txb_ref(&t, key, "vpc", vpc, STORE_ABSENT);
 		snprintf(key, sizeof(key), "node/%s", r->node);
 		api_txb_op(&t, STORE_CHECK, key, nver);
 	}
@@ -1093,14 +1088,8 @@ static int port_patch_once(struct api *api, struct api_ctx *c, uint32_t id,
 					      : NULL);
 	node = api_str(o, "node");
 	snprintf(key, sizeof(key), KF_ID, "port", id);
-	api_txb_put(&t, key, o, ver);
-	if (node_copy[0] && (!node || strcmp(node, node_copy))) {
-		snprintf(key, sizeof(key), "np/%s/%010u", node_copy, id);
-		api_txb_op(&t, STORE_DEL, key, STORE_ANY);
-	}
+	api_txb_put(&t, key, o, ver); /* and its np/ record moves with it */
 	if (node && (!node_copy[0] || strcmp(node, node_copy))) {
-		snprintf(key, sizeof(key), "np/%s/%010u", node, id);
-		api_txb_ref(&t, key, "vpc", api_int(o, "vpc"), STORE_ABSENT);
 		snprintf(key, sizeof(key), "node/%s", node);
 		api_txb_op(&t, STORE_CHECK, key, nver);
 	}
@@ -1148,19 +1137,9 @@ int api_port_delete(struct api *api, struct api_ctx *c)
 	subnet = api_int(o, "subnet");
 	xvpc_parse_ip(api_str(o, "ip"), &ip);
 	snprintf(key, sizeof(key), KF_ID, "port", id);
-	api_txb_op(&t, STORE_DEL, key, ver);
-	snprintf(key, sizeof(key), KF_IDX, "tp", c->tenant, id);
-	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
-	snprintf(key, sizeof(key), KF_IDX, "vp", (uint32_t)api_int(o, "vpc"),
-		 id);
-	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
+	api_txb_op(&t, STORE_DEL, key, ver); /* with its index records */
 	ip_key(key, sizeof(key), subnet, ip);
 	api_txb_op(&t, STORE_DEL, key, STORE_ANY);
-	if (api_str(o, "node")) {
-		snprintf(key, sizeof(key), "np/%s/%010u", api_str(o, "node"),
-			 id);
-		api_txb_op(&t, STORE_DEL, key, STORE_ANY);
-	}
 	if (api_str(o, "_idem"))
 		api_txb_op(&t, STORE_DEL, api_str(o, "_idem"), STORE_ANY);
 	json_object_put(o);

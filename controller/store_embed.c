@@ -399,6 +399,11 @@ static void apply_pend(struct emb *e, struct pend *p)
 		if (op->type == STORE_CHECK)
 			continue;
 		mem_feed_push(&e->feed, p->rev, op->key, old, p->vals[i]);
+		if (mem_derive(&e->map, &e->feed, p->rev, op->key, old,
+			       p->vals[i]))
+			pr_err("store: out of memory deriving the indexes of "
+			       "%s at revision %llu; restart to rebuild them",
+			       op->key, (unsigned long long)p->rev);
 		if (op->type == STORE_DEL) {
 			mem_map_del(&e->map, op->key);
 		} else if (!mem_map_put(&e->map, op->key, p->vals[i], op->len,
@@ -496,6 +501,9 @@ static int emb_txn(struct store *s, const struct store_op *ops, size_t n,
 	struct buf b = {0};
 	int err;
 
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].key && mem_derived_key(ops[i].key))
+			return -EINVAL; /* kept by the copy (store_mem.h) */
 	p.vals = calloc(n ? n : 1, sizeof(*p.vals));
 	if (!p.vals)
 		return -ENOMEM;
@@ -679,6 +687,7 @@ static int replay_payload(struct emb *e, const uint8_t *p, size_t len)
 	uint64_t rev, ver;
 	uint32_t count, klen, vlen;
 	const char *k, *v;
+	struct mem_rec *r;
 	uint8_t kind, op;
 	int err;
 
@@ -706,8 +715,14 @@ static int replay_payload(struct emb *e, const uint8_t *p, size_t len)
 			return -EBADMSG;
 		memcpy(key, k, klen);
 		key[klen] = '\0';
+		r = mem_map_find(&e->map, key);
 		if (op == OP_DEL) {
+			err = r ? mem_derive(&e->map, NULL, ver, key, r->val,
+					     NULL)
+				: 0;
 			mem_map_del(&e->map, key);
+			if (err)
+				return err;
 			continue;
 		}
 		if (op != OP_PUT)
@@ -715,6 +730,12 @@ static int replay_payload(struct emb *e, const uint8_t *p, size_t len)
 		val = mem_dup(v, vlen);
 		if (!val)
 			return -ENOMEM;
+		err = mem_derive(&e->map, NULL, ver, key, r ? r->val : NULL,
+				 val);
+		if (err) {
+			free(val);
+			return err;
+		}
 		if (!mem_map_put(&e->map, key, val, vlen, ver)) {
 			free(val);
 			return -ENOMEM;

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Ordered map of records and change feed, shared by the store backends. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "store_mem.h"
 
@@ -340,5 +343,112 @@ int mem_feed_walk(const struct mem_feed *f, uint64_t since, uint64_t cur,
 	}
 	if (upto)
 		*upto = cur;
+	return 0;
+}
+
+/* ---- derived records --------------------------------------------------- */
+
+#define DERIVED_MAX 3
+
+struct derived {
+	char key[STORE_KEY_MAX];
+	char val[32];
+};
+
+bool mem_derived_key(const char *key)
+{
+	return (key[0] == 't' || key[0] == 'v' || key[0] == 'n') &&
+	       key[1] == 'p' && key[2] == '/';
+}
+
+static uint32_t json_u32(json_object *o, const char *field)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, field, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return 0;
+	return (uint32_t)json_object_get_int64(v);
+}
+
+/* The records derived from port record key = val: how many (0 when the
+ * value is not a port's). */
+static int derive(const char *key, const char *val, struct derived *d)
+{
+	const char *id = key + strlen("port/");
+	json_object *o = json_tokener_parse(val), *nv;
+	uint32_t tenant, vpc;
+	int n = 0;
+
+	if (!o)
+		return 0;
+	tenant = json_u32(o, "tenant");
+	vpc = json_u32(o, "vpc");
+	if (!tenant || !vpc)
+		goto out;
+	snprintf(d[n].key, sizeof(d[n].key), "tp/%010u/%s", tenant, id);
+	strcpy(d[n++].val, "{}");
+	snprintf(d[n].key, sizeof(d[n].key), "vp/%010u/%s", vpc, id);
+	strcpy(d[n++].val, "{}");
+	if (json_object_object_get_ex(o, "node", &nv) &&
+	    json_object_is_type(nv, json_type_string) &&
+	    snprintf(d[n].key, sizeof(d[n].key), "np/%s/%s",
+		     json_object_get_string(nv), id) < (int)sizeof(d[n].key)) {
+		snprintf(d[n].val, sizeof(d[n].val), "{\"vpc\":%u}", vpc);
+		n++;
+	}
+out:
+	json_object_put(o);
+	return n;
+}
+
+static const struct derived *derived_find(const struct derived *d, int n,
+					  const char *key)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(d[i].key, key))
+			return &d[i];
+	return NULL;
+}
+
+int mem_derive(struct mem_map *m, struct mem_feed *f, uint64_t rev,
+	       const char *key, const char *old_val, const char *new_val)
+{
+	struct derived od[DERIVED_MAX], nd[DERIVED_MAX];
+	int no, nn;
+
+	if (strncmp(key, "port/", 5))
+		return 0;
+	no = old_val ? derive(key, old_val, od) : 0;
+	nn = new_val ? derive(key, new_val, nd) : 0;
+	for (int i = 0; i < no; i++) {
+		struct mem_rec *r;
+
+		if (derived_find(nd, nn, od[i].key))
+			continue;
+		r = mem_map_find(m, od[i].key);
+		if (!r)
+			continue;
+		if (f)
+			mem_feed_push(f, rev, r->key, r->val, NULL);
+		mem_map_del(m, od[i].key);
+	}
+	for (int i = 0; i < nn; i++) {
+		const struct derived *o = derived_find(od, no, nd[i].key);
+		struct mem_rec *r = mem_map_find(m, nd[i].key);
+		char *v;
+
+		if (o && r && !strcmp(o->val, nd[i].val))
+			continue;
+		v = mem_dup(nd[i].val, strlen(nd[i].val));
+		if (!v)
+			return -ENOMEM;
+		if (f)
+			mem_feed_push(f, rev, nd[i].key, r ? r->val : NULL, v);
+		if (!mem_map_put(m, nd[i].key, v, strlen(v), rev)) {
+			free(v);
+			return -ENOMEM;
+		}
+	}
 	return 0;
 }

@@ -87,4 +87,23 @@ void mem_feed_push(struct mem_feed *f, uint64_t rev, const char *key,
 int mem_feed_walk(const struct mem_feed *f, uint64_t since, uint64_t cur,
 		  store_change_cb cb, void *arg, uint64_t *upto);
 
+/*
+ * Secondary indexes the copies keep themselves, never written to a
+ * backend's storage: for each port/<id> record,
+ *   tp/<tenant>/<id> = {}            the tenant's ports (listing)
+ *   vp/<vpc>/<id>    = {}            the VPC's ports (a node's snapshot)
+ *   np/<node>/<id>   = {"vpc":<vpc>} the ports bound to a node
+ * (tenant and VPC as %010u), with the port record's version, put and
+ * deleted with it and in the change feed beside it. Every member derives
+ * them from the same records, so the copies agree; a port costs one
+ * stored record instead of four.
+ */
+/* Whether key is a derived record's (a transaction may not write it). */
+bool mem_derived_key(const char *key);
+/* Brings the records derived from key to its new value (NULL: deleted),
+ * from its old one (NULL: created), with changes into f (NULL: none).
+ * Call before the record itself changes (old_val must be valid). */
+int mem_derive(struct mem_map *m, struct mem_feed *f, uint64_t rev,
+	       const char *key, const char *old_val, const char *new_val);
+
 #endif

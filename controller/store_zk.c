@@ -383,20 +383,29 @@ static int apply_one(struct zks *s, int op, const char *key, const char *val,
 	struct mem_rec *r = mem_map_find(&s->map, key);
 	int64_t dv;
 	char *v;
+	int err;
 
 	if (op == MSG_DEL) {
 		if (!r)
 			return 0;
 		if (!quiet)
 			mem_feed_push(&s->feed, zxid, key, r->val, NULL);
+		err = mem_derive(&s->map, quiet ? NULL : &s->feed, zxid, key,
+				 r->val, NULL);
 		mem_map_del(&s->map, key);
-		return 0;
+		return err;
 	}
 	v = mem_dup(val, len);
 	if (!v)
 		return -ENOMEM;
 	if (!quiet)
 		mem_feed_push(&s->feed, zxid, key, r ? r->val : NULL, v);
+	err = mem_derive(&s->map, quiet ? NULL : &s->feed, zxid, key,
+			 r ? r->val : NULL, v);
+	if (err) {
+		free(v);
+		return err;
+	}
 	dv = r ? r->aux + 1 : 0;
 	r = mem_map_put(&s->map, key, v, len, zxid);
 	if (!r) {
@@ -583,6 +592,10 @@ static int load_snapshot(struct zks *s, const struct zk_snapshot *snap,
 		if (path_key(s, zr->path, key, sizeof(key)))
 			continue; /* the root, a bucket, or not ours */
 		v = mem_dup(zr->data, zr->len);
+		if (v && mem_derive(m, NULL, zr->st.mzxid, key, NULL, v)) {
+			free(v);
+			v = NULL;
+		}
 		r = v ? mem_map_put(m, key, v, zr->len, zr->st.mzxid) : NULL;
 		if (!r) {
 			free(v);
@@ -859,7 +872,7 @@ static int zks_list(struct store *st, const char *prefix, const char *after,
 static int check_op(const struct store_op *op)
 {
 	if (!op->key || !*op->key || strlen(op->key) >= STORE_KEY_MAX ||
-	    op->type > STORE_CHECK ||
+	    op->type > STORE_CHECK || mem_derived_key(op->key) ||
 	    (op->type == STORE_PUT &&
 	     (op->len > STORE_VAL_MAX || (!op->val && op->len))))
 		return -EINVAL;

@@ -168,7 +168,7 @@ static void test_list_prefix(void **state)
 
 struct feed {
 	int n;
-	char keys[8][16];
+	char keys[8][32];
 	int deleted[8];
 };
 
@@ -176,7 +176,7 @@ static int feed_cb(const struct store_change *c, void *arg)
 {
 	struct feed *fd = arg;
 
-	snprintf(fd->keys[fd->n], 16, "%s", c->key);
+	snprintf(fd->keys[fd->n], sizeof(fd->keys[0]), "%s", c->key);
 	fd->deleted[fd->n++] = !c->new_val;
 	return 0;
 }
@@ -216,6 +216,66 @@ static void test_change_feed(void **state)
 	assert_int_equal(store_changes(f->s, rev0, feed_cb, &fd, &upto),
 			 -ERANGE);
 	assert_int_equal(store_changes(f->s, r3, feed_cb, &fd, &upto), 0);
+}
+
+static bool has_key(struct store *s, const char *k)
+{
+	return store_get(s, k, NULL, NULL) == 0;
+}
+
+/* A port record brings its index records (tp/, vp/, np/) with it: kept by
+ * the copy, moved and deleted with the port, in the change feed, rebuilt
+ * on reopening; a transaction may not write them. */
+static void test_derived_indexes(void **state)
+{
+	struct fix *f = *state;
+	struct store_op bad = {STORE_PUT, "np/n1/0000000007", "{}", 2,
+			       STORE_ANY};
+	struct store_op del = {STORE_DEL, "port/0000000007", NULL, 0,
+			       STORE_ANY};
+	const char *p1 = "{\"id\":7,\"tenant\":3,\"vpc\":5,\"node\":\"n1\"}";
+	const char *p2 = "{\"id\":7,\"tenant\":3,\"vpc\":5,\"node\":\"n2\"}";
+	const char *p3 = "{\"id\":7,\"tenant\":3,\"vpc\":5,\"node\":null}";
+	struct feed fd = {0};
+	uint64_t rev0, ver, pver, upto;
+	bool np = false;
+
+	assert_int_equal(store_txn(f->s, &bad, 1, NULL, NULL), -EINVAL);
+	assert_false(has_key(f->s, "np/n1/0000000007"));
+	rev0 = store_revision(f->s);
+	assert_int_equal(put(f->s, "port/0000000007", p1, STORE_ABSENT), 0);
+	assert_val(f->s, "tp/0000000003/0000000007", "{}");
+	assert_val(f->s, "vp/0000000005/0000000007", "{}");
+	assert_val(f->s, "np/n1/0000000007", "{\"vpc\":5}");
+	assert_int_equal(store_get(f->s, "port/0000000007", NULL, &pver), 0);
+	assert_int_equal(store_get(f->s, "np/n1/0000000007", NULL, &ver), 0);
+	assert_int_equal(ver, pver);
+	assert_int_equal(store_changes(f->s, rev0, feed_cb, &fd, &upto), 0);
+	assert_int_equal(fd.n, 4);
+	for (int i = 0; i < fd.n; i++)
+		np = np || !strcmp(fd.keys[i], "np/n1/0000000007");
+	assert_true(np);
+
+	/* Moved to another node, unbound, bound again. */
+	assert_int_equal(put(f->s, "port/0000000007", p2, STORE_ANY), 0);
+	assert_false(has_key(f->s, "np/n1/0000000007"));
+	assert_val(f->s, "np/n2/0000000007", "{\"vpc\":5}");
+	assert_int_equal(put(f->s, "port/0000000007", p3, STORE_ANY), 0);
+	assert_false(has_key(f->s, "np/n2/0000000007"));
+	assert_true(has_key(f->s, "vp/0000000005/0000000007"));
+	assert_int_equal(put(f->s, "port/0000000007", p1, STORE_ANY), 0);
+
+	/* Rebuilt from the port record on reopening. */
+	reopen(f);
+	assert_val(f->s, "np/n1/0000000007", "{\"vpc\":5}");
+	assert_true(has_key(f->s, "tp/0000000003/0000000007"));
+
+	assert_int_equal(store_txn(f->s, &del, 1, NULL, NULL), 0);
+	assert_false(has_key(f->s, "tp/0000000003/0000000007"));
+	assert_false(has_key(f->s, "vp/0000000005/0000000007"));
+	assert_false(has_key(f->s, "np/n1/0000000007"));
+	reopen(f);
+	assert_false(has_key(f->s, "np/n1/0000000007"));
 }
 
 static void test_recover(void **state)
@@ -355,6 +415,7 @@ static const struct CMUnitTest store_cases[] = {
 	cmocka_unit_test_setup_teardown(test_list_prefix, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_change_feed, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_derived_indexes, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_concurrent_writers, setup,
 					teardown),
 };
