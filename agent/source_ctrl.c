@@ -64,6 +64,8 @@ struct ctrl_source {
 	unsigned int batch_ms;
 	double tokens;
 	__u64 tokens_ms;
+	unsigned int hdr_hint; /* X-Xvpc-Batch-Ms of the answer coming in */
+	unsigned int hint_ms;  /* of the last answer */
 	bool registered;
 	bool want_snapshot;
 	unsigned int quick_left; /* quick validations before a full one */
@@ -260,6 +262,7 @@ static int request(struct ctrl_source *cs, const char *path, const char *post,
 
 	snprintf(url, sizeof(url), "%s%s", cur_url(cs), path);
 	http_body_reset(&cs->body);
+	cs->hdr_hint = 0;
 	cs->curl_err[0] = '\0';
 	curl_easy_setopt(cs->curl, CURLOPT_URL, url);
 	curl_easy_setopt(cs->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -1495,6 +1498,7 @@ static int do_poll(struct ctrl_source *cs, char *why, size_t whylen)
 		return err;
 	if (status != 200)
 		return http_failure(cs, "state", status, why, whylen);
+	cs->hint_ms = cs->hdr_hint;
 	return take_answer(cs, cs->body.p, cs->body.n, why, whylen);
 }
 
@@ -1573,9 +1577,15 @@ static __u64 mono_ms(void)
 static void pace(struct ctrl_source *cs)
 {
 	__u64 now = mono_ms();
-	unsigned int wait;
+	unsigned int wait, every = cs->batch_ms;
 
-	cs->tokens += (double)(now - cs->tokens_ms) / cs->batch_ms;
+	/* A longer interval when the controller asks for it. */
+	if (cs->hint_ms > every)
+		every = cs->hint_ms;
+	pthread_mutex_lock(&cs->mu);
+	cs->st.hint_ms = cs->hint_ms;
+	pthread_mutex_unlock(&cs->mu);
+	cs->tokens += (double)(now - cs->tokens_ms) / every;
 	if (cs->tokens > AGENT_CTRL_BURST)
 		cs->tokens = AGENT_CTRL_BURST;
 	cs->tokens_ms = now;
@@ -1583,7 +1593,7 @@ static void pace(struct ctrl_source *cs)
 	if (cs->tokens >= 1)
 		return;
 	/* Until a whole token is back for the next poll. */
-	wait = (unsigned int)((1 - cs->tokens) * cs->batch_ms) + 1;
+	wait = (unsigned int)((1 - cs->tokens) * every) + 1;
 	pthread_mutex_lock(&cs->mu);
 	cs->st.paced++;
 	pthread_mutex_unlock(&cs->mu);
@@ -1730,6 +1740,26 @@ static const struct agent_source_ops ctrl_ops = {
 	.destroy = ctrl_destroy,
 };
 
+/* libcurl's header callback: notes X-Xvpc-Batch-Ms. */
+static size_t on_header(char *buf, size_t size, size_t n, void *arg)
+{
+	static const char name[] = "x-xvpc-batch-ms:";
+	struct ctrl_source *cs = arg;
+	size_t len = size * n;
+	unsigned long v;
+	char val[16], *end;
+
+	if (len <= sizeof(name) - 1 || strncasecmp(buf, name, sizeof(name) - 1))
+		return len;
+	snprintf(val, sizeof(val), "%.*s", (int)(len - (sizeof(name) - 1)),
+		 buf + sizeof(name) - 1);
+	v = strtoul(val, &end, 10);
+	if (end != val && (*end == '\r' || *end == '\n' || !*end))
+		cs->hdr_hint =
+			v < AGENT_CTRL_HINT_MAX_MS ? v : AGENT_CTRL_HINT_MAX_MS;
+	return len;
+}
+
 static int setup_curl(struct ctrl_source *cs, const char *token)
 {
 	char auth[1024];
@@ -1753,6 +1783,8 @@ static int setup_curl(struct ctrl_source *cs, const char *token)
 	curl_easy_setopt(cs->curl, CURLOPT_HTTPHEADER, cs->hdrs);
 	curl_easy_setopt(cs->curl, CURLOPT_WRITEFUNCTION, http_body_write);
 	curl_easy_setopt(cs->curl, CURLOPT_WRITEDATA, &cs->body);
+	curl_easy_setopt(cs->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(cs->curl, CURLOPT_HEADERDATA, cs);
 	curl_easy_setopt(cs->curl, CURLOPT_ERRORBUFFER, cs->curl_err);
 	curl_easy_setopt(cs->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(cs->curl, CURLOPT_NOPROXY, "*");

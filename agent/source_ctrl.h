@@ -45,18 +45,22 @@ struct agent_ctrl_opts {
 
 #define AGENT_CTRL_BATCH_MS_DEFAULT 100
 #define AGENT_CTRL_BURST	    4
+/* A controller may ask for a longer interval (X-Xvpc-Batch-Ms on its
+ * answers, when many nodes poll it); taken up to this, while pacing is on. */
+#define AGENT_CTRL_HINT_MAX_MS 1000
 
 struct agent_ctrl_stats {
-	__u64 revision;	 /* of the state held (also after empty polls) */
-	__u64 snapshots; /* snapshots taken */
-	__u64 updates;	 /* change answers that changed something */
-	__u64 changes;	 /* changes applied */
-	__u64 errors;	 /* failed requests */
-	__u64 rejected;	 /* answers refused as malformed or invalid */
-	__u64 failovers; /* moves to another URL */
-	__u64 paced;	 /* polls held back by the pacing */
-	int url;	 /* index of the URL in use */
-	bool connected;	 /* the last request succeeded */
+	__u64 revision;	      /* of the state held (also after empty polls) */
+	__u64 snapshots;      /* snapshots taken */
+	__u64 updates;	      /* change answers that changed something */
+	__u64 changes;	      /* changes applied */
+	__u64 errors;	      /* failed requests */
+	__u64 rejected;	      /* answers refused as malformed or invalid */
+	__u64 failovers;      /* moves to another URL */
+	__u64 paced;	      /* polls held back by the pacing */
+	unsigned int hint_ms; /* the controller's last X-Xvpc-Batch-Ms */
+	int url;	      /* index of the URL in use */
+	bool connected;	      /* the last request succeeded */
 };
 
 int agent_source_ctrl_new(const struct agent_ctrl_opts *o,

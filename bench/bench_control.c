@@ -1193,6 +1193,7 @@ int main(int argc, char **argv)
 	{
 		__u64 snaps = 0, updates = 0, errors = 0, failovers = 0;
 		__u64 paced = 0;
+		unsigned int hint = 0;
 
 		for (int i = 0; i < O.agents; i++) {
 			struct agent_ctrl_stats s;
@@ -1203,11 +1204,17 @@ int main(int argc, char **argv)
 			errors += s.errors;
 			failovers += s.failovers;
 			paced += s.paced;
+			if (s.hint_ms > hint)
+				hint = s.hint_ms;
 		}
 		json_object_object_add(out, "agent_batch_ms",
 				       json_object_new_int64(O.batch_ms));
 		json_object_object_add(out, "agent_paced_polls",
 				       json_object_new_int64(paced));
+		/* The longest interval a controller asked for (its answer
+		 * rate, X-Xvpc-Batch-Ms), as last seen by an agent. */
+		json_object_object_add(out, "agent_batch_hint_ms",
+				       json_object_new_int64(hint));
 		json_object_object_add(out, "agent_snapshots",
 				       json_object_new_int64(snaps));
 		json_object_object_add(out, "agent_updates",

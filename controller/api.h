@@ -26,7 +26,14 @@
 #define API_SEQ_KINDS	  5
 #define API_SEEN_SLOTS	  1024
 #define API_SEEN_EVERY_MS 5000
-#define API_PUB_PREFIXES  16
+/* Change answers per second a controller aims to stay under: it asks its
+ * agents (X-Xvpc-Batch-Ms on a node's state) to take changes no more often
+ * than every pollers * 1000 / rate ms, at most API_BATCH_HINT_MAX_MS. */
+#define API_ANSWER_RATE_DEFAULT 2500
+#define API_BATCH_HINT_MAX_MS	1000
+#define API_POLLERS_EVERY_MS	500  /* recount of the polling nodes */
+#define API_POLLERS_WITHIN_MS	3000 /* a node polled this recently */
+#define API_PUB_PREFIXES	16
 
 struct api_seen;
 struct api_waker;
@@ -53,6 +60,11 @@ struct api {
 	int seen_every_ms; /* longest sleep of an idle long-poll before it
 			      looks again; 0: API_SEEN_EVERY_MS */
 	int vpc_gateways;  /* gateways per learn-mode VPC; 0: GW_DEFAULT */
+	/* Change answers per second to stay under; 0: the default, < 0: no
+	 * hint. pollers: the nodes polling here, recounted at pollers_at. */
+	int answer_rate;
+	int pollers;
+	long long pollers_at;
 	/* Where public (north-south) load balancers may take their VIPs
 	 * (--public-prefix); none: public load balancers are refused. */
 	struct {
@@ -100,6 +112,7 @@ struct api_resp {
 	int status;
 	char *body; /* malloc'ed JSON or NULL (204) */
 	const char *content_type;
+	unsigned int batch_ms; /* X-Xvpc-Batch-Ms when non-zero */
 };
 
 struct api_ctx;

@@ -1926,6 +1926,19 @@ struct api_seen {
 	char node[];
 };
 
+/* Under seen_mu: the nodes that polled here lately (or are parked). */
+static void count_pollers(struct api *api, long long now)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < API_SEEN_SLOTS; i++)
+		for (struct api_seen *s = api->seen[i]; s; s = s->next)
+			n += s->polls > 0 ||
+			     now - s->at_ms <= API_POLLERS_WITHIN_MS;
+	api->pollers = n;
+	api->pollers_at = now;
+}
+
 /* The node's agent polls (delta +1 when a long-poll parks, -1 when it
  * ends, 0 for a plain request): note it in the in-memory table that the
  * cluster duties read for liveness. Nothing is written to the store, so
@@ -1958,7 +1971,25 @@ static void node_seen(struct api *api, const char *node, int delta)
 	s->polls += delta;
 	if (s->polls < 0) /* its +1 found no memory */
 		s->polls = 0;
+	if (s->at_ms - api->pollers_at >= API_POLLERS_EVERY_MS)
+		count_pollers(api, s->at_ms);
 	pthread_mutex_unlock(&api->seen_mu);
+}
+
+/* How long a node's agent should batch changes (X-Xvpc-Batch-Ms): the
+ * answers of all the nodes polling here within the answer rate. 0 when
+ * that is no batching at all. */
+static unsigned int batch_hint(struct api *api)
+{
+	int rate = api->answer_rate ?: API_ANSWER_RATE_DEFAULT;
+	long long ms;
+
+	if (rate < 0)
+		return 0;
+	pthread_mutex_lock(&api->seen_mu);
+	ms = api->pollers * 1000LL / rate;
+	pthread_mutex_unlock(&api->seen_mu);
+	return ms < API_BATCH_HINT_MAX_MS ? ms : API_BATCH_HINT_MAX_MS;
 }
 
 void api_live_nodes(struct api *api, long long within_ms,
@@ -2024,7 +2055,7 @@ static int changes_reply(struct api *api, struct api_ctx *c, uint64_t since,
 	return 0;
 }
 
-int api_node_state(struct api *api, struct api_ctx *c)
+static int node_state(struct api *api, struct api_ctx *c)
 {
 	const struct api_req *r = c->req;
 	const char *qs = r->query ? r->query(r->qarg, "since") : NULL;
@@ -2161,4 +2192,15 @@ int api_node_state(struct api *api, struct api_ctx *c)
 	}
 	return changes_reply(api, c, since, upto, &arr, &nv, &partial, shared,
 			     f.foreign);
+}
+
+/* A node's state (snapshot or changes, docs/api.md), with the batching the
+ * controller asks of its agent. */
+int api_node_state(struct api *api, struct api_ctx *c)
+{
+	int ret = node_state(api, c);
+
+	if (c->resp->status == 200)
+		c->resp->batch_ms = batch_hint(api);
+	return ret;
 }

@@ -72,6 +72,12 @@ static enum MHD_Result send_resp(struct MHD_Connection *mc, struct api_resp *r)
 		return MHD_NO;
 	if (r->body)
 		MHD_add_response_header(resp, "Content-Type", r->content_type);
+	if (r->batch_ms) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%u", r->batch_ms);
+		MHD_add_response_header(resp, "X-Xvpc-Batch-Ms", v);
+	}
 	ret = MHD_queue_response(mc, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;

@@ -123,6 +123,11 @@ static void usage(FILE *f)
 		"                        is marked down (default 15)\n"
 		"  --vpc-gateways N      gateway nodes per learn-mode VPC, "
 		"1 .. 4 (default 2)\n"
+		"  --answer-rate N       change answers per second to stay "
+		"under: agents\n"
+		"                        are asked to batch changes when "
+		"more nodes\n"
+		"                        poll (default %d; 0: never ask)\n"
 		"  --public-prefix CIDR  public load balancers may take their "
 		"VIPs here\n"
 		"                        (repeatable, up to 16; none: public "
@@ -130,7 +135,7 @@ static void usage(FILE *f)
 		"                        balancers are refused)\n"
 		"  --help                this text\n\n"
 		"API reference: docs/api.md, GET /v1/openapi.json\n",
-		DEFAULT_LISTEN, DEFAULT_DATA_DIR);
+		DEFAULT_LISTEN, DEFAULT_DATA_DIR, API_ANSWER_RATE_DEFAULT);
 }
 
 /* --public-prefix CIDR: a network address and a prefix length of 1 .. 32. */
@@ -158,6 +163,7 @@ int main(int argc, char **argv)
 		{"zk-root", required_argument, NULL, 'r'},
 		{"node-down-after", required_argument, NULL, 'n'},
 		{"vpc-gateways", required_argument, NULL, 'g'},
+		{"answer-rate", required_argument, NULL, 'R'},
 		{"public-prefix", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -165,11 +171,11 @@ int main(int argc, char **argv)
 	const char *listen = NULL, *dir = NULL, *level_s = NULL;
 	const char *token = getenv("XVPC_ADMIN_TOKEN"), *zk = NULL;
 	const char *config = NULL, *root = NULL, *down_s = NULL;
-	const char *gw_s = NULL, *pub[API_PUB_PREFIXES + 1];
+	const char *gw_s = NULL, *rate_s = NULL, *pub[API_PUB_PREFIXES + 1];
 	__be32 pub_net[API_PUB_PREFIXES];
 	__u8 pub_plen[API_PUB_PREFIXES];
 	int n_pub = 0;
-	int gateways = 0;
+	int gateways = 0, answer_rate = 0;
 	struct cluster *cluster = NULL;
 	int down_after = 0;
 	struct settings cfg = {0};
@@ -214,6 +220,9 @@ int main(int argc, char **argv)
 		case 'g':
 			gw_s = optarg;
 			break;
+		case 'R':
+			rate_s = optarg;
+			break;
 		case 'p':
 			/* One more than fits, so that the check says so. */
 			if (n_pub <= API_PUB_PREFIXES)
@@ -224,7 +233,7 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			fprintf(stderr, "xvpc-controller: %s '%s'\n",
-				optopt && strchr("ldavzcrngp", optopt)
+				optopt && strchr("ldavzcrngpR", optopt)
 					? "missing value for"
 					: "unknown option",
 				argv[optind - 1]);
@@ -277,6 +286,21 @@ int main(int argc, char **argv)
 			goto out_cfg;
 		}
 		gateways = v;
+	}
+	if (rate_s) {
+		char *end;
+		long v = strtol(rate_s, &end, 10);
+
+		if (*end || end == rate_s || v < 0 || v > 10000000) {
+			fprintf(stderr,
+				"xvpc-controller: answer-rate '%s': want 0 .. "
+				"10000000 answers per second (0: no batching "
+				"asked)\n",
+				rate_s);
+			err = 2;
+			goto out_cfg;
+		}
+		answer_rate = v ? v : -1;
 	}
 	if (n_pub > API_PUB_PREFIXES) {
 		fprintf(stderr,
@@ -348,6 +372,7 @@ int main(int argc, char **argv)
 		goto out_store;
 	}
 	api.vpc_gateways = gateways;
+	api.answer_rate = answer_rate;
 	for (int i = 0; i < n_pub; i++) {
 		api.public_prefix[i].net = pub_net[i];
 		api.public_prefix[i].plen = pub_plen[i];

@@ -838,6 +838,62 @@ static void test_state_own_port_change(void **state)
 	json_object_put(o);
 }
 
+static size_t on_hint(char *d, size_t sz, size_t nm, void *arg)
+{
+	long *hint = arg;
+
+	if (sz * nm > 16 && !strncasecmp(d, "X-Xvpc-Batch-Ms:", 16))
+		*hint = strtol(d + 16, NULL, 10);
+	return sz * nm;
+}
+
+/* A node's state as its agent polls it: the X-Xvpc-Batch-Ms asked (-1:
+ * none). */
+static long batch_hint_of(const char *node)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	struct buf b = {0};
+	char url[512], line[256];
+	long hint = -1, status = 0;
+
+	snprintf(url, sizeof(url), "%s/v1/nodes/%s/state", F->base, node);
+	snprintf(line, sizeof(line), "Authorization: Bearer %s", ADMIN);
+	h = curl_slist_append(h, line);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_hint);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &hint);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	assert_int_equal(status, 200);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	free(b.p);
+	return hint;
+}
+
+/* The batching a controller asks of its agents grows with the nodes that
+ * poll it: pollers * 1000 / answer rate ms, capped; none when that is
+ * nothing or the rate is off. */
+static void test_state_batch_hint(void **state)
+{
+	(void)state;
+	assert_int_equal(batch_hint_of("n1"), -1); /* default rate, 1 node */
+	F->api.answer_rate = 10;		   /* answers/s */
+	assert_int_equal(batch_hint_of("n2"), 100);
+	/* The pollers are recounted every API_POLLERS_EVERY_MS. */
+	usleep((API_POLLERS_EVERY_MS + 100) * 1000);
+	assert_int_equal(batch_hint_of("n2"), 200);
+	F->api.answer_rate = 1;
+	assert_int_equal(batch_hint_of("n1"), API_BATCH_HINT_MAX_MS);
+	F->api.answer_rate = -1;
+	assert_int_equal(batch_hint_of("n1"), -1);
+}
+
 /* Whether the "nodes" of node n1's full state list ip. */
 static bool lists_member(const char *ip)
 {
@@ -1153,6 +1209,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_endpoint_address,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_batch_hint, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_state_members, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_ports, setup,

@@ -523,6 +523,45 @@ static void test_pacing(void **state)
 	assert_int_equal(stats().rejected, 0);
 }
 
+/* A controller that asks for a longer interval (X-Xvpc-Batch-Ms: many
+ * nodes poll it) gets it: the agent's own interval is a millisecond here,
+ * the controller's a second. */
+static void test_pacing_hint(void **state)
+{
+	static const char *const ips[] = {"10.9.1.40", "10.9.1.41", "10.9.1.42",
+					  "10.9.1.43", "10.9.1.44"};
+	char ip[32], ifn[16];
+	__u64 updates;
+	int i;
+
+	(void)state;
+	F->batch_ms = 1;
+	assert_int_equal(ctl_start(&F->c, F->dir, 0), 0);
+	F->c.api.answer_rate = 1; /* one node: 1000 ms */
+	populate();
+	assert_int_equal(start_source_at(F->c.port), 0);
+	join();
+	for (i = 0; stats().paced == 0; i++) {
+		assert_true(i < 2 * AGENT_CTRL_BURST);
+		snprintf(ip, sizeof(ip), "10.9.1.%d", 100 + i);
+		snprintf(ifn, sizeof(ifn), "xb%d", i);
+		port_on("n2", ip, ifn);
+		assert_true(sync_until(has_ep, ip));
+	}
+	assert_int_equal(stats().hint_ms, API_BATCH_HINT_MAX_MS);
+	updates = stats().updates;
+	for (i = 0; i < 5; i++) {
+		snprintf(ifn, sizeof(ifn), "xc%d", i);
+		port_on("n2", ips[i], ifn);
+	}
+	for (i = 0; i < 5; i++)
+		assert_true(sync_until(has_ep, ips[i]));
+	/* One answer (two if creating them took the better part of the
+	 * second), not five. */
+	assert_true(stats().updates <= updates + 2);
+	assert_int_equal(stats().rejected, 0);
+}
+
 static void test_resume_after_restart(void **state)
 {
 	struct agent_ctrl_stats before, after;
@@ -872,6 +911,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot_then_changes,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pacing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pacing_hint, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_resume_after_restart,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failover_from_dead_url,
