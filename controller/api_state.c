@@ -969,55 +969,11 @@ static int note_switch(struct feed *f, const struct store_change *sc)
 	return err;
 }
 
-/* The unsigned integer of a top-level field of a JSON object's text,
- * without parsing all of it; 0 when absent or not a plain integer (the
- * caller then knows nothing). */
-static uint32_t peek_u32(const char *s, const char *field)
-{
-	size_t fl = strlen(field);
-	unsigned long v;
-	const char *q;
-	char *end;
-	int depth = 0;
-
-	for (const char *p = s; *p; p++) {
-		if (*p == '{' || *p == '[') {
-			depth++;
-		} else if (*p == '}' || *p == ']') {
-			depth--;
-		} else if (*p == '"') {
-			for (q = p + 1; *q && *q != '"'; q++)
-				if (*q == '\\' && q[1])
-					q++;
-			if (!*q)
-				return 0;
-			if (depth == 1 && (size_t)(q - p - 1) == fl &&
-			    !strncmp(p + 1, field, fl) && q[1] == ':') {
-				if (q[2] < '0' || q[2] > '9')
-					return 0;
-				v = strtoul(q + 2, &end, 10);
-				return (*end == ',' || *end == '}') &&
-						       v <= UINT32_MAX
-					       ? (uint32_t)v
-					       : 0;
-			}
-			p = q;
-		}
-	}
-	return 0;
-}
-
-/* A change of a record of a VPC the node does not get (known from both
- * values): nothing for it. */
+/* A change of a record of a VPC the node does not get (the VPC the feed
+ * noted for it, store_change.vpc): nothing for it. */
 static bool foreign_change(const struct feed *f, const struct store_change *sc)
 {
-	const char *idf = strncmp(sc->key, "vpc/", 4) ? "vpc" : "id";
-	uint32_t o = sc->old_val ? peek_u32(sc->old_val, idf) : 0;
-	uint32_t n = sc->new_val ? peek_u32(sc->new_val, idf) : 0;
-
-	if ((sc->old_val && !o) || (sc->new_val && !n))
-		return false;
-	return !idset_has(f->vpcs, o) && !idset_has(f->vpcs, n);
+	return sc->vpc && !idset_has(f->vpcs, sc->vpc);
 }
 
 /* A port created on the node (its np/ index record): its VPC, or 0. */

@@ -63,6 +63,10 @@ struct store_change {
 	const char *key;
 	const char *old_val; /* NULL when the record was created */
 	const char *new_val; /* NULL when the record was deleted */
+	/* The VPC of a vpc/, subnet/, port/, lb/ or lbh/ record, the same
+	 * in both values (read once when the change entered the feed, so
+	 * readers filter by VPC without parsing); 0: none or not known. */
+	uint32_t vpc;
 };
 
 /* Return non-zero to stop the iteration (that value is returned). */

@@ -283,6 +283,65 @@ void mem_feed_fini(struct mem_feed *f)
 	f->ents = NULL;
 }
 
+/* The unsigned integer of a top-level field of a JSON object's text,
+ * without parsing all of it; 0 when absent or not a plain integer. */
+static uint32_t peek_u32(const char *s, const char *field)
+{
+	size_t fl = strlen(field);
+	unsigned long v;
+	const char *q;
+	char *end;
+	int depth = 0;
+
+	for (const char *p = s; *p; p++) {
+		if (*p == '{' || *p == '[') {
+			depth++;
+		} else if (*p == '}' || *p == ']') {
+			depth--;
+		} else if (*p == '"') {
+			for (q = p + 1; *q && *q != '"'; q++)
+				if (*q == '\\' && q[1])
+					q++;
+			if (!*q)
+				return 0;
+			if (depth == 1 && (size_t)(q - p - 1) == fl &&
+			    !strncmp(p + 1, field, fl) && q[1] == ':') {
+				if (q[2] < '0' || q[2] > '9')
+					return 0;
+				v = strtoul(q + 2, &end, 10);
+				return (*end == ',' || *end == '}') &&
+						       v <= UINT32_MAX
+					       ? (uint32_t)v
+					       : 0;
+			}
+			p = q;
+		}
+	}
+	return 0;
+}
+
+/* store_change.vpc of a change. */
+static uint32_t change_vpc(const char *key, const char *old_val,
+			   const char *new_val)
+{
+	static const char *const kinds[] = {"subnet/", "port/", "lb/", "lbh/"};
+	const char *field = NULL;
+	uint32_t o, n;
+
+	if (!strncmp(key, "vpc/", 4))
+		field = "id";
+	for (size_t i = 0; !field && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strncmp(key, kinds[i], strlen(kinds[i])))
+			field = "vpc";
+	if (!field)
+		return 0;
+	o = old_val ? peek_u32(old_val, field) : 0;
+	n = new_val ? peek_u32(new_val, field) : 0;
+	if (old_val && new_val && o != n)
+		return 0;
+	return new_val ? n : o;
+}
+
 void mem_feed_push(struct mem_feed *f, uint64_t rev, const char *key,
 		   const char *old_val, const char *new_val)
 {
@@ -297,6 +356,7 @@ void mem_feed_push(struct mem_feed *f, uint64_t rev, const char *key,
 	}
 	e = &f->ents[(f->head + f->count) % f->cap];
 	e->rev = rev;
+	e->vpc = change_vpc(key, old_val, new_val);
 	e->key = strdup(key);
 	e->old_val = old_val ? strdup(old_val) : NULL;
 	e->new_val = new_val ? strdup(new_val) : NULL;
@@ -334,8 +394,8 @@ int mem_feed_walk(const struct mem_feed *f, uint64_t since, uint64_t cur,
 		return -ERANGE;
 	for (size_t i = feed_first_after(f, since); i < f->count; i++) {
 		const struct mem_feed_ent *e = &f->ents[(f->head + i) % f->cap];
-		struct store_change c = {e->rev, e->key, e->old_val,
-					 e->new_val};
+		struct store_change c = {e->rev, e->key, e->old_val, e->new_val,
+					 e->vpc};
 
 		ret = cb(&c, arg);
 		if (ret)

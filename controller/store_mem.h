@@ -65,6 +65,7 @@ struct mem_feed_ent {
 	char *key;
 	char *old_val;
 	char *new_val;
+	uint32_t vpc; /* store_change.vpc */
 };
 
 struct mem_feed {

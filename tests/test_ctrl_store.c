@@ -170,6 +170,7 @@ struct feed {
 	int n;
 	char keys[8][32];
 	int deleted[8];
+	uint32_t vpc[8];
 };
 
 static int feed_cb(const struct store_change *c, void *arg)
@@ -177,6 +178,7 @@ static int feed_cb(const struct store_change *c, void *arg)
 	struct feed *fd = arg;
 
 	snprintf(fd->keys[fd->n], sizeof(fd->keys[0]), "%s", c->key);
+	fd->vpc[fd->n] = c->vpc;
 	fd->deleted[fd->n++] = !c->new_val;
 	return 0;
 }
@@ -252,8 +254,12 @@ static void test_derived_indexes(void **state)
 	assert_int_equal(ver, pver);
 	assert_int_equal(store_changes(f->s, rev0, feed_cb, &fd, &upto), 0);
 	assert_int_equal(fd.n, 4);
-	for (int i = 0; i < fd.n; i++)
+	for (int i = 0; i < fd.n; i++) {
 		np = np || !strcmp(fd.keys[i], "np/n1/0000000007");
+		/* The feed notes a port's VPC (store_change.vpc). */
+		assert_int_equal(fd.vpc[i],
+				 strncmp(fd.keys[i], "port/", 5) ? 0 : 5);
+	}
 	assert_true(np);
 
 	/* Moved to another node, unbound, bound again. */
