@@ -241,7 +241,9 @@ interested agents apply every one; sustained: ports created / (5 s + the \
 time until every interested agent had applied them), so a backlog left to the \
 agents counts (ports_api_per_s: the API's rate alone). The agents pace their \
 polls as the agent does by default (after a burst of 4 answers with changes, \
-one every 100 ms: agent_batch_ms). idle_controller_cpu: the controller's CPU \
+one every 100 ms: agent_batch_ms, or the longer interval the controller asks \
+for with X-Xvpc-Batch-Ms, polling nodes x 1000 / its answer rate of 2500/s: \
+agent_batch_hint_ms). idle_controller_cpu: the controller's CPU \
 (cores) over ${BENCH_IDLE_SECS:-5} s with every agent's long-poll parked and \
 nothing changing. broadcast: the same measurements with one \
 VPC on every node, so every change reaches every agent (stress figure)."
