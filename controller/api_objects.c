@@ -4,8 +4,9 @@
  * Records (JSON) and the index keys written with them in one transaction:
  *   vpc/<id>     tv/<tenant>/<id>
  *   subnet/<id>  ts/<tenant>/<id>, vs/<vpc>/<id>, vni/<vni>
- *   port/<id>    tp/<tenant>/<id>, vp/<vpc>/<id>, sip/<subnet>/<ip>,
- *                np/<node>/<id> while bound
+ *   port/<id>    sip/<subnet>/<ip>; its tp/<tenant>/<id>, vp/<vpc>/<id>
+ *                and (while bound) np/<node>/<id> are derived by the
+ *                store's copy (store_mem.h)
  * Races are settled by version checks: creating a subnet rewrites its VPC
  * (so overlap checks and VPC deletion serialize), a port checks its subnet
  * version and its address key, and deleting a subnet first marks it
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api_priv.h"
 #include "gateways.h"
@@ -829,6 +831,25 @@ static int alloc_ip(struct api *api, uint32_t subnet, __be32 net, __u8 plen,
 	return -ENOSPC;
 }
 
+/* After a conflict on an allocated address (another controller took the
+ * same one a moment before): this one goes on from a random place in the
+ * subnet, so controllers allocating in the same subnets stop meeting. A
+ * single writer never conflicts and allocates in order. */
+static void ip_scatter(struct api *api, uint32_t subnet, uint32_t hosts)
+{
+	uint32_t slot = subnet % API_HINT_SLOTS;
+	struct timespec ts;
+	uint64_t x;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ subnet;
+	x ^= x >> 29;
+	pthread_mutex_lock(&api->hint_mu);
+	api->ip_hint[slot].subnet = subnet;
+	api->ip_hint[slot].offset = hosts ? (uint32_t)(x % hosts) : 0;
+	pthread_mutex_unlock(&api->hint_mu);
+}
+
 /* Checks the node a port binds to; fills the response on error. */
 static int check_node(struct api *api, struct api_ctx *c, const char *node,
 		      uint64_t *ver)
@@ -977,6 +998,8 @@ static int port_create_once(struct api *api, struct api_ctx *c,
 		api_txb_ref(&t, idem, "id", id, STORE_ABSENT);
 	err = api_txb_commit(api, &t);
 	if (err == -ECANCELED) {
+		if (!r->ip)
+			ip_scatter(api, r->subnet, (1u << (32 - plen)) - 2);
 		err = -EAGAIN;
 		goto out;
 	}

@@ -240,6 +240,105 @@ static void test_api_on_two_members(void **state)
 	api_fini(&b);
 }
 
+struct creator {
+	struct api *api;
+	const char *token, *body;
+	int n, created;
+	pthread_t th;
+};
+
+/* Creates n ports (no assertions off the test's thread): how many got 201. */
+static void *creator_main(void *arg)
+{
+	struct creator *c = arg;
+	char auth[160];
+
+	snprintf(auth, sizeof(auth), "Bearer %s", c->token);
+	for (int i = 0; i < c->n; i++) {
+		struct api_req req = {
+			.method = "POST",
+			.path = "/v1/ports",
+			.authorization = auth,
+			.body = c->body,
+			.body_len = strlen(c->body),
+			.query = no_query,
+		};
+		struct api_resp resp = {0};
+
+		api_handle(c->api, &req, &resp);
+		c->created += resp.status == 201;
+		if (resp.status != 201)
+			fprintf(stderr, "port create: %d %s\n", resp.status,
+				resp.body ?: "");
+		free(resp.body);
+	}
+	return NULL;
+}
+
+/* Counts the port's host number (its address's last byte) in arg. */
+static int port_host(const struct store_rec *r, void *arg)
+{
+	char *seen = arg;
+	json_object *p = json_tokener_parse(r->val);
+	const char *ip =
+		json_object_get_string(json_object_object_get(p, "ip"));
+
+	if (ip && strrchr(ip, '.'))
+		seen[atoi(strrchr(ip, '.') + 1) & 0xff]++;
+	json_object_put(p);
+	return 0;
+}
+
+/* Two members allocating addresses in one subnet at once: every port is
+ * created (a member that lost an address to the other retries elsewhere)
+ * and no address is handed out twice. */
+static void test_ports_on_two_members(void **state)
+{
+	struct members *m = *state;
+	struct api a, b;
+	struct creator ca = {.api = &a, .n = 40}, cb = {.api = &b, .n = 40};
+	json_object *t, *o;
+	char tok[128], body[96], seen[256] = {0};
+	bool gen;
+	int sn, ports = 0;
+
+	assert_int_equal(api_init(&a, m->a, "admin-token-1", &gen), 0);
+	assert_int_equal(api_init(&b, m->b, "admin-token-1", &gen), 0);
+	t = call(&a, "POST", "/v1/tenants", "admin-token-1",
+		 "{\"name\":\"alloc\"}", 201);
+	snprintf(tok, sizeof(tok), "%s",
+		 json_object_get_string(json_object_object_get(t, "token")));
+	json_object_put(t);
+	o = call(&a, "POST", "/v1/vpcs", tok,
+		 "{\"name\":\"v\",\"cidr\":\"10.1.0.0/16\"}", 201);
+	snprintf(body, sizeof(body), "{\"vpc\":%d,\"cidr\":\"10.1.1.0/24\"}",
+		 json_object_get_int(json_object_object_get(o, "id")));
+	json_object_put(o);
+	o = call(&a, "POST", "/v1/subnets", tok, body, 201);
+	sn = json_object_get_int(json_object_object_get(o, "id"));
+	json_object_put(o);
+	snprintf(body, sizeof(body), "{\"subnet\":%d}", sn);
+	sync_to(m->b, store_revision(m->a));
+	ca.token = cb.token = tok;
+	ca.body = cb.body = body;
+	assert_int_equal(pthread_create(&ca.th, NULL, creator_main, &ca), 0);
+	assert_int_equal(pthread_create(&cb.th, NULL, creator_main, &cb), 0);
+	pthread_join(ca.th, NULL);
+	pthread_join(cb.th, NULL);
+	assert_int_equal(ca.created, 40);
+	assert_int_equal(cb.created, 40);
+	sync_to(m->a, store_revision(m->b));
+	/* Every port's address, read on a's copy. */
+	assert_true(store_list(m->a, "port/", NULL, 0, port_host, seen) >= 0);
+	for (int i = 0; i < 256; i++) {
+		assert_true(seen[i] <= 1);
+		ports += seen[i];
+	}
+	assert_int_equal(ports, 80);
+	api_fini(&a);
+	api_fini(&b);
+}
+
 /* ---- learning mode ---------------------------------------------------- */
 
 static bool lists(json_object *arr, const char *s)
@@ -509,6 +608,9 @@ int main(void)
 						members_setup,
 						members_teardown),
 		cmocka_unit_test_setup_teardown(test_leader_hands_over,
+						members_setup,
+						members_teardown),
+		cmocka_unit_test_setup_teardown(test_ports_on_two_members,
 						members_setup,
 						members_teardown),
 		cmocka_unit_test_setup_teardown(test_health_on_two_members,
