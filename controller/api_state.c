@@ -260,6 +260,8 @@ struct ni_ent {
 struct nodeips {
 	struct api *api;
 	bool checked; /* the shared cache was checked (node_ip) */
+	bool has_gen; /* gen: the shared cache's generation then */
+	uint64_t gen;
 	struct ni_ent *slot[NI_SLOTS];
 };
 
@@ -1318,11 +1320,14 @@ static size_t epc_slot(const char *key, uint64_t rev)
 }
 
 /* The address generation, the shared addresses checked for this request
- * first. */
+ * first; the same for the rest of the request (an item cached under it
+ * holds the addresses the request itself would use). */
 static uint64_t addr_gen_now(struct nodeips *ni)
 {
 	uint64_t gen;
 
+	if (ni->has_gen)
+		return ni->gen;
 	pthread_mutex_lock(&addr_mu);
 	if (addr_cache.api != ni->api)
 		addr_reset(ni->api);
@@ -1333,6 +1338,8 @@ static uint64_t addr_gen_now(struct nodeips *ni)
 	pthread_mutex_lock(&addr_mu);
 	gen = addr_gen;
 	pthread_mutex_unlock(&addr_mu);
+	ni->gen = gen;
+	ni->has_gen = true;
 	return gen;
 }
 
