@@ -986,7 +986,6 @@ static int port_create_once(struct api *api, struct api_ctx *c,
 				       json_object_new_string(idem));
 	snprintf(key, sizeof(key), KF_ID, "port", id);
 	api_txb_put(&t, key, o, STORE_ABSENT);
-	json_object_put(o);
 	/* Its tp/, vp/ and np/ index records come with it (store_mem.h). */
 	ip_key(key, sizeof(key), r->subnet, ip);
 	api_txb_ref(&t, key, "port", id, STORE_ABSENT);
@@ -1001,13 +1000,13 @@ static int port_create_once(struct api *api, struct api_ctx *c,
 		if (!r->ip)
 			ip_scatter(api, r->subnet, (1u << (32 - plen)) - 2);
 		err = -EAGAIN;
-		goto out;
-	}
-	if (err) {
+	} else if (err) {
 		err = api_fail_store(c, err);
-		goto out;
+	} else {
+		/* The record as committed: no need to read it back. */
+		err = api_reply(c, 201, api_public(o));
 	}
-	err = reply_owned(api, c, "port", id, 201);
+	json_object_put(o);
 out:
 	json_object_put(sub);
 	return err;

@@ -283,14 +283,12 @@ void mem_feed_fini(struct mem_feed *f)
 	f->ents = NULL;
 }
 
-/* The unsigned integer of a top-level field of a JSON object's text,
- * without parsing all of it; 0 when absent or not a plain integer. */
-static uint32_t peek_u32(const char *s, const char *field)
+/* Where the value of a top-level field of a JSON object's text starts
+ * (just after its colon), without parsing all of it; NULL when absent. */
+static const char *peek_field(const char *s, const char *field)
 {
 	size_t fl = strlen(field);
-	unsigned long v;
 	const char *q;
-	char *end;
 	int depth = 0;
 
 	for (const char *p = s; *p; p++) {
@@ -303,21 +301,53 @@ static uint32_t peek_u32(const char *s, const char *field)
 				if (*q == '\\' && q[1])
 					q++;
 			if (!*q)
-				return 0;
+				return NULL;
 			if (depth == 1 && (size_t)(q - p - 1) == fl &&
-			    !strncmp(p + 1, field, fl) && q[1] == ':') {
-				if (q[2] < '0' || q[2] > '9')
-					return 0;
-				v = strtoul(q + 2, &end, 10);
-				return (*end == ',' || *end == '}') &&
-						       v <= UINT32_MAX
-					       ? (uint32_t)v
-					       : 0;
+			    !strncmp(p + 1, field, fl)) {
+				const char *c =
+					q + 1 + strspn(q + 1, " \t\r\n");
+
+				if (*c == ':')
+					return c + 1 + strspn(c + 1, " \t\r\n");
 			}
 			p = q;
 		}
 	}
-	return 0;
+	return NULL;
+}
+
+/* The unsigned integer of a top-level field; 0 when absent or not a plain
+ * integer. */
+static uint32_t peek_u32(const char *s, const char *field)
+{
+	const char *v = peek_field(s, field);
+	unsigned long n;
+	char *end;
+
+	if (!v || *v < '0' || *v > '9')
+		return 0;
+	n = strtoul(v, &end, 10);
+	end += strspn(end, " \t\r\n");
+	return (*end == ',' || *end == '}') && n <= UINT32_MAX ? (uint32_t)n
+							       : 0;
+}
+
+/* A top-level string field without escapes into out: 1; 0 when absent or
+ * null; -1 when it is something else (the caller parses the text). */
+static int peek_str(const char *s, const char *field, char *out, size_t len)
+{
+	const char *v = peek_field(s, field), *e;
+
+	if (!v || !strncmp(v, "null", 4))
+		return 0;
+	if (*v != '"')
+		return -1;
+	e = strpbrk(v + 1, "\"\\");
+	if (!e || *e != '"' || (size_t)(e - v - 1) >= len)
+		return -1;
+	memcpy(out, v + 1, e - v - 1);
+	out[e - v - 1] = '\0';
+	return 1;
 }
 
 /* store_change.vpc of a change. */
@@ -421,44 +451,37 @@ bool mem_derived_key(const char *key)
 	       key[1] == 'p' && key[2] == '/';
 }
 
-static uint32_t json_u32(json_object *o, const char *field)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, field, &v) ||
-	    !json_object_is_type(v, json_type_int))
-		return 0;
-	return (uint32_t)json_object_get_int64(v);
-}
-
 /* The records derived from port record key = val: how many (0 when the
  * value is not a port's). */
 static int derive(const char *key, const char *val, struct derived *d)
 {
 	const char *id = key + strlen("port/");
-	json_object *o = json_tokener_parse(val), *nv;
-	uint32_t tenant, vpc;
-	int n = 0;
+	uint32_t tenant = peek_u32(val, "tenant"), vpc = peek_u32(val, "vpc");
+	char node[STORE_KEY_MAX];
+	json_object *o = NULL, *nv;
+	int n = 0, has_node;
 
-	if (!o)
-		return 0;
-	tenant = json_u32(o, "tenant");
-	vpc = json_u32(o, "vpc");
 	if (!tenant || !vpc)
-		goto out;
+		return 0;
 	snprintf(d[n].key, sizeof(d[n].key), "tp/%010u/%s", tenant, id);
 	strcpy(d[n++].val, "{}");
 	snprintf(d[n].key, sizeof(d[n].key), "vp/%010u/%s", vpc, id);
 	strcpy(d[n++].val, "{}");
-	if (json_object_object_get_ex(o, "node", &nv) &&
-	    json_object_is_type(nv, json_type_string) &&
-	    snprintf(d[n].key, sizeof(d[n].key), "np/%s/%s",
-		     json_object_get_string(nv), id) < (int)sizeof(d[n].key)) {
+	has_node = peek_str(val, "node", node, sizeof(node));
+	if (has_node < 0) { /* escaped or not a string: parse it */
+		o = json_tokener_parse(val);
+		has_node = o && json_object_object_get_ex(o, "node", &nv) &&
+			   json_object_is_type(nv, json_type_string) &&
+			   snprintf(node, sizeof(node), "%s",
+				    json_object_get_string(nv)) <
+				   (int)sizeof(node);
+		json_object_put(o);
+	}
+	if (has_node > 0 && snprintf(d[n].key, sizeof(d[n].key), "np/%s/%s",
+				     node, id) < (int)sizeof(d[n].key)) {
 		snprintf(d[n].val, sizeof(d[n].val), "{\"vpc\":%u}", vpc);
 		n++;
 	}
-out:
-	json_object_put(o);
 	return n;
 }
 

@@ -271,6 +271,15 @@ static void test_derived_indexes(void **state)
 	assert_true(has_key(f->s, "vp/0000000005/0000000007"));
 	assert_int_equal(put(f->s, "port/0000000007", p1, STORE_ANY), 0);
 
+	/* Any JSON spacing. */
+	assert_int_equal(put(f->s, "port/0000000008",
+			     "{ \"id\": 8, \"tenant\" : 3, \"vpc\": 5, "
+			     "\"node\": \"n\\u0031\" }",
+			     STORE_ABSENT),
+			 0);
+	assert_val(f->s, "np/n1/0000000008", "{\"vpc\":5}");
+	assert_true(has_key(f->s, "tp/0000000003/0000000008"));
+
 	/* Rebuilt from the port record on reopening. */
 	reopen(f);
 	assert_val(f->s, "np/n1/0000000007", "{\"vpc\":5}");
