@@ -339,6 +339,7 @@ static void addr_reset(struct api *api)
  * to. The walk runs outside addr_mu (the store may be committing). */
 static void addr_check(struct api *api)
 {
+	struct store_scope all = {0}; /* node/ records are in every scope */
 	uint64_t from, gen, upto;
 	bool moved = false;
 	int err;
@@ -347,7 +348,8 @@ static void addr_check(struct api *api)
 	from = addr_rev;
 	gen = addr_gen;
 	pthread_mutex_unlock(&addr_mu);
-	err = store_changes(api->store, from, addr_cb, &moved, &upto);
+	err = store_changes_scoped(api->store, from, &all, addr_cb, &moved,
+				   &upto);
 	pthread_mutex_lock(&addr_mu);
 	if (addr_cache.api == api && (err || moved))
 		addr_reset(api);
@@ -998,6 +1000,8 @@ static uint32_t np_created(const struct store_change *sc)
  * (1), a port created on the node (noted), or an object change to look at
  * (-1). Decided on the first letter before any string compare: a window
  * holds every change of every tenant, so this runs for each of them.
+ * Every key it does not answer 0 for is in the store's node scope
+ * (struct store_scope), which a walk with the node's VPCs goes by.
  */
 static int feed_key(struct feed *f, const struct store_change *sc)
 {
@@ -1085,6 +1089,24 @@ static int feed_cb(const struct store_change *sc, void *arg)
 		return 1;
 	}
 	return 0;
+}
+
+/* The window from since into f: once the node's VPCs are known, only
+ * the changes that can concern it (the store's scope index). */
+static int feed_walk(struct api *api, struct feed *f, uint64_t since,
+		     uint64_t *upto)
+{
+	struct store_scope sc = {.node = f->node};
+	int err;
+
+	if (!f->vpcs)
+		return store_changes(api->store, since, feed_cb, f, upto);
+	sc.vpcs = f->vpcs->v;
+	sc.n_vpcs = f->vpcs->n;
+	err = store_changes_scoped(api->store, since, &sc, feed_cb, f, upto);
+	if (!err && sc.others)
+		f->foreign = true;
+	return err;
 }
 
 static void feed_free(struct feed *f)
@@ -2087,7 +2109,7 @@ static int node_state(struct api *api, struct api_ctx *c)
 			break;
 		f.vpcs = viewed ? &nv.vpcs : NULL;
 		f.foreign = false;
-		err = store_changes(api->store, since, feed_cb, &f, &upto);
+		err = feed_walk(api, &f, since, &upto);
 		if (err == -ERANGE || f.need_snapshot)
 			break;
 		if (err < 0 || f.err) {

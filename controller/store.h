@@ -69,6 +69,23 @@ struct store_change {
 	uint32_t vpc;
 };
 
+/*
+ * The changes one node's state is made of (store_changes_scoped): those of
+ * records of its VPCs (vpc/, subnet/, port/, lb/, lbh/ with that
+ * store_change.vpc), of its own records (np/<node>/, gw/<node>/), of every
+ * node/ and lbp/ record and of vpc/, subnet/, port/, lb/, lbh/ records
+ * without a VPC (store_change.vpc 0). No other record's change is. The
+ * feed indexes its changes by these scopes, so such a walk costs the
+ * changes it returns, not the window's.
+ */
+struct store_scope {
+	const uint32_t *vpcs;
+	size_t n_vpcs;
+	const char *node; /* NULL: no node's own records */
+	/* Out: changes of records of other VPCs left out of the window. */
+	size_t others;
+};
+
 /* Return non-zero to stop the iteration (that value is returned). */
 typedef int (*store_rec_cb)(const struct store_rec *rec, void *arg);
 typedef int (*store_change_cb)(const struct store_change *chg, void *arg);
@@ -96,9 +113,11 @@ struct store_ops {
 	/* Feeds every change with revision > since, in revision order, and
 	 * sets *upto to the revision the feed covers. -ERANGE when the feed
 	 * no longer holds all changes after `since` (the caller then takes
-	 * a snapshot). */
-	int (*changes)(struct store *s, uint64_t since, store_change_cb cb,
-		       void *arg, uint64_t *upto);
+	 * a snapshot). scope NULL: every change; else only those in it
+	 * (also a superset: callers still filter). */
+	int (*changes)(struct store *s, uint64_t since,
+		       struct store_scope *scope, store_change_cb cb, void *arg,
+		       uint64_t *upto);
 	/* Blocks until the revision exceeds rev or timeout_ms passes;
 	 * returns the current revision. */
 	uint64_t (*wait)(struct store *s, uint64_t rev, int timeout_ms);
@@ -138,7 +157,15 @@ static inline uint64_t store_revision(struct store *s)
 static inline int store_changes(struct store *s, uint64_t since,
 				store_change_cb cb, void *arg, uint64_t *upto)
 {
-	return s->ops->changes(s, since, cb, arg, upto);
+	return s->ops->changes(s, since, NULL, cb, arg, upto);
+}
+
+static inline int store_changes_scoped(struct store *s, uint64_t since,
+				       struct store_scope *scope,
+				       store_change_cb cb, void *arg,
+				       uint64_t *upto)
+{
+	return s->ops->changes(s, since, scope, cb, arg, upto);
 }
 
 static inline uint64_t store_wait(struct store *s, uint64_t rev, int timeout_ms)

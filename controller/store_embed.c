@@ -558,14 +558,16 @@ static uint64_t emb_revision(struct store *s)
 	return rev;
 }
 
-static int emb_changes(struct store *s, uint64_t since, store_change_cb cb,
-		       void *arg, uint64_t *upto)
+static int emb_changes(struct store *s, uint64_t since,
+		       struct store_scope *scope, store_change_cb cb, void *arg,
+		       uint64_t *upto)
 {
 	struct emb *e = (struct emb *)s;
 	int ret;
 
 	pthread_mutex_lock(&e->mu);
-	ret = mem_feed_walk(&e->feed, since, e->rev, cb, arg, upto);
+	ret = mem_feed_walk_scoped(&e->feed, since, e->rev, scope, cb, arg,
+				   upto);
 	pthread_mutex_unlock(&e->mu);
 	return ret;
 }

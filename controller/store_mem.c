@@ -272,6 +272,8 @@ void mem_feed_reset(struct mem_feed *f, uint64_t base)
 {
 	for (size_t i = 0; f->ents && i < f->count; i++)
 		ent_free(&f->ents[(f->head + i) % f->cap]);
+	/* Every scope's newest entry is now before the first one. */
+	f->first_seq += f->count;
 	f->head = f->count = 0;
 	f->base = base;
 }
@@ -281,6 +283,9 @@ void mem_feed_fini(struct mem_feed *f)
 	mem_feed_reset(f, 0);
 	free(f->ents);
 	f->ents = NULL;
+	free(f->scopes);
+	f->scopes = NULL;
+	f->scopes_cap = f->scopes_used = 0;
 }
 
 /* Where the value of a top-level field of a JSON object's text starts
@@ -372,6 +377,122 @@ static uint32_t change_vpc(const char *key, const char *old_val,
 	return new_val ? n : o;
 }
 
+/* ---- scope index (struct store_scope) ------------------------------ */
+
+#define SCOPE_NONE 0ull		/* in no reader's scope */
+#define SCOPE_ALL  1ull		/* in every reader's */
+#define SCOPE_VPC  (1ull << 32) /* | the VPC */
+#define SCOPE_NODE (2ull << 32) /* | a hash of the node's name */
+#define SEQ_NONE   UINT64_MAX
+
+/* FNV-1a of a node's name, up to a '/' or the end. Two names with the
+ * same hash share a scope: their readers filter by key anyway. */
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s && *s != '/'; s++) {
+		h ^= (uint8_t)*s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* A change's scope (store.h): the records a node's state is made of;
+ * every other record (tenants, tokens, address and index records, ...)
+ * is in none. */
+static uint64_t change_scope(const char *key, uint32_t vpc)
+{
+	static const char *const every[] = {"node/", "lbp/", "vpc/", "subnet/",
+					    "port/", "lb/",  "lbh/"};
+
+	if (vpc)
+		return SCOPE_VPC | vpc;
+	if (!strncmp(key, "np/", 3) || !strncmp(key, "gw/", 3))
+		return SCOPE_NODE | name_hash(key + 3);
+	for (size_t i = 0; i < sizeof(every) / sizeof(every[0]); i++)
+		if (!strncmp(key, every[i], strlen(every[i])))
+			return SCOPE_ALL;
+	return SCOPE_NONE;
+}
+
+static size_t scope_slot(const struct mem_feed *f, uint64_t scope)
+{
+	size_t mask = f->scopes_cap - 1;
+	size_t i = (size_t)((scope * 0x9e3779b97f4a7c15ull) >> 40) & mask;
+
+	while (f->scopes[i].scope && f->scopes[i].scope != scope)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* The seq of the newest entry of scope still in the feed, or SEQ_NONE. */
+static uint64_t scope_last(const struct mem_feed *f, uint64_t scope)
+{
+	const struct mem_feed_scope *s;
+
+	if (!f->scopes_cap)
+		return SEQ_NONE;
+	s = &f->scopes[scope_slot(f, scope)];
+	return s->scope == scope && s->last >= f->first_seq ? s->last
+							    : SEQ_NONE;
+}
+
+/* Room for one more scope: when the table is half full, a new one twice
+ * as large as the scopes that still have entries in the feed. */
+static int scope_room(struct mem_feed *f)
+{
+	struct mem_feed_scope *old = f->scopes;
+	size_t old_cap = f->scopes_cap, live = 0, cap = 64;
+
+	if ((f->scopes_used + 1) * 2 <= f->scopes_cap)
+		return 0;
+	for (size_t i = 0; i < old_cap; i++)
+		live += old[i].scope && old[i].last >= f->first_seq;
+	while (cap < (live + 1) * 4)
+		cap *= 2;
+	f->scopes = calloc(cap, sizeof(*f->scopes));
+	if (!f->scopes) {
+		f->scopes = old;
+		return -ENOMEM;
+	}
+	f->scopes_cap = cap;
+	f->scopes_used = 0;
+	for (size_t i = 0; i < old_cap; i++) {
+		if (!old[i].scope || old[i].last < f->first_seq)
+			continue;
+		f->scopes[scope_slot(f, old[i].scope)] = old[i];
+		f->scopes_used++;
+	}
+	free(old);
+	return 0;
+}
+
+/* Links entry e (its seq set) to its scope. */
+static int scope_link(struct mem_feed *f, struct mem_feed_ent *e,
+		      uint64_t scope)
+{
+	struct mem_feed_scope *s;
+
+	e->prev = SEQ_NONE;
+	e->vbefore = f->vtotal;
+	if (scope == SCOPE_NONE)
+		return 0;
+	if (scope_room(f))
+		return -ENOMEM;
+	s = &f->scopes[scope_slot(f, scope)];
+	if (!s->scope) {
+		s->scope = scope;
+		f->scopes_used++;
+	} else if (s->last >= f->first_seq) {
+		e->prev = s->last;
+	}
+	s->last = e->seq;
+	if ((scope >> 32) == 1)
+		f->vtotal++;
+	return 0;
+}
+
 void mem_feed_push(struct mem_feed *f, uint64_t rev, const char *key,
 		   const char *old_val, const char *new_val)
 {
@@ -383,14 +504,17 @@ void mem_feed_push(struct mem_feed *f, uint64_t rev, const char *key,
 		ent_free(e);
 		f->head = (f->head + 1) % f->cap;
 		f->count--;
+		f->first_seq++;
 	}
 	e = &f->ents[(f->head + f->count) % f->cap];
 	e->rev = rev;
 	e->vpc = change_vpc(key, old_val, new_val);
+	e->seq = f->first_seq + f->count;
 	e->key = strdup(key);
 	e->old_val = old_val ? strdup(old_val) : NULL;
 	e->new_val = new_val ? strdup(new_val) : NULL;
-	if (!e->key || (old_val && !e->old_val) || (new_val && !e->new_val)) {
+	if (!e->key || (old_val && !e->old_val) || (new_val && !e->new_val) ||
+	    scope_link(f, e, change_scope(key, e->vpc))) {
 		ent_free(e);
 		mem_feed_reset(f, rev);
 		return;
@@ -434,6 +558,88 @@ int mem_feed_walk(const struct mem_feed *f, uint64_t since, uint64_t cur,
 	if (upto)
 		*upto = cur;
 	return 0;
+}
+
+static const struct mem_feed_ent *ent_at(const struct mem_feed *f, uint64_t seq)
+{
+	return &f->ents[(f->head + (seq - f->first_seq)) % f->cap];
+}
+
+struct seqs {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+/* Appends the seqs of scope's entries from seq `from` on (newest first). */
+static int gather(const struct mem_feed *f, uint64_t scope, uint64_t from,
+		  struct seqs *out)
+{
+	uint64_t s = scope_last(f, scope);
+
+	for (; s != SEQ_NONE && s >= from; s = ent_at(f, s)->prev) {
+		if (out->n == out->cap) {
+			size_t cap = out->cap ? out->cap * 2 : 64;
+			uint64_t *p = realloc(out->v, cap * sizeof(*p));
+
+			if (!p)
+				return -ENOMEM;
+			out->v = p;
+			out->cap = cap;
+		}
+		out->v[out->n++] = s;
+	}
+	return 0;
+}
+
+static int by_seq(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int mem_feed_walk_scoped(const struct mem_feed *f, uint64_t since, uint64_t cur,
+			 struct store_scope *scope, store_change_cb cb,
+			 void *arg, uint64_t *upto)
+{
+	struct seqs q = {0};
+	uint64_t from, in_vpcs = 0, window_vpcs = 0;
+	int ret;
+
+	if (!scope)
+		return mem_feed_walk(f, since, cur, cb, arg, upto);
+	if (since < f->base || since > cur)
+		return -ERANGE;
+	from = f->first_seq + feed_first_after(f, since);
+	if (from < f->first_seq + f->count)
+		window_vpcs = f->vtotal - ent_at(f, from)->vbefore;
+	ret = gather(f, SCOPE_ALL, from, &q);
+	if (!ret && scope->node)
+		ret = gather(f, SCOPE_NODE | name_hash(scope->node), from, &q);
+	for (size_t i = 0; !ret && i < scope->n_vpcs; i++)
+		if (scope->vpcs[i])
+			ret = gather(f, SCOPE_VPC | scope->vpcs[i], from, &q);
+	if (ret)
+		goto out;
+	qsort(q.v, q.n, sizeof(*q.v), by_seq);
+	for (size_t i = 0; i < q.n; i++) {
+		const struct mem_feed_ent *e = ent_at(f, q.v[i]);
+		struct store_change c = {e->rev, e->key, e->old_val, e->new_val,
+					 e->vpc};
+
+		if (i && q.v[i] == q.v[i - 1]) /* a VPC named twice */
+			continue;
+		in_vpcs += e->vpc != 0;
+		ret = cb(&c, arg);
+		if (ret)
+			goto out;
+	}
+	scope->others = window_vpcs - in_vpcs;
+	if (upto)
+		*upto = cur;
+out:
+	free(q.v);
+	return ret;
 }
 
 /* ---- derived records --------------------------------------------------- */

@@ -66,12 +66,27 @@ struct mem_feed_ent {
 	char *old_val;
 	char *new_val;
 	uint32_t vpc; /* store_change.vpc */
+	/* The scope index (struct store_scope): the entry's number in the
+	 * feed (counted since it was made), the number of the one before it
+	 * in its scope (UINT64_MAX: none), and how many entries of a VPC's
+	 * scope came before it. */
+	uint64_t seq, prev, vbefore;
+};
+
+/* The newest entry of a scope (an open-addressing table). */
+struct mem_feed_scope {
+	uint64_t scope; /* 0: an empty slot */
+	uint64_t last;
 };
 
 struct mem_feed {
 	struct mem_feed_ent *ents;
 	size_t cap, head, count;
 	uint64_t base;
+	uint64_t first_seq; /* the oldest entry's seq */
+	uint64_t vtotal;    /* entries of a VPC's scope so far */
+	struct mem_feed_scope *scopes;
+	size_t scopes_cap, scopes_used;
 };
 
 int mem_feed_init(struct mem_feed *f, size_t cap, uint64_t base);
@@ -87,6 +102,11 @@ void mem_feed_push(struct mem_feed *f, uint64_t rev, const char *key,
  * base or after cur. */
 int mem_feed_walk(const struct mem_feed *f, uint64_t since, uint64_t cur,
 		  store_change_cb cb, void *arg, uint64_t *upto);
+/* The same for the changes in scope only (NULL: every change), through
+ * the scope index; -ENOMEM when it cannot hold the window's entries. */
+int mem_feed_walk_scoped(const struct mem_feed *f, uint64_t since, uint64_t cur,
+			 struct store_scope *scope, store_change_cb cb,
+			 void *arg, uint64_t *upto);
 
 /*
  * Secondary indexes the copies keep themselves, never written to a

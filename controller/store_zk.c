@@ -1509,14 +1509,16 @@ static uint64_t zks_revision(struct store *st)
 	return rev;
 }
 
-static int zks_changes(struct store *st, uint64_t since, store_change_cb cb,
-		       void *arg, uint64_t *upto)
+static int zks_changes(struct store *st, uint64_t since,
+		       struct store_scope *scope, store_change_cb cb, void *arg,
+		       uint64_t *upto)
 {
 	struct zks *s = (struct zks *)st;
 	int ret;
 
 	pthread_mutex_lock(&s->mu);
-	ret = mem_feed_walk(&s->feed, since, s->rev, cb, arg, upto);
+	ret = mem_feed_walk_scoped(&s->feed, since, s->rev, scope, cb, arg,
+				   upto);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }

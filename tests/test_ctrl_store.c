@@ -592,9 +592,158 @@ static void test_mem_map_index(void **state)
 	mem_map_fini(&m);
 }
 
+/* ---- the feed's scope index ---------------------------------------- */
+
+struct walked {
+	uint64_t rev[256];
+	char key[256][48];
+	size_t n;
+};
+
+static int walked_cb(const struct store_change *c, void *arg)
+{
+	struct walked *w = arg;
+
+	assert_true(w->n < 256);
+	w->rev[w->n] = c->rev;
+	snprintf(w->key[w->n++], sizeof(w->key[0]), "%s", c->key);
+	return 0;
+}
+
+/* The scope rule of store.h, for the reference walk. */
+static bool in_scope(const struct store_change *c, const struct store_scope *sc)
+{
+	size_t nl = sc->node ? strlen(sc->node) : 0;
+
+	if (c->vpc) {
+		for (size_t i = 0; i < sc->n_vpcs; i++)
+			if (sc->vpcs[i] == c->vpc)
+				return true;
+		return false;
+	}
+	if (!strncmp(c->key, "np/", 3) || !strncmp(c->key, "gw/", 3))
+		return sc->node && !strncmp(c->key + 3, sc->node, nl) &&
+		       c->key[3 + nl] == '/';
+	return !strncmp(c->key, "node/", 5) || !strncmp(c->key, "lbp/", 4) ||
+	       !strncmp(c->key, "vpc/", 4) || !strncmp(c->key, "subnet/", 7) ||
+	       !strncmp(c->key, "port/", 5) || !strncmp(c->key, "lb/", 3) ||
+	       !strncmp(c->key, "lbh/", 4);
+}
+
+struct ref_walk {
+	struct walked w;
+	const struct store_scope *sc;
+	size_t others;
+};
+
+static int ref_cb(const struct store_change *c, void *arg)
+{
+	struct ref_walk *r = arg;
+
+	if (in_scope(c, r->sc))
+		return walked_cb(c, &r->w);
+	r->others += c->vpc != 0;
+	return 0;
+}
+
+/* Random changes of every kind of record into a small feed (it wraps,
+ * scopes come and go): a scoped walk from any revision returns exactly
+ * what the full walk does with the scope rule applied, in order, and
+ * counts the other VPCs' changes it left out. */
+static void test_feed_scopes(void **state)
+{
+	static const char *const nodes[] = {"n1", "n2", "n10", "n1x"};
+	struct mem_feed f;
+	uint64_t rnd = 7, rev = 0;
+
+	(void)state;
+	assert_int_equal(mem_feed_init(&f, 200, 0), 0);
+	for (int step = 0; step < 20000; step++) {
+		char key[64], val[64];
+		uint32_t vpc, id;
+		const char *node;
+
+		rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+		vpc = (rnd >> 40) % 300 + 1;
+		id = (rnd >> 20) % 50;
+		node = nodes[(rnd >> 52) % 4];
+		snprintf(val, sizeof(val), "{\"vpc\":%u,\"id\":%u}", vpc, vpc);
+		switch ((rnd >> 33) % 10) {
+		case 8:
+			snprintf(key, sizeof(key), "sip/%u/%u", vpc, id);
+			break;
+		case 9:
+			snprintf(key, sizeof(key), "lbp/%u", id);
+			break;
+		case 0:
+			snprintf(key, sizeof(key), "port/%u", id);
+			break;
+		case 1:
+			snprintf(key, sizeof(key), "vpc/%u", vpc);
+			break;
+		case 2:
+			snprintf(key, sizeof(key), "np/%s/%u", node, id);
+			break;
+		case 3:
+			snprintf(key, sizeof(key), "gw/%s/%u", node, vpc);
+			break;
+		case 4:
+			snprintf(key, sizeof(key), "vp/%010u/%u", vpc, id);
+			break;
+		case 5:
+			snprintf(key, sizeof(key), "node/%s", node);
+			break;
+		case 6:
+			snprintf(key, sizeof(key), "lbh/%u/x", id);
+			break;
+		default:
+			snprintf(key, sizeof(key), "subnet/%u", id);
+			break;
+		}
+		if (!(step % 3))
+			rev++;
+		mem_feed_push(&f, rev + 1, key, step % 5 ? val : NULL, val);
+		if (step % 97)
+			continue;
+		for (uint64_t since = f.base; since <= rev + 1; since += 3) {
+			uint32_t vpcs[3] = {vpc, (vpc * 7) % 300 + 1, vpc};
+			struct store_scope sc = {vpcs, step % 2 ? 3 : 1,
+						 step % 4 ? node : NULL, 0};
+			struct ref_walk r = {.sc = &sc};
+			struct walked w = {0};
+			uint64_t upto;
+
+			assert_int_equal(mem_feed_walk(&f, since, rev + 1,
+						       ref_cb, &r, &upto),
+					 0);
+			assert_int_equal(
+				mem_feed_walk_scoped(&f, since, rev + 1, &sc,
+						     walked_cb, &w, &upto),
+				0);
+			assert_int_equal(w.n, r.w.n);
+			for (size_t i = 0; i < w.n; i++) {
+				assert_int_equal(w.rev[i], r.w.rev[i]);
+				assert_string_equal(w.key[i], r.w.key[i]);
+			}
+			assert_int_equal(sc.others, r.others);
+		}
+	}
+	assert_int_equal(mem_feed_walk_scoped(&f, f.base - 1, rev + 1,
+					      &(struct store_scope){0},
+					      walked_cb, NULL, NULL),
+			 -ERANGE);
+	mem_feed_reset(&f, rev + 1);
+	assert_int_equal(mem_feed_walk_scoped(&f, rev + 1, rev + 1,
+					      &(struct store_scope){0},
+					      walked_cb, NULL, NULL),
+			 0);
+	mem_feed_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_feed_scopes),
 		cmocka_unit_test(test_mem_map_index),
 		cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup,
