@@ -45,6 +45,7 @@
 #include "lbhealth.h"
 #include "log.h"
 #include "netutil.h"
+#include "store_mem.h"
 
 struct idset {
 	uint32_t *v;
@@ -914,6 +915,137 @@ static int build_snapshot(struct api *api, const char *node, bool mark,
 
 /* ---- changes ------------------------------------------------------- */
 
+/* The serialized answer of a window that other nodes' polls may take
+ * (see "Sharing" below), with the VPCs and nodes it touches. */
+struct share_answer {
+	const struct api *api;
+	uint64_t since, upto;
+	struct idset vpcs;
+	char **owners;
+	size_t n_owners;
+	char *body;
+};
+
+/* What a window touches, noted from the changes a poll walks (the nodes
+ * named, duplicates and all, while the store is held; sorted into the
+ * answer's owners after); ok false: its answer is not shareable. */
+struct touch {
+	struct share_answer a;
+	char **names;
+	size_t n_names, cap_names;
+	bool ok;
+};
+
+static void answer_clear(struct share_answer *a);
+
+static void touch_reset(struct touch *t)
+{
+	answer_clear(&t->a);
+	for (size_t i = 0; i < t->n_names; i++)
+		free(t->names[i]);
+	free(t->names);
+	t->names = NULL;
+	t->n_names = t->cap_names = 0;
+	t->ok = true;
+}
+
+static int touch_name(struct touch *t, const char *name, size_t len)
+{
+	char *n;
+
+	if (t->n_names == t->cap_names) {
+		size_t cap = t->cap_names ? t->cap_names * 2 : 16;
+		char **p = realloc(t->names, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		t->names = p;
+		t->cap_names = cap;
+	}
+	n = strndup(name, len);
+	if (!n)
+		return -ENOMEM;
+	t->names[t->n_names++] = n;
+	return 0;
+}
+
+static int by_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names noted become the answer's owners, each once. */
+static void touch_owners(struct touch *t)
+{
+	size_t out = 0;
+
+	qsort(t->names, t->n_names, sizeof(*t->names), by_str);
+	for (size_t i = 0; i < t->n_names; i++) {
+		if (out && !strcmp(t->names[out - 1], t->names[i]))
+			free(t->names[i]);
+		else
+			t->names[out++] = t->names[i];
+	}
+	t->a.owners = t->names;
+	t->a.n_owners = out;
+	t->names = NULL;
+	t->n_names = t->cap_names = 0;
+}
+
+/* The node a port's record (text) is bound to, as an owner. */
+static int touch_port(struct touch *t, const char *val)
+{
+	char node[STORE_KEY_MAX];
+	json_object *o;
+	int has;
+
+	if (!val)
+		return 0;
+	has = mem_peek_str(val, "node", node, sizeof(node));
+	if (has < 0) { /* escaped or not a string: parse it */
+		o = json_tokener_parse(val);
+		has = o && api_str(o, "node") &&
+		      snprintf(node, sizeof(node), "%s", api_str(o, "node")) <
+			      (int)sizeof(node);
+		json_object_put(o);
+		if (!has)
+			return -EINVAL;
+	}
+	return has ? touch_name(t, node, strlen(node)) : 0;
+}
+
+/* Notes what one change of the window touches: the VPC and nodes of a port,
+ * the node of an index record; anything else makes the answer the poll's
+ * own. The walk (scoped or not) gives every change that can matter here:
+ * other VPCs' changes mark the window foreign (not shared at all), other
+ * nodes' port indexes come with their ports' records, gateway records and
+ * node records are in every scope. */
+static void touch_change(struct touch *t, const struct store_change *sc)
+{
+	const char *k = sc->key, *slash;
+	int err = 0;
+
+	if (!strncmp(k, "node/", 5)) {
+		if (!node_ip_same(sc))
+			t->ok = false;
+	} else if (!strncmp(k, "np/", 3) || !strncmp(k, "gw/", 3)) {
+		slash = strchr(k + 3, '/');
+		err = touch_name(t, k + 3,
+				 slash ? (size_t)(slash - k - 3)
+				       : strlen(k + 3));
+	} else if (!strncmp(k, "port/", 5)) {
+		err = sc->vpc ? idset_add(&t->a.vpcs, sc->vpc) : -EINVAL;
+		err = err ?: touch_port(t, sc->old_val)
+			  ?: touch_port(t, sc->new_val);
+	} else if (!strncmp(k, "vpc/", 4) || !strncmp(k, "subnet/", 7) ||
+		   !strncmp(k, "lb/", 3) ||
+		   !strncmp(k, LBH_PREFIX, strlen(LBH_PREFIX))) {
+		t->ok = false;
+	}
+	if (err)
+		t->ok = false;
+}
+
 struct chg {
 	uint64_t rev; /* of the last change in the window */
 	char *key;
@@ -932,6 +1064,7 @@ struct feed {
 	struct idset np_new;	  /* VPCs of ports created on the node */
 	const struct idset *vpcs; /* the node's, once known: others skipped */
 	bool foreign;		  /* the window touched a VPC not in vpcs */
+	struct touch touch;	  /* for sharing the answer */
 	bool need_snapshot;
 	int err;
 };
@@ -1052,7 +1185,11 @@ static int feed_cb(const struct store_change *sc, void *arg)
 {
 	struct feed *f = arg;
 	struct chg *c;
-	int kind = feed_key(f, sc);
+	int kind;
+
+	if (f->touch.ok)
+		touch_change(&f->touch, sc);
+	kind = feed_key(f, sc);
 
 	if (kind >= 0)
 		return kind;
@@ -1099,6 +1236,7 @@ static int feed_walk(struct api *api, struct feed *f, uint64_t since,
 	struct store_scope sc = {.node = f->node};
 	int err;
 
+	touch_reset(&f->touch);
 	if (!f->vpcs)
 		return store_changes(api->store, since, feed_cb, f, upto);
 	sc.vpcs = f->vpcs->v;
@@ -1621,15 +1759,6 @@ struct share_view {
 	char node[];
 };
 
-struct share_answer {
-	const struct api *api;
-	uint64_t since, upto;
-	struct idset vpcs;
-	char **owners;
-	size_t n_owners;
-	char *body;
-};
-
 static pthread_mutex_t share_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct share_view *share_views[SHARE_VIEW_SLOTS];
 static struct share_answer share_answers[SHARE_ANSWERS];
@@ -1716,12 +1845,11 @@ static void view_put(const struct api *api, const char *node, uint64_t upto,
 	pthread_mutex_unlock(&share_mu);
 }
 
+/* Owners are sorted (touch_owners). */
 static bool has_owner(const struct share_answer *a, const char *node)
 {
-	for (size_t i = 0; i < a->n_owners; i++)
-		if (!strcmp(a->owners[i], node))
-			return true;
-	return false;
+	return a->n_owners && bsearch(&node, a->owners, a->n_owners,
+				      sizeof(*a->owners), by_str);
 }
 
 static void answer_clear(struct share_answer *a)
@@ -1763,115 +1891,42 @@ static char *answer_get(const struct api *api, const char *node, uint64_t since,
 	return body;
 }
 
-/* What a window touches (see above); ok false: not shareable. */
-struct touch {
-	struct share_answer a;
-	size_t cap_owners;
-	bool ok;
-};
-
-static int touch_owner(struct touch *t, const char *name, size_t len)
-{
-	char *n;
-
-	for (size_t i = 0; i < t->a.n_owners; i++)
-		if (!strncmp(t->a.owners[i], name, len) && !t->a.owners[i][len])
-			return 0;
-	if (t->a.n_owners == t->cap_owners) {
-		size_t cap = t->cap_owners ? t->cap_owners * 2 : 8;
-		char **p = realloc(t->a.owners, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		t->a.owners = p;
-		t->cap_owners = cap;
-	}
-	n = strndup(name, len);
-	if (!n)
-		return -ENOMEM;
-	t->a.owners[t->a.n_owners++] = n;
-	return 0;
-}
-
-static int touch_port(struct touch *t, const char *val)
-{
-	json_object *o = parse_or_null(val);
-	const char *node;
-	int err = 0;
-
-	if (!o)
-		return 0;
-	node = api_str(o, "node");
-	err = idset_add(&t->a.vpcs, api_int(o, "vpc"));
-	if (!err && node)
-		err = touch_owner(t, node, strlen(node));
-	json_object_put(o);
-	return err;
-}
-
-static int touch_cb(const struct store_change *sc, void *arg)
-{
-	struct touch *t = arg;
-	const char *k = sc->key, *slash;
-	int err = 0;
-
-	if (!strncmp(k, "node/", 5)) {
-		if (!node_ip_same(sc))
-			t->ok = false;
-	} else if (!strncmp(k, "np/", 3) || !strncmp(k, "gw/", 3)) {
-		slash = strchr(k + 3, '/');
-		err = touch_owner(t, k + 3,
-				  slash ? (size_t)(slash - k - 3)
-					: strlen(k + 3));
-	} else if (!strncmp(k, "port/", 5)) {
-		err = touch_port(t, sc->old_val) ?: touch_port(t, sc->new_val);
-	} else if (!strncmp(k, "vpc/", 4) || !strncmp(k, "subnet/", 7) ||
-		   !strncmp(k, "lb/", 3) ||
-		   !strncmp(k, LBH_PREFIX, strlen(LBH_PREFIX))) {
-		t->ok = false;
-	}
-	if (err)
-		t->ok = false;
-	return t->ok ? 0 : 1;
-}
-
-/* Offers the answer body of the window (since, upto] that node got. */
+/* Offers the answer body of the window (since, upto] that node got, with
+ * what its walk noted the window touches (taken over). */
 static void answer_put(struct api *api, const char *node, uint64_t since,
 		       uint64_t upto, const struct idset *vpcs,
-		       const struct idset *partial, const char *body)
+		       const struct idset *partial, const char *body,
+		       struct touch *t)
 {
-	struct touch t = {.ok = true};
-	uint64_t u2 = 0;
-	int err;
+	bool there = false;
 
 	pthread_mutex_lock(&share_mu);
 	for (int i = 0; i < SHARE_ANSWERS; i++)
 		if (share_answers[i].body && share_answers[i].api == api &&
 		    share_answers[i].since == since &&
 		    share_answers[i].upto == upto)
-			t.ok = false; /* already there */
+			there = true;
 	pthread_mutex_unlock(&share_mu);
-	if (!t.ok)
+	if (there || !t->ok)
 		return;
-	err = store_changes(api->store, since, touch_cb, &t, &u2);
-	t.a.body = strdup(body);
-	t.a.api = api;
-	t.a.since = since;
-	t.a.upto = upto;
-	if (err < 0 || u2 != upto || !t.ok || !t.a.body ||
-	    has_owner(&t.a, node))
-		goto out;
-	for (size_t k = 0; k < t.a.vpcs.n; k++)
-		if (!idset_has(vpcs, t.a.vpcs.v[k]) ||
-		    idset_has(partial, t.a.vpcs.v[k]))
-			goto out;
+	touch_owners(t);
+	if (has_owner(&t->a, node))
+		return;
+	for (size_t k = 0; k < t->a.vpcs.n; k++)
+		if (!idset_has(vpcs, t->a.vpcs.v[k]) ||
+		    idset_has(partial, t->a.vpcs.v[k]))
+			return;
+	t->a.body = strdup(body);
+	if (!t->a.body)
+		return;
+	t->a.api = api;
+	t->a.since = since;
+	t->a.upto = upto;
 	pthread_mutex_lock(&share_mu);
 	answer_clear(&share_answers[share_next % SHARE_ANSWERS]);
-	share_answers[share_next++ % SHARE_ANSWERS] = t.a;
-	memset(&t.a, 0, sizeof(t.a));
+	share_answers[share_next++ % SHARE_ANSWERS] = t->a;
+	memset(&t->a, 0, sizeof(t->a));
 	pthread_mutex_unlock(&share_mu);
-out:
-	answer_clear(&t.a);
 }
 
 static void share_free(const struct api *api)
@@ -2015,7 +2070,8 @@ static long long min_ll(long long a, long long b)
  * next poll. Frees nv, partial, arr and shared. */
 static int changes_reply(struct api *api, struct api_ctx *c, uint64_t since,
 			 uint64_t upto, struct chgbuf *arr, struct nodeview *nv,
-			 struct idset *partial, char *shared, bool foreign)
+			 struct idset *partial, char *shared,
+			 struct touch *touch)
 {
 	char *body = shared;
 	size_t n = arr->n;
@@ -2027,11 +2083,11 @@ static int changes_reply(struct api *api, struct api_ctx *c, uint64_t since,
 		body = NULL;
 	cb_free(arr);
 	view_put(api, c->param, upto, nv, partial);
-	/* A window touching a VPC this node does not get: no node that
-	 * gets all the window's VPCs has this answer. */
-	if (!shared && n && body && !foreign)
-		answer_put(api, c->param, since, upto, &nv->vpcs, partial,
-			   body);
+	/* touch NULL: a window touching a VPC this node does not get (no
+	 * node that gets all the window's VPCs has this answer). */
+	if (!shared && n && body && touch)
+		answer_put(api, c->param, since, upto, &nv->vpcs, partial, body,
+			   touch);
 	free(c->resp->body);
 	c->resp->status = body ? 200 : 500;
 	c->resp->body = body;
@@ -2166,6 +2222,7 @@ static int node_state(struct api *api, struct api_ctx *c)
 		cb_free(&arr);
 		nodeview_free(&nv);
 		free(partial.v);
+		touch_reset(&f.touch);
 		err = build_snapshot(api, c->param, true, &top);
 		return err ? api_fail_store(c, err) : api_reply(c, 200, top);
 	}
@@ -2173,10 +2230,13 @@ static int node_state(struct api *api, struct api_ctx *c)
 		cb_free(&arr);
 		nodeview_free(&nv);
 		free(partial.v);
+		touch_reset(&f.touch);
 		return api_fail_store(c, err);
 	}
-	return changes_reply(api, c, since, upto, &arr, &nv, &partial, shared,
-			     f.foreign);
+	err = changes_reply(api, c, since, upto, &arr, &nv, &partial, shared,
+			    f.foreign ? NULL : &f.touch);
+	touch_reset(&f.touch);
+	return err;
 }
 
 /* A node's state (snapshot or changes, docs/api.md), with the batching the

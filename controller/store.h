@@ -72,9 +72,10 @@ struct store_change {
 /*
  * The changes one node's state is made of (store_changes_scoped): those of
  * records of its VPCs (vpc/, subnet/, port/, lb/, lbh/ with that
- * store_change.vpc), of its own records (np/<node>/, gw/<node>/), of every
- * node/ and lbp/ record and of vpc/, subnet/, port/, lb/, lbh/ records
- * without a VPC (store_change.vpc 0). No other record's change is. The
+ * store_change.vpc), of its own port index records (np/<node>/), of every
+ * node/, gw/ and lbp/ record and of vpc/, subnet/, port/, lb/, lbh/
+ * records without a VPC (store_change.vpc 0). No other record's change
+ * is. The
  * feed indexes its changes by these scopes, so such a walk costs the
  * changes it returns, not the window's.
  */

@@ -355,6 +355,11 @@ static int peek_str(const char *s, const char *field, char *out, size_t len)
 	return 1;
 }
 
+int mem_peek_str(const char *json, const char *field, char *out, size_t len)
+{
+	return peek_str(json, field, out, len);
+}
+
 /* store_change.vpc of a change. */
 static uint32_t change_vpc(const char *key, const char *old_val,
 			   const char *new_val)
@@ -403,12 +408,12 @@ static uint32_t name_hash(const char *s)
  * is in none. */
 static uint64_t change_scope(const char *key, uint32_t vpc)
 {
-	static const char *const every[] = {"node/", "lbp/", "vpc/", "subnet/",
-					    "port/", "lb/",  "lbh/"};
+	static const char *const every[] = {"node/",   "gw/",	"lbp/", "vpc/",
+					    "subnet/", "port/", "lb/",	"lbh/"};
 
 	if (vpc)
 		return SCOPE_VPC | vpc;
-	if (!strncmp(key, "np/", 3) || !strncmp(key, "gw/", 3))
+	if (!strncmp(key, "np/", 3))
 		return SCOPE_NODE | name_hash(key + 3);
 	for (size_t i = 0; i < sizeof(every) / sizeof(every[0]); i++)
 		if (!strncmp(key, every[i], strlen(every[i])))

@@ -621,13 +621,13 @@ static bool in_scope(const struct store_change *c, const struct store_scope *sc)
 				return true;
 		return false;
 	}
-	if (!strncmp(c->key, "np/", 3) || !strncmp(c->key, "gw/", 3))
+	if (!strncmp(c->key, "np/", 3))
 		return sc->node && !strncmp(c->key + 3, sc->node, nl) &&
 		       c->key[3 + nl] == '/';
 	return !strncmp(c->key, "node/", 5) || !strncmp(c->key, "lbp/", 4) ||
-	       !strncmp(c->key, "vpc/", 4) || !strncmp(c->key, "subnet/", 7) ||
-	       !strncmp(c->key, "port/", 5) || !strncmp(c->key, "lb/", 3) ||
-	       !strncmp(c->key, "lbh/", 4);
+	       !strncmp(c->key, "gw/", 3) || !strncmp(c->key, "vpc/", 4) ||
+	       !strncmp(c->key, "subnet/", 7) || !strncmp(c->key, "port/", 5) ||
+	       !strncmp(c->key, "lb/", 3) || !strncmp(c->key, "lbh/", 4);
 }
 
 struct ref_walk {
