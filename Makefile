@@ -50,6 +50,9 @@ $(BIN)/xvpcctl: $(call obj,cli/main.c) $(ARCHIVES)
 # The controller runs a thread per connection that each allocate per
 # request: jemalloc's per-thread caches (docs/agent.md "Benchmark").
 $(BIN)/xvpc-controller: LDLIBS += -ljemalloc
+# bench_control runs a thousand agents in one process: on glibc's arenas
+# (16 on two cores) they would contend as agents, one process each, do not.
+$(BIN)/bench/bench_control: LDLIBS += -ljemalloc
 $(PROGS):
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LINK_ARCHIVES) $(LDLIBS)

@@ -719,6 +719,28 @@ static long proc_status(int pid, const char *field)
 	return v;
 }
 
+/* The machine's busy and stolen CPU seconds so far (/proc/stat): on a VM
+ * the host takes some of the guest's time (steal), which a run's figures
+ * depend on. */
+static void machine_cpu(double *busy, double *steal)
+{
+	unsigned long long v[8] = {0};
+	char line[512];
+	FILE *f = fopen("/proc/stat", "r");
+	long hz = sysconf(_SC_CLK_TCK);
+
+	*busy = *steal = 0;
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f) &&
+	    sscanf(line, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+		   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+		*busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
+		*steal = (double)v[7] / hz;
+	}
+	fclose(f);
+}
+
 static double ctl_cpu(void)
 {
 	double t = 0;
@@ -928,12 +950,13 @@ static void measure_ports(json_object *out)
 {
 	pthread_t th[256];
 	int k = O.clients < 256 ? O.clients : 256;
-	double t0, t1, c0, c1, s0, s1, t2;
+	double t0, t1, c0, c1, s0, s1, t2, b0, b1, st0, st1;
 	bool caught;
 
 	memset(&L, 0, sizeof(L));
 	c0 = ctl_cpu();
 	s0 = self_cpu_s();
+	machine_cpu(&b0, &st0);
 	t0 = now_s();
 	L.end = t0 + O.ports_secs;
 	for (long i = 0; i < k; i++)
@@ -944,6 +967,7 @@ static void measure_ports(json_object *out)
 	t1 = now_s();
 	c1 = ctl_cpu();
 	s1 = self_cpu_s();
+	machine_cpu(&b1, &st1);
 	caught = all_have(CATCHUP_TIMEOUT_S);
 	t2 = now_s();
 	/* Sustained: until every interested agent has applied them, so a
@@ -964,13 +988,18 @@ static void measure_ports(json_object *out)
 			       O.n_pids ? jd((c1 - c0) / (t1 - t0)) : NULL);
 	json_object_object_add(out, "ports_agents_cpu",
 			       jd((s1 - s0) / (t1 - t0)));
+	json_object_object_add(out, "ports_machine_busy_cores",
+			       jd((b1 - b0) / (t1 - t0)));
+	json_object_object_add(out, "ports_machine_steal_cores",
+			       jd((st1 - st0) / (t1 - t0)));
 	printf("%-9s %5d agents  %.0f ports/s sustained (%ld created, %ld "
 	       "failed, %d clients, API %.0f/s for %.1f s, every agent had "
 	       "them %.0f ms later); CPU: controller %.2f, simulated agents "
-	       "%.2f cores\n",
+	       "%.2f, machine busy %.2f, stolen by the host %.2f cores\n",
 	       O.store, O.agents, L.ok / (t2 - t0), L.ok, L.failed, k,
 	       L.ok / (t1 - t0), t1 - t0, (t2 - t1) * 1000,
-	       O.n_pids ? (c1 - c0) / (t1 - t0) : 0, (s1 - s0) / (t1 - t0));
+	       O.n_pids ? (c1 - c0) / (t1 - t0) : 0, (s1 - s0) / (t1 - t0),
+	       (b1 - b0) / (t1 - t0), (st1 - st0) / (t1 - t0));
 }
 
 /* ---- in-process controller (diagnostic) ----------------------------------- */

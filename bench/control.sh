@@ -29,7 +29,7 @@
 #
 # and writes bench/results/control.json.
 # Environment: BENCH_AGENTS (default 100,1000), BENCH_CHANGES (default: 300;
-# 100 for broadcast at 1000 agents), BENCH_PORTS_SECS (default 5),
+# 100 for broadcast at 1000 agents), BENCH_PORTS_SECS (default 10),
 # BENCH_CLIENTS (default 64), BENCH_ZK_CONTROLLERS (controllers on the
 # ensemble, default 1), BENCH_STORES (default
 # embedded,zookeeper,no_liveness), BENCH_VPC_NODES, BENCH_SPAN,
@@ -176,7 +176,7 @@ run() { # store n topology
 	done
 	[ -n "${BENCH_CHANGES:-}" ] && args+=(--changes "$BENCH_CHANGES")
 	if ! "$bench" "${args[@]}" --token "$token" --agents "$n" \
-		--store "$store" --ports-secs "${BENCH_PORTS_SECS:-5}" \
+		--store "$store" --ports-secs "${BENCH_PORTS_SECS:-10}" \
 		--idle-secs "${BENCH_IDLE_SECS:-5}" \
 		--clients "${BENCH_CLIENTS:-64}" --out "$res"; then
 		skipped "bench_control failed (see above)" "$n" "$store" >"$res"
@@ -236,13 +236,15 @@ i mod V on one of its nodes; latency = API call returning -> endpoint in the \
 maps of each interested agent (the $span nodes of that VPC), p50/p99/max over \
 all (change, interested agent) pairs, changes one after another, spread over \
 all VPCs. ports_per_s: bound port creations by ${BENCH_CLIENTS:-64} API clients \
-for ${BENCH_PORTS_SECS:-5} s, spread over the VPCs the same way, while the \
-interested agents apply every one; sustained: ports created / (5 s + the \
+for ${BENCH_PORTS_SECS:-10} s, spread over the VPCs the same way, while the \
+interested agents apply every one; sustained: ports created / (that time + the \
 time until every interested agent had applied them), so a backlog left to the \
-agents counts (ports_api_per_s: the API's rate alone). The agents pace their \
+agents counts (ports_api_per_s: the API's rate alone; \
+ports_machine_busy_cores and ports_machine_steal_cores: the machine's busy CPU \
+and the CPU its VM host took meanwhile, from /proc/stat). The agents pace their \
 polls as the agent does by default (after a burst of 4 answers with changes, \
 one every 100 ms: agent_batch_ms, or the longer interval the controller asks \
-for with X-Xvpc-Batch-Ms, polling nodes x 1000 / its answer rate of 2500/s: \
+for with X-Xvpc-Batch-Ms, polling nodes x 1000 / its answer rate of 1250/s: \
 agent_batch_hint_ms). idle_controller_cpu: the controller's CPU \
 (cores) over ${BENCH_IDLE_SECS:-5} s with every agent's long-poll parked and \
 nothing changing. broadcast: the same measurements with one \

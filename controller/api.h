@@ -29,7 +29,7 @@
 /* Change answers per second a controller aims to stay under: it asks its
  * agents (X-Xvpc-Batch-Ms on a node's state) to take changes no more often
  * than every pollers * 1000 / rate ms, at most API_BATCH_HINT_MAX_MS. */
-#define API_ANSWER_RATE_DEFAULT 2500
+#define API_ANSWER_RATE_DEFAULT 1250
 #define API_BATCH_HINT_MAX_MS	1000
 #define API_POLLERS_EVERY_MS	500  /* recount of the polling nodes */
 #define API_POLLERS_WITHIN_MS	3000 /* a node polled this recently */
