@@ -151,6 +151,7 @@ struct zks {
 	bool paused;		   /* by a test: commits wait */
 	bool single;		   /* no group commit */
 	uint64_t batches, batched; /* multis of several commits, commits */
+	uint64_t multis, multi_us; /* multis sent, their round trips (us) */
 
 	/* Maintenance thread: renews the session, resynchronises. */
 	pthread_t thread;
@@ -1336,6 +1337,27 @@ static int batch_build(struct zks *s, struct req *list, struct zk_txn *t,
 	return err;
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Sends a batch's multi, counting its round trip (logged at close). */
+static int timed_commit(struct zks *s, struct zk *zk, struct zk_txn *t)
+{
+	uint64_t t0 = mono_us();
+	int err = map_commit_err(zk_txn_commit(zk, t));
+
+	pthread_mutex_lock(&s->gmu);
+	s->multis++;
+	s->multi_us += mono_us() - t0;
+	pthread_mutex_unlock(&s->gmu);
+	return err;
+}
+
 /* Commits the active transactions of a batch as one multi; on success
  * each has its revision. elide: leave the checks out when the stamp's
  * version is known (-EAGAIN when it had moved: build it again without). */
@@ -1360,7 +1382,7 @@ static int batch_once(struct zks *s, struct zk *zk, struct req *list,
 			err = stamp == -EMSGSIZE ? -EMSGSIZE : -EINVAL;
 	}
 	if (!err && zk_txn_count(t))
-		err = map_commit_err(zk_txn_commit(zk, t));
+		err = timed_commit(s, zk, t);
 	if (err) {
 		int f = zk_txn_failed_op(t);
 
@@ -1581,7 +1603,15 @@ static void zks_free(struct zks *s)
 
 static void zks_close(struct store *st)
 {
-	zks_free((struct zks *)st);
+	struct zks *s = (struct zks *)st;
+
+	if (s->multis)
+		pr_info("store: %llu batched multis, %.1f commits each, "
+			"%.1f ms round trip on average",
+			(unsigned long long)s->multis,
+			s->batches ? (double)s->batched / s->batches : 1.0,
+			s->multi_us / 1000.0 / s->multis);
+	zks_free(s);
 }
 
 static const struct store_ops zks_ops = {
