@@ -14,7 +14,7 @@
 #           interested agent (every node of the port's VPC) has the port's
 #           endpoint in its maps: p50, p99, max over (change, interested
 #           agent) pairs
-#   ports   port creations per second through the API (128 clients), spread
+#   ports   port creations per second through the API (256 clients), spread
 #           over the VPCs, while the agents are connected and the
 #           interested ones apply every one of them
 #
@@ -30,7 +30,7 @@
 # and writes bench/results/control.json.
 # Environment: BENCH_AGENTS (default 100,1000), BENCH_CHANGES (default: 300;
 # 100 for broadcast at 1000 agents), BENCH_PORTS_SECS (default 10),
-# BENCH_CLIENTS (default 128), BENCH_ZK_CONTROLLERS (controllers on the
+# BENCH_CLIENTS (default 256), BENCH_ZK_CONTROLLERS (controllers on the
 # ensemble, default 1), BENCH_STORES (default
 # embedded,zookeeper,no_liveness), BENCH_VPC_NODES, BENCH_SPAN,
 # BENCH_BROADCAST, BENCH_IDLE_SECS (default 5: the controller's CPU with
@@ -178,7 +178,7 @@ run() { # store n topology
 	if ! "$bench" "${args[@]}" --token "$token" --agents "$n" \
 		--store "$store" --ports-secs "${BENCH_PORTS_SECS:-10}" \
 		--idle-secs "${BENCH_IDLE_SECS:-5}" \
-		--clients "${BENCH_CLIENTS:-128}" --out "$res"; then
+		--clients "${BENCH_CLIENTS:-256}" --out "$res"; then
 		skipped "bench_control failed (see above)" "$n" "$store" >"$res"
 	fi
 	stop_controllers
@@ -235,7 +235,7 @@ VPCs; its agent gets only those). apply: change i creates a port in VPC \
 i mod V on one of its nodes; latency = API call returning -> endpoint in the \
 maps of each interested agent (the $span nodes of that VPC), p50/p99/max over \
 all (change, interested agent) pairs, changes one after another, spread over \
-all VPCs. ports_per_s: bound port creations by ${BENCH_CLIENTS:-128} API clients \
+all VPCs. ports_per_s: bound port creations by ${BENCH_CLIENTS:-256} API clients \
 for ${BENCH_PORTS_SECS:-10} s, spread over the VPCs the same way, while the \
 interested agents apply every one; sustained: ports created / (that time + the \
 time until every interested agent had applied them), so a backlog left to the \
