@@ -546,14 +546,16 @@ bool api_valid_name(const char *s)
 static const char *const seq_kinds[API_SEQ_KINDS] = {"tenant", "vpc", "subnet",
 						     "port", "lb"};
 
-/* Reserves the next block of ids of a kind in the store. */
-static int seq_reserve(struct api *api, int k)
+/* Reserves the next block of ids of a kind in the store: [*first, *end). */
+static int seq_reserve_once(struct api *api, int k, int64_t *first,
+			    int64_t *end)
 {
+	int64_t block = api->id_block > 0 ? api->id_block : API_ID_BLOCK;
 	struct api_strs strs = {0};
 	struct store_op op;
 	json_object *o = NULL;
 	uint64_t ver = STORE_ABSENT;
-	int64_t next = 1, end;
+	int64_t next = 1;
 	char key[64];
 	int err;
 
@@ -566,25 +568,66 @@ static int seq_reserve(struct api *api, int k)
 	json_object_put(o);
 	if (next < 1 || next > ID_MAX)
 		return -ENOSPC;
-	end = next + API_ID_BLOCK;
-	if (end > (int64_t)ID_MAX + 1)
-		end = (int64_t)ID_MAX + 1;
+	*first = next;
+	*end = next + block;
+	if (*end > (int64_t)ID_MAX + 1)
+		*end = (int64_t)ID_MAX + 1;
 	o = json_object_new_object();
-	json_object_object_add(o, "next", json_object_new_int64(end));
+	json_object_object_add(o, "next", json_object_new_int64(*end));
 	api_op_put_json(&op, &strs, key, o, ver);
 	json_object_put(o);
 	err = store_txn(api->store, &op, 1, NULL, NULL);
 	api_strs_free(&strs);
-	if (err)
-		return err;
-	api->seq[k].next = next;
-	api->seq[k].end = end;
+	return err;
+}
+
+/* The same, again when another controller reserved one meanwhile. */
+static int seq_reserve(struct api *api, int k, int64_t *first, int64_t *end)
+{
+	int err = -ECANCELED;
+
+	for (int i = 0; err == -ECANCELED && i < API_RETRIES; i++)
+		err = seq_reserve_once(api, k, first, end);
+	return err;
+}
+
+/* Takes the next id of q's current block, moving on to the block reserved
+ * ahead or, without one, reserving a block while holding seq_mu. Sets
+ * *ahead when the caller is to reserve the next block. Called with seq_mu
+ * held. */
+static int seq_take(struct api *api, int k, uint32_t *id, bool *ahead)
+{
+	int64_t block = api->id_block > 0 ? api->id_block : API_ID_BLOCK;
+	struct api_seq *q = &api->seq[k];
+	int err = 0;
+
+	while (q->next >= q->end && q->reserving)
+		pthread_cond_wait(&api->seq_cond, &api->seq_mu);
+	if (q->next >= q->end && q->aend > q->anext) {
+		q->next = q->anext;
+		q->end = q->aend;
+		q->anext = q->aend = 0;
+	}
+	if (q->next >= q->end) {
+		err = seq_reserve(api, k, &q->next, &q->end);
+		if (err) {
+			q->next = q->end = 0;
+			return err;
+		}
+	}
+	*id = q->next++;
+	*ahead = !q->reserving && q->aend <= q->anext &&
+		 (q->end - q->next) * 2 <= block && q->end <= ID_MAX;
+	if (*ahead)
+		q->reserving = true;
 	return 0;
 }
 
 int api_seq_next(struct api *api, const char *kind, uint32_t *id)
 {
-	int k, err = 0;
+	int64_t first = 0, end = 0;
+	bool ahead = false;
+	int k, err;
 
 	for (k = 0; k < API_SEQ_KINDS; k++)
 		if (!strcmp(seq_kinds[k], kind))
@@ -592,16 +635,19 @@ int api_seq_next(struct api *api, const char *kind, uint32_t *id)
 	if (k == API_SEQ_KINDS)
 		return -EINVAL;
 	pthread_mutex_lock(&api->seq_mu);
-	for (int i = 0; api->seq[k].next >= api->seq[k].end && i < API_RETRIES;
-	     i++) {
-		err = seq_reserve(api, k);
-		if (err != -ECANCELED)
-			break;
-	}
-	if (!err && api->seq[k].next >= api->seq[k].end)
-		err = -EAGAIN;
-	if (!err)
-		*id = api->seq[k].next++;
+	err = seq_take(api, k, id, &ahead);
+	pthread_mutex_unlock(&api->seq_mu);
+	if (!ahead)
+		return err;
+	/* This request has its id; it reserves the next block for the
+	 * others (a failure leaves it to the one that finds none). */
+	if (seq_reserve(api, k, &first, &end))
+		first = end = 0;
+	pthread_mutex_lock(&api->seq_mu);
+	api->seq[k].anext = first;
+	api->seq[k].aend = end;
+	api->seq[k].reserving = false;
+	pthread_cond_broadcast(&api->seq_cond);
 	pthread_mutex_unlock(&api->seq_mu);
 	return err;
 }
@@ -813,6 +859,7 @@ int api_init(struct api *api, struct store *store, const char *token,
 	api->store = store;
 	pthread_mutex_init(&api->hint_mu, NULL);
 	pthread_mutex_init(&api->seq_mu, NULL);
+	pthread_cond_init(&api->seq_cond, NULL);
 	pthread_mutex_init(&api->seen_mu, NULL);
 	*generated = false;
 	if (token && !token_chars_ok(token)) {
@@ -862,6 +909,7 @@ void api_fini(struct api *api)
 {
 	pthread_mutex_destroy(&api->hint_mu);
 	pthread_mutex_destroy(&api->seq_mu);
+	pthread_cond_destroy(&api->seq_cond);
 	api_seen_free(api);
 	pthread_mutex_destroy(&api->seen_mu);
 }

@@ -72,9 +72,16 @@ struct api {
 		uint8_t plen;
 	} public_prefix[API_PUB_PREFIXES];
 	int n_public_prefix;
+	/* Ids are handed out from blocks reserved in the store (seq/<kind>);
+	 * when half of a block is gone, the request that took the id reserves
+	 * the next one, so the others do not wait for that commit. */
 	pthread_mutex_t seq_mu;
-	struct {
-		int64_t next, end; /* ids reserved, not yet handed out */
+	pthread_cond_t seq_cond; /* a reservation ahead ended */
+	int id_block;		 /* ids per block; 0: API_ID_BLOCK */
+	struct api_seq {
+		int64_t next, end;   /* ids reserved, not yet handed out */
+		int64_t anext, aend; /* the block reserved ahead, if any */
+		bool reserving;	     /* a request is reserving it */
 	} seq[API_SEQ_KINDS];
 	/* Parked state long-polls and the thread that wakes those a change
 	 * concerns (api_wake.c); started with the first parked poll. */

@@ -113,8 +113,10 @@ int api_list_reply(struct api *api, struct api_ctx *c, const char *index,
 bool api_valid_name(const char *s);
 /* A new id of a kind (tenant, vpc, subnet, port): handed out from a block
  * of API_ID_BLOCK ids reserved in the store (seq/<kind>), so creations do
- * not all contend on one record. Ids grow; a restart skips the rest of the
- * block. -ENOSPC when none is left. */
+ * not all contend on one record; the next block is reserved ahead by the
+ * request that takes the block's middle id, so the others never wait for
+ * that commit. Ids grow; a restart skips the rest of the block and the
+ * one reserved ahead. -ENOSPC when none is left. */
 int api_seq_next(struct api *api, const char *kind, uint32_t *id);
 /* Idempotency: when the request has a key, sets key (idem/<tenant>/<kind>/
  * <key>) and, when a previous request created the object, *id. */

@@ -1099,11 +1099,15 @@ static void test_concurrent_ports(void **state)
 	struct creator cr[4];
 	pthread_t th[4];
 	json_object *o, *items;
-	char seen[256] = {0};
+	char seen[256] = {0}, ids[256] = {0};
 	int64_t sub;
 	int total = 0;
 
 	(void)state;
+	/* Blocks of 8 ids: the 100 creations reserve a dozen of them ahead
+	 * while the others go on, and never hand out an id twice (a creation
+	 * retried after an address conflict skips one). */
+	F->api.id_block = 8;
 	create("/v1/vpcs", F->ta, "{\"name\":\"c\",\"cidr\":\"10.8.0.0/16\"}",
 	       201);
 	sub = create("/v1/subnets", F->ta,
@@ -1137,6 +1141,10 @@ static void test_concurrent_ports(void **state)
 		assert_in_range(last, 2, 254);
 		assert_false(seen[last]);
 		seen[last] = 1;
+		last = (int)iget(json_object_array_get_idx(items, i), "id");
+		assert_in_range(last, 1, 255);
+		assert_false(ids[last]);
+		ids[last] = 1;
 	}
 	json_object_put(o);
 }
