@@ -599,7 +599,7 @@ static int seq_take(struct api *api, int k, uint32_t *id, bool *ahead)
 {
 	int64_t block = api->id_block > 0 ? api->id_block : API_ID_BLOCK;
 	struct api_seq *q = &api->seq[k];
-	int err = 0;
+	int64_t first, end;
 
 	while (q->next >= q->end && q->reserving)
 		pthread_cond_wait(&api->seq_cond, &api->seq_mu);
@@ -609,11 +609,12 @@ static int seq_take(struct api *api, int k, uint32_t *id, bool *ahead)
 		q->anext = q->aend = 0;
 	}
 	if (q->next >= q->end) {
-		err = seq_reserve(api, k, &q->next, &q->end);
-		if (err) {
-			q->next = q->end = 0;
+		int err = seq_reserve(api, k, &first, &end);
+
+		if (err)
 			return err;
-		}
+		q->next = first;
+		q->end = end;
 	}
 	*id = q->next++;
 	*ahead = !q->reserving && q->aend <= q->anext &&

@@ -996,21 +996,13 @@ static void touch_owners(struct touch *t)
 static int touch_port(struct touch *t, const char *val)
 {
 	char node[STORE_KEY_MAX];
-	json_object *o;
 	int has;
 
 	if (!val)
 		return 0;
-	has = mem_peek_str(val, "node", node, sizeof(node));
-	if (has < 0) { /* escaped or not a string: parse it */
-		o = json_tokener_parse(val);
-		has = o && api_str(o, "node") &&
-		      snprintf(node, sizeof(node), "%s", api_str(o, "node")) <
-			      (int)sizeof(node);
-		json_object_put(o);
-		if (!has)
-			return -EINVAL;
-	}
+	has = mem_str_field(val, "node", node, sizeof(node));
+	if (has < 0)
+		return -EINVAL;
 	return has ? touch_name(t, node, strlen(node)) : 0;
 }
 

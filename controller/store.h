@@ -75,9 +75,8 @@ struct store_change {
  * store_change.vpc), of its own port index records (np/<node>/), of every
  * node/, gw/ and lbp/ record and of vpc/, subnet/, port/, lb/, lbh/
  * records without a VPC (store_change.vpc 0). No other record's change
- * is. The
- * feed indexes its changes by these scopes, so such a walk costs the
- * changes it returns, not the window's.
+ * is. The feed indexes its changes by these scopes, so such a walk costs
+ * the changes it returns, not the window's.
  */
 struct store_scope {
 	const uint32_t *vpcs;

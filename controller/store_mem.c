@@ -355,9 +355,23 @@ static int peek_str(const char *s, const char *field, char *out, size_t len)
 	return 1;
 }
 
-int mem_peek_str(const char *json, const char *field, char *out, size_t len)
+int mem_str_field(const char *json, const char *field, char *out, size_t len)
 {
-	return peek_str(json, field, out, len);
+	int has = peek_str(json, field, out, len);
+	json_object *o, *v;
+
+	if (has >= 0)
+		return has;
+	/* Escaped, too long or not a string: parse it. */
+	o = json_tokener_parse(json);
+	has = o && json_object_object_get_ex(o, field, &v) &&
+			      json_object_is_type(v, json_type_string) &&
+			      snprintf(out, len, "%s",
+				       json_object_get_string(v)) < (int)len
+		      ? 1
+		      : -1;
+	json_object_put(o);
+	return has;
 }
 
 /* store_change.vpc of a change. */
@@ -669,8 +683,7 @@ static int derive(const char *key, const char *val, struct derived *d)
 	const char *id = key + strlen("port/");
 	uint32_t tenant = peek_u32(val, "tenant"), vpc = peek_u32(val, "vpc");
 	char node[STORE_KEY_MAX];
-	json_object *o = NULL, *nv;
-	int n = 0, has_node;
+	int n = 0;
 
 	if (!tenant || !vpc)
 		return 0;
@@ -678,18 +691,9 @@ static int derive(const char *key, const char *val, struct derived *d)
 	strcpy(d[n++].val, "{}");
 	snprintf(d[n].key, sizeof(d[n].key), "vp/%010u/%s", vpc, id);
 	strcpy(d[n++].val, "{}");
-	has_node = peek_str(val, "node", node, sizeof(node));
-	if (has_node < 0) { /* escaped or not a string: parse it */
-		o = json_tokener_parse(val);
-		has_node = o && json_object_object_get_ex(o, "node", &nv) &&
-			   json_object_is_type(nv, json_type_string) &&
-			   snprintf(node, sizeof(node), "%s",
-				    json_object_get_string(nv)) <
-				   (int)sizeof(node);
-		json_object_put(o);
-	}
-	if (has_node > 0 && snprintf(d[n].key, sizeof(d[n].key), "np/%s/%s",
-				     node, id) < (int)sizeof(d[n].key)) {
+	if (mem_str_field(val, "node", node, sizeof(node)) > 0 &&
+	    snprintf(d[n].key, sizeof(d[n].key), "np/%s/%s", node, id) <
+		    (int)sizeof(d[n].key)) {
 		snprintf(d[n].val, sizeof(d[n].val), "{\"vpc\":%u}", vpc);
 		n++;
 	}

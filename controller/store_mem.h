@@ -52,10 +52,10 @@ static inline struct mem_rec *mem_map_first(const struct mem_map *m)
 struct mem_rec *mem_map_put(struct mem_map *m, const char *key, char *val,
 			    size_t len, uint64_t ver);
 void mem_map_del(struct mem_map *m, const char *key);
-/* A top-level string field of a JSON object's text without escapes into
- * out: 1; 0 when absent or null; -1 when it is something else (escaped,
- * too long, not a string: the caller parses the text). */
-int mem_peek_str(const char *json, const char *field, char *out, size_t len);
+/* A top-level string field of a JSON object's text into out: 1; 0 when
+ * absent or null; -1 when it is not a string, does not fit or the text is
+ * not JSON. Read off the text; parsed only when the value is escaped. */
+int mem_str_field(const char *json, const char *field, char *out, size_t len);
 /* store_ops.list on the map. */
 int mem_map_list(const struct mem_map *m, const char *prefix, const char *after,
 		 size_t limit, store_rec_cb cb, void *arg);
