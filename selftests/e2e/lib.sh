@@ -83,17 +83,39 @@ xv_must() {
 	fi
 }
 
+# xv_sweep: what earlier runs killed outright (SIGKILL runs no trap) left:
+# a run's scratch directory names its owner (the script's pid); when that
+# process is gone, its namespaces (xv<run>-*), its pins and the directory go.
+xv_sweep() {
+	local d run pid ns
+	for d in /tmp/xvpc-e2e-?????.*; do
+		[ -f "$d/owner" ] || continue
+		pid=$(cat "$d/owner")
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && continue
+		run=${d#/tmp/xvpc-e2e-}
+		run=${run%%.*}
+		for ns in $(ip netns list | awk '{print $1}' | grep "^xv$run-"); do
+			xv_delete_ns "$ns"
+		done
+		[ -n "$pid" ] && rm -rf /sys/fs/bpf/xvpc-e2e-"$pid"-* 2>/dev/null
+		rm -rf "$d"
+		echo "swept what run $run (pid $pid, gone) left behind" >&2
+	done
+}
+
 # xv_init: run id, scratch directory and the teardown trap.
 xv_init() {
 	[ "$(id -u)" = 0 ] || { xv_err "must run as root"; exit 1; }
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+	xv_sweep
 	XV_RUN=$(head -c 64 /dev/urandom | tr -dc 'a-z0-9' | head -c 5)
 	[ ${#XV_RUN} -eq 5 ] || XV_RUN=$(printf '%05d' $((RANDOM % 100000)))
 	XV_TMP=$(mktemp -d "/tmp/xvpc-e2e-$XV_RUN.XXXXXX")
+	echo $$ >"$XV_TMP/owner"
 	XV_TORN=0
 	trap 'xv_teardown' EXIT
 	trap 'xv_teardown; exit 130' INT
 	trap 'xv_teardown; exit 143' TERM
-	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 }
 
 # xv_wait SECONDS CMD...: poll CMD every 0.1 s until it succeeds; 1 on timeout.
@@ -416,6 +438,8 @@ xv_teardown() {
 	[ -n "$XV_UL_NS" ] && xv_delete_ns "$XV_UL_NS"
 	# Pins of this run that an agent may have made before failing.
 	rm -rf /sys/fs/bpf/xvpc-e2e-$$-* 2>/dev/null
+	# Kept (XV_KEEP_TMP=1): no longer an owner's, so no sweep takes it.
+	[ -n "$XV_TMP" ] && rm -f "$XV_TMP/owner"
 	[ -n "$XV_TMP" ] && [ "${XV_KEEP_TMP:-0}" != 1 ] && rm -rf "$XV_TMP"
 	XV_NODES=()
 	XV_VMS=()
